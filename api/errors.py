@@ -1,0 +1,140 @@
+"""Every error the APIs answer has the contract's shape: ``{"detail", "code"}`` (+ ``errors`` on 422)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import SuspiciousOperation
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
+from ninja.parser import Parser
+
+from hub.errors import HubError
+
+logger = logging.getLogger(__name__)
+
+_CODES_BY_STATUS = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    422: "validation_error",
+    429: "rate_limited",
+    503: "service_unavailable",
+}
+
+
+def error_payload(status: int, detail: str, code: str | None = None, **extra: Any) -> dict[str, Any]:
+    return {"detail": detail, "code": code or _CODES_BY_STATUS.get(status, "error"), **extra}
+
+
+def error_response(status: int, detail: str, code: str | None = None, **extra: Any) -> JsonResponse:
+    return JsonResponse(error_payload(status, detail, code, **extra), status=status)
+
+
+class StrictJSONParser(Parser):
+    """JSON bodies only; ``NaN``/``Infinity`` are not JSON and are refused."""
+
+    def parse_body(self, request: HttpRequest) -> Any:
+        return json.loads(request.body, parse_constant=_refuse_constant)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    errors = []
+    for error in exc.errors:
+        location = [part for part in error.get("loc", ()) if part not in ("body", "payload", "filters")]
+        errors.append(
+            {
+                "loc": [str(part) for part in location] or list(map(str, error.get("loc", ()))),
+                "msg": str(error.get("msg", "invalid")),
+                "type": str(error.get("type", "invalid")),
+            }
+        )
+    return errors
+
+
+def install_error_handlers(api: NinjaAPI) -> None:
+    """Replace Ninja's default handlers with ones that speak the contract's error shape."""
+
+    def hub_error(request: HttpRequest, exc: HubError) -> HttpResponse:
+        response = api.create_response(request, exc.payload(), status=exc.status)
+        for header, value in exc.headers.items():
+            response[header] = value
+        return response
+
+    def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+        errors = _validation_errors(exc)
+        first = errors[0] if errors else {"loc": [], "msg": "invalid"}
+        where = ".".join(first["loc"]) or "request"
+        detail = f"Invalid {where}: {first['msg']}" + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
+        payload = error_payload(422, detail, "validation_error", errors=errors)
+        return api.create_response(request, payload, status=422)
+
+    def authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+        payload = error_payload(401, "A valid bearer access token is required.", "not_authenticated")
+        response = api.create_response(request, payload, status=401)
+        response["WWW-Authenticate"] = "Bearer"
+        return response
+
+    def authorization_error(request: HttpRequest, exc: AuthorizationError) -> HttpResponse:
+        return api.create_response(request, error_payload(403, "You are not allowed to do this."), status=403)
+
+    def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+        status = exc.status_code
+        code = "malformed_body" if status == 400 else None
+        detail = str(exc) or "The request failed."
+        if code == "malformed_body":
+            detail = "The request body is not valid JSON."
+        return api.create_response(request, error_payload(status, detail, code), status=status)
+
+    def not_found(request: HttpRequest, exc: Exception) -> HttpResponse:
+        return api.create_response(request, error_payload(404, "Not found."), status=404)
+
+    def forbidden(request: HttpRequest, exc: Exception) -> HttpResponse:
+        return api.create_response(request, error_payload(403, "You are not allowed to do this."), status=403)
+
+    def suspicious(request: HttpRequest, exc: Exception) -> HttpResponse:
+        return api.create_response(request, error_payload(400, "The request was refused as malformed."), status=400)
+
+    def unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
+        logger.exception("unhandled error on %s %s", request.method, request.path)
+        payload = error_payload(500, "Internal error; it has been logged.", "internal_error")
+        return api.create_response(request, payload, status=500)
+
+    api.add_exception_handler(Exception, unexpected)
+    api.add_exception_handler(HubError, hub_error)  # type: ignore[arg-type]
+    api.add_exception_handler(ValidationError, validation_error)  # type: ignore[arg-type]
+    api.add_exception_handler(HttpError, http_error)  # type: ignore[arg-type]
+    api.add_exception_handler(AuthenticationError, authentication_error)  # type: ignore[arg-type]
+    api.add_exception_handler(AuthorizationError, authorization_error)  # type: ignore[arg-type]
+    api.add_exception_handler(Http404, not_found)
+    api.add_exception_handler(DjangoPermissionDenied, forbidden)
+    api.add_exception_handler(SuspiciousOperation, suspicious)
+
+
+# Django-level handlers, for what never reaches a Ninja API (unknown paths and the like).
+def handler400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return error_response(400, "The request was refused as malformed.")
+
+
+def handler403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return error_response(403, "You are not allowed to do this.")
+
+
+def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return error_response(404, "Not found.")
+
+
+def handler500(request: HttpRequest) -> HttpResponse:
+    return error_response(500, "Internal error; it has been logged.", "internal_error")

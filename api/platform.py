@@ -1,0 +1,110 @@
+"""Platform API v1 (bare ``HUB_BASE_DOMAIN``): organization lifecycle, ``platform_admin`` only."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from django.http import HttpRequest
+from ninja import NinjaAPI, Query, Schema
+from pydantic import Field
+
+from api.auth import platform_auth
+from api.errors import StrictJSONParser, install_error_handlers
+from api.pagination import PageParams, paginate
+from api.schemas import ERRORS
+from tenants import selectors, services
+from tenants.models import Organization
+
+api = NinjaAPI(
+    title="Hub platform API",
+    version="1",
+    description="Provision, suspend, activate and delete organizations. `platform_admin` only.",
+    urls_namespace="platform-v1",
+    auth=platform_auth,
+    parser=StrictJSONParser(),
+)
+install_error_handlers(api)
+
+
+class TenantIn(Schema):
+    organization_id: uuid.UUID
+    slug: str = Field(max_length=63)
+    name: str = Field(max_length=200)
+    skip_identity_check: bool = Field(False, description="Dev and test only: do not ask the identity service.")
+
+
+class TenantPatch(Schema):
+    name: str = Field(max_length=200)
+
+
+class TenantOut(Schema):
+    organization_id: uuid.UUID
+    slug: str
+    name: str
+    schema_name: str
+    domain: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+
+    @staticmethod
+    def resolve_domain(tenant: Organization) -> str:
+        return tenant.primary_domain
+
+
+class TenantPage(Schema):
+    items: list[TenantOut]
+    count: int
+
+
+class DeleteParams(Schema):
+    confirm: str | None = Field(None, description="Must repeat the organization id.")
+
+
+@api.post("/tenants", response={201: TenantOut, **ERRORS}, tags=["tenants"])
+def tenant_create(request: HttpRequest, payload: TenantIn) -> tuple[int, Organization]:
+    tenant = services.tenant_provision(
+        organization_id=payload.organization_id,
+        slug=payload.slug,
+        name=payload.name,
+        check_identity=not payload.skip_identity_check,
+    )
+    return 201, tenant
+
+
+@api.get("/tenants", response={200: TenantPage, **ERRORS}, tags=["tenants"])
+def tenant_list(request: HttpRequest, page: Query[PageParams]) -> dict[str, object]:
+    return paginate(selectors.tenant_list(), limit=page.limit, offset=page.offset)
+
+
+@api.get("/tenants/{organization_id}", response={200: TenantOut, **ERRORS}, tags=["tenants"])
+def tenant_read(request: HttpRequest, organization_id: uuid.UUID) -> Organization:
+    return selectors.tenant_get(organization_id=organization_id)
+
+
+@api.patch("/tenants/{organization_id}", response={200: TenantOut, **ERRORS}, tags=["tenants"])
+def tenant_update(request: HttpRequest, organization_id: uuid.UUID, payload: TenantPatch) -> Organization:
+    tenant = selectors.tenant_get(organization_id=organization_id)
+    return services.tenant_rename(tenant=tenant, name=payload.name)
+
+
+@api.post("/tenants/{organization_id}/suspend", response={200: TenantOut, **ERRORS}, tags=["tenants"])
+def tenant_suspend(request: HttpRequest, organization_id: uuid.UUID) -> Organization:
+    tenant = selectors.tenant_get(organization_id=organization_id)
+    return services.tenant_suspend(tenant=tenant)
+
+
+@api.post("/tenants/{organization_id}/activate", response={200: TenantOut, **ERRORS}, tags=["tenants"])
+def tenant_activate(request: HttpRequest, organization_id: uuid.UUID) -> Organization:
+    tenant = selectors.tenant_get(organization_id=organization_id)
+    return services.tenant_activate(tenant=tenant)
+
+
+@api.delete("/tenants/{organization_id}", response={204: None, **ERRORS}, tags=["tenants"])
+def tenant_delete(
+    request: HttpRequest, organization_id: uuid.UUID, params: Query[DeleteParams]
+) -> tuple[int, None]:
+    tenant = selectors.tenant_get(organization_id=organization_id)
+    services.tenant_delete(tenant=tenant, confirm=params.confirm)
+    return 204, None

@@ -1,0 +1,20 @@
+"""Tenant API v1, served on ``<slug>.<HUB_BASE_DOMAIN>/api/v1/``: one router per business module."""
+
+from __future__ import annotations
+
+from ninja import NinjaAPI
+
+from api.auth import viewer_auth
+from api.errors import StrictJSONParser, install_error_handlers
+from apps.entities.api import router as entities_router
+
+api = NinjaAPI(
+    title="Hub tenant API",
+    version="1",
+    description="The organization's business data. Bearer access token bound to this organization.",
+    urls_namespace="tenant-v1",
+    auth=viewer_auth,
+    parser=StrictJSONParser(),
+)
+install_error_handlers(api)
+api.add_router("/entities/", entities_router, tags=["entities"])

@@ -1,0 +1,105 @@
+"""Core business entities (customers, suppliers, contacts, assets, ...) and their relationships.
+
+These tables live in each organization's schema, behind row-level security (``tenants.rls``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import ClassVar
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.db import models
+from django.db.models import F, Q
+
+
+class EntityKind(models.Model):
+    """A kind of entity. Four are built in; an organization's admins may add their own."""
+
+    key = models.SlugField(max_length=40, primary_key=True)
+    label = models.CharField(max_length=100)
+    builtin = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["key"]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class Entity(models.Model):
+    """A business entity. Soft-deleted (``deleted_at``) rather than removed, so history keeps its target."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        INACTIVE = "inactive"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.ForeignKey(EntityKind, on_delete=models.PROTECT, db_column="kind", related_name="+")
+    name = models.CharField(max_length=200)
+    reference = models.CharField(max_length=100, null=True, blank=True)
+    email = models.CharField(max_length=254, blank=True, default="")
+    phone = models.CharField(max_length=32, blank=True, default="")
+    attributes = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    tags = ArrayField(models.CharField(max_length=50), default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
+    )
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+
+    class Meta:
+        verbose_name_plural = "entities"
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(
+                fields=["kind", "reference"],
+                condition=Q(deleted_at__isnull=True, reference__isnull=False),
+                name="entity_reference_unique_per_kind",
+            ),
+            models.CheckConstraint(condition=~Q(name=""), name="entity_name_not_blank"),
+            models.CheckConstraint(
+                condition=Q(status__in=["active", "inactive"]), name="entity_status_valid"
+            ),
+        ]
+        indexes: ClassVar[list[models.Index]] = [
+            models.Index(fields=["-created_at", "id"], name="entity_created_idx"),
+            models.Index(fields=["name", "id"], name="entity_name_idx"),
+            models.Index(fields=["kind", "status"], name="entity_kind_status_idx"),
+            GinIndex(fields=["tags"], name="entity_tags_gin"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind_id}:{self.name}"
+
+
+class EntityRelation(models.Model):
+    """A directed, typed link between two entities of the same organization."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    source = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="relations_out")
+    target = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="relations_in")
+    kind = models.SlugField(max_length=40)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
+    )
+
+    class Meta:
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["source", "target", "kind"], name="entity_relation_unique"),
+            models.CheckConstraint(condition=~Q(source=F("target")), name="entity_relation_not_self"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_id} -{self.kind}-> {self.target_id}"

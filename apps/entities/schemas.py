@@ -1,0 +1,112 @@
+"""HTTP shapes of the entities module (In / Patch / Out / Filter, as Ninja's docs recommend)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from ninja import Schema
+from pydantic import Field
+
+from api.pagination import PageParams
+from apps.entities.selectors import ORDERINGS
+
+Ordering = Literal[tuple(ORDERINGS)]  # type: ignore[valid-type]
+Status = Literal["active", "inactive"]
+
+
+class EntityIn(Schema):
+    kind: str = Field(max_length=40, examples=["customer"])
+    name: str = Field(max_length=200)
+    reference: str | None = Field(None, max_length=100)
+    email: str | None = Field(None, max_length=254)
+    phone: str | None = Field(None, max_length=40)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    status: Status = "active"
+    tags: list[str] = Field(default_factory=list, max_length=50)
+
+
+class EntityPatch(Schema):
+    kind: str | None = Field(None, max_length=40)
+    name: str | None = Field(None, max_length=200)
+    reference: str | None = Field(None, max_length=100)
+    email: str | None = Field(None, max_length=254)
+    phone: str | None = Field(None, max_length=40)
+    attributes: dict[str, Any] | None = None
+    status: Status | None = None
+    tags: list[str] | None = Field(None, max_length=50)
+
+
+class EntityOut(Schema):
+    id: uuid.UUID
+    kind: str = Field(validation_alias="kind_id")
+    name: str
+    reference: str | None
+    email: str | None
+    phone: str | None
+    attributes: dict[str, Any]
+    status: str
+    tags: list[str]
+    created_at: datetime
+    updated_at: datetime
+    created_by: uuid.UUID | None = Field(validation_alias="created_by_id")
+    updated_by: uuid.UUID | None = Field(validation_alias="updated_by_id")
+    deleted_at: datetime | None
+    deleted_by: uuid.UUID | None = Field(validation_alias="deleted_by_id")
+
+    @staticmethod
+    def resolve_email(entity: Any) -> str | None:
+        return entity.email or None
+
+    @staticmethod
+    def resolve_phone(entity: Any) -> str | None:
+        return entity.phone or None
+
+
+class EntityFilter(PageParams):
+    kind: str | None = Field(None, max_length=40, pattern=r"^[a-z][a-z0-9_-]*$")
+    status: Status | None = None
+    tag: str | None = Field(None, max_length=50, pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    q: str | None = Field(None, min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]*$")
+    ordering: Ordering = "-created_at"
+
+
+class EntityPage(Schema):
+    items: list[EntityOut]
+    count: int
+
+
+class RelationIn(Schema):
+    target_id: uuid.UUID
+    kind: str = Field(max_length=40, examples=["supplies"])
+
+
+class RelationOut(Schema):
+    id: uuid.UUID
+    source_id: uuid.UUID
+    target_id: uuid.UUID
+    kind: str
+    created_at: datetime
+    created_by: uuid.UUID | None = Field(validation_alias="created_by_id")
+
+
+class RelationPage(Schema):
+    items: list[RelationOut]
+    count: int
+
+
+class KindIn(Schema):
+    key: str = Field(max_length=40)
+    label: str = Field(max_length=100)
+
+
+class KindOut(Schema):
+    key: str
+    label: str
+    builtin: bool
+
+
+class KindPage(Schema):
+    items: list[KindOut]
+    count: int

@@ -1,0 +1,139 @@
+"""Writes of the entities module. Every function is atomic and validates before it touches a row."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.entities import validators
+from apps.entities.errors import EntityConflict, EntityInvalid, EntityKindUnknown
+from apps.entities.models import Entity, EntityKind, EntityRelation
+from tenants.models import User
+
+_CLEANERS = {
+    "name": validators.name_clean,
+    "reference": validators.reference_clean,
+    "email": validators.email_clean,
+    "phone": validators.phone_clean,
+    "attributes": validators.attributes_clean,
+    "tags": validators.tags_clean,
+}
+
+
+def _kind_get(key: str) -> EntityKind:
+    key = validators.kind_key_clean(key)
+    try:
+        return EntityKind.objects.get(key=key)
+    except EntityKind.DoesNotExist:
+        raise EntityKindUnknown(f"Unknown kind {key!r}; add it first.", field="kind") from None
+
+
+def _status_clean(value: str) -> str:
+    if value not in Entity.Status.values:
+        raise EntityInvalid(f"status must be one of {', '.join(Entity.Status.values)}.", field="status")
+    return value
+
+
+def _save(entity: Entity, **kwargs: Any) -> None:
+    try:
+        with transaction.atomic():
+            entity.save(**kwargs)
+    except IntegrityError as exc:
+        if "entity_reference_unique_per_kind" in str(exc):
+            raise EntityConflict(
+                f"An entity of kind {entity.kind_id!r} already has reference {entity.reference!r}.",
+                code="reference_taken",
+            ) from exc
+        raise
+
+
+@transaction.atomic
+def entity_create(
+    *,
+    actor: User,
+    kind: str,
+    name: str,
+    reference: str | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+    attributes: dict[str, Any] | None = None,
+    status: str = Entity.Status.ACTIVE,
+    tags: list[str] | None = None,
+) -> Entity:
+    """Create an entity; its reference must be unique among live entities of its kind."""
+    entity = Entity(
+        kind=_kind_get(kind),
+        name=validators.name_clean(name),
+        reference=validators.reference_clean(reference),
+        email=validators.email_clean(email),
+        phone=validators.phone_clean(phone),
+        attributes=validators.attributes_clean(attributes or {}),
+        status=_status_clean(status),
+        tags=validators.tags_clean(tags or []),
+        created_by=actor,
+        updated_by=actor,
+    )
+    _save(entity, force_insert=True)
+    return entity
+
+
+@transaction.atomic
+def entity_update(*, actor: User, entity: Entity, changes: dict[str, Any]) -> Entity:
+    """Apply a partial update: only the fields in ``changes``; ``None`` clears an optional field."""
+    for field, value in changes.items():
+        if field == "kind":
+            entity.kind = _kind_get(value)
+        elif field == "status":
+            entity.status = _status_clean(value)
+        elif field in _CLEANERS:
+            if value is None and field in ("name", "attributes", "tags"):
+                raise EntityInvalid(f"{field} cannot be null.", field=field)
+            setattr(entity, field, _CLEANERS[field](value))
+        else:
+            raise EntityInvalid(f"{field} cannot be changed.", field=field)
+    entity.updated_by = actor
+    _save(entity)
+    return entity
+
+
+@transaction.atomic
+def entity_delete(*, actor: User, entity: Entity) -> Entity:
+    """Soft delete: the entity disappears from reads but its row (and history) stays."""
+    entity.deleted_at = timezone.now()
+    entity.deleted_by = actor
+    entity.updated_by = actor
+    entity.save(update_fields=["deleted_at", "deleted_by", "updated_by", "updated_at"])
+    return entity
+
+
+@transaction.atomic
+def entity_relation_create(*, actor: User, source: Entity, target_id: Any, kind: str) -> EntityRelation:
+    """Link ``source`` to a live entity of the same organization; no self-links, no duplicates."""
+    kind = validators.kind_key_clean(kind)
+    if str(target_id) == str(source.id):
+        raise EntityInvalid("An entity cannot be related to itself.", field="target_id", code="self_relation")
+    target = Entity.objects.filter(id=target_id, deleted_at__isnull=True).first()
+    if target is None:
+        raise EntityInvalid("No entity has this target_id.", field="target_id", code="target_not_found")
+    relation = EntityRelation(source=source, target=target, kind=kind, created_by=actor)
+    try:
+        with transaction.atomic():
+            relation.save(force_insert=True)
+    except IntegrityError as exc:
+        raise EntityConflict("This relation already exists.", code="relation_exists") from exc
+    return relation
+
+
+@transaction.atomic
+def entity_kind_create(*, key: str, label: str) -> EntityKind:
+    """Extend the organization's list of kinds."""
+    key = validators.kind_key_clean(key)
+    label = label.strip()
+    if not label or len(label) > 100:
+        raise EntityInvalid("label must be 1 to 100 characters.", field="label")
+    kind, created = EntityKind.objects.get_or_create(key=key, defaults={"label": label})
+    if not created:
+        raise EntityConflict(f"Kind {key!r} already exists.", code="kind_exists")
+    return kind

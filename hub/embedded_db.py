@@ -1,0 +1,72 @@
+"""The embedded PostgreSQL used when ``DATABASE_URL`` is unset (dev and test only).
+
+``pgserver`` ships a real PostgreSQL in a wheel. The server lives in ``.data/pg`` and keeps running
+between commands, so every ``manage.py`` call after the first attaches in milliseconds. On first
+start it gets the same owner/runtime role split as production (``platform/postgres/roles.sql``).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = BASE_DIR / ".data"
+ROLES_SQL = BASE_DIR / "platform" / "postgres" / "roles.sql"
+OWNER_ROLE = "hub_owner"
+RUNTIME_ROLE = "hub_app"
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EmbeddedUrls:
+    runtime: str
+    owner: str
+
+
+def embedded_database_urls(database: str) -> EmbeddedUrls:
+    """Start (or attach to) the embedded server and make sure ``database`` exists; return its URLs."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        import pgserver  # imported lazily: production never loads it
+
+    DATA_DIR.mkdir(exist_ok=True)
+    # One process bootstraps at a time (gunicorn workers and pytest start together).
+    with open(DATA_DIR / ".bootstrap.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            server = pgserver.get_server(DATA_DIR / "pg", cleanup_mode=None)
+        socket_dir = _socket_dir(server.get_uri())
+        marker = DATA_DIR / f".ready-{database}"
+        if not marker.exists():
+            _bootstrap(socket_dir, database)
+            marker.write_text("ok\n")
+    return EmbeddedUrls(
+        runtime=f"postgresql://{RUNTIME_ROLE}@/{database}?host={socket_dir}",
+        owner=f"postgresql://{OWNER_ROLE}@/{database}?host={socket_dir}",
+    )
+
+
+def _socket_dir(uri: str) -> str:
+    return uri.split("host=", 1)[1].split("&", 1)[0]
+
+
+def _bootstrap(socket_dir: str, database: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    logger.info("bootstrapping embedded PostgreSQL database %s", database)
+    with psycopg.connect(f"host={socket_dir} user=postgres dbname=postgres", autocommit=True) as conn:
+        conn.execute(ROLES_SQL.read_text())  # type: ignore[arg-type]
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone()
+        if not exists:
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                    sql.Identifier(database), sql.Identifier(OWNER_ROLE)
+                )
+            )

@@ -1,0 +1,87 @@
+"""The one exception family of the Hub: each error carries its HTTP status and machine code.
+
+Services and selectors raise these; ``api.errors`` turns any of them into the contract's error shape
+``{"detail": ..., "code": ...}``. Another organization's object raises the same ``NotFound`` as a
+missing one, so an error never confirms that something exists elsewhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.http import JsonResponse
+
+
+class HubError(Exception):
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+    default_detail: ClassVar[str] = "The request is malformed."
+
+    def __init__(self, detail: str | None = None, *, code: str | None = None, **extra: Any) -> None:
+        self.detail = detail or self.default_detail
+        self.instance_code = code or self.code
+        self.extra = extra
+        self.headers: dict[str, str] = {}
+        super().__init__(self.detail)
+
+    def payload(self) -> dict[str, Any]:
+        return {"detail": self.detail, "code": self.instance_code, **self.extra}
+
+    def response(self) -> JsonResponse:
+        """The contract's error shape, for code that answers outside the Ninja APIs (middleware)."""
+        response = JsonResponse(self.payload(), status=self.status)
+        for header, value in self.headers.items():
+            response[header] = value
+        return response
+
+
+class BadRequest(HubError):
+    pass
+
+
+class NotAuthenticated(HubError):
+    status = 401
+    code = "not_authenticated"
+    default_detail = "Authentication credentials were missing or invalid."
+
+
+class PermissionDenied(HubError):
+    status = 403
+    code = "permission_denied"
+    default_detail = "You are not allowed to do this."
+
+
+class NotFound(HubError):
+    status = 404
+    code = "not_found"
+    default_detail = "Not found."
+
+
+class Conflict(HubError):
+    status = 409
+    code = "conflict"
+    default_detail = "The request conflicts with the current state."
+
+
+class Invalid(HubError):
+    """A well-formed request whose values break a rule (422)."""
+
+    status = 422
+    code = "validation_error"
+    default_detail = "The request is invalid."
+
+    def __init__(
+        self, detail: str | None = None, *, field: str | None = None, code: str | None = None, **extra: Any
+    ) -> None:
+        super().__init__(detail, code=code, **extra)
+        self.field = field
+
+
+class ServiceUnavailable(HubError):
+    status = 503
+    code = "service_unavailable"
+    default_detail = "A service the Hub depends on is unavailable; try again shortly."
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 5, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.headers["Retry-After"] = str(retry_after)

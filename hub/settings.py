@@ -1,0 +1,203 @@
+"""Settings of the Hub, all read from the environment here and validated at start-up.
+
+``HUB_ENV`` is ``dev`` (default), ``test`` or ``prod``. ``prod`` refuses dev secrets, ``DEBUG`` and the
+embedded database; see ``README.md`` for every variable.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+
+HUB_ENV: str = env.str("HUB_ENV", default="dev")
+if HUB_ENV not in {"dev", "test", "prod"}:
+    raise ImproperlyConfigured(f"HUB_ENV must be dev, test or prod, not {HUB_ENV!r}")
+IS_PROD = HUB_ENV == "prod"
+
+DEV_SECRET_KEY = "dev-insecure-hub-secret-key-never-use-in-production"  # noqa: S105
+DEV_JWT_SECRET = "dev-insecure-identity-jwt-secret-change-me"  # noqa: S105
+
+DEBUG: bool = env.bool("HUB_DEBUG", default=False)
+SECRET_KEY: str = env.str("HUB_SECRET_KEY", default="" if IS_PROD else DEV_SECRET_KEY)
+
+# --- Tenancy -------------------------------------------------------------------------------------
+HUB_BASE_DOMAIN: str = env.str("HUB_BASE_DOMAIN", default="localhost").lower().rstrip(".")
+ALLOWED_HOSTS = [HUB_BASE_DOMAIN, f".{HUB_BASE_DOMAIN}"]
+
+SHARED_APPS = [
+    "tenants",
+    "django_tenants",
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+]
+# Every table these apps create lives in a tenant schema, behind row-level security.
+TENANT_APPS = [
+    "guardian",
+    "auditlog",
+    "apps.entities",
+]
+INSTALLED_APPS = [*SHARED_APPS, *[app for app in TENANT_APPS if app not in SHARED_APPS], "ninja"]
+
+TENANT_MODEL = "tenants.Organization"
+TENANT_DOMAIN_MODEL = "tenants.Domain"
+PUBLIC_SCHEMA_NAME = "public"
+ROOT_URLCONF = "hub.urls_tenant"
+PUBLIC_SCHEMA_URLCONF = "hub.urls_platform"
+DATABASE_ROUTERS = ["tenants.routers.TenantAppsRouter"]
+TENANT_SYNC_ROUTER = "tenants.routers.TenantAppsRouter"
+AUTH_USER_MODEL = "tenants.User"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "guardian.backends.ObjectPermissionBackend",
+]
+ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row
+
+# --- Database ------------------------------------------------------------------------------------
+DATABASE_URL: str | None = env.str("DATABASE_URL", default=None) or None
+DATABASE_OWNER_URL: str | None = env.str("DATABASE_OWNER_URL", default=None) or None
+HUB_DB_POOL_MAX: int = env.int("HUB_DB_POOL_MAX", default=8)
+HUB_DB_POOL: bool = env.bool("HUB_DB_POOL", default=HUB_ENV != "test")
+
+if DATABASE_URL is None:
+    if IS_PROD:
+        raise ImproperlyConfigured("HUB_ENV=prod needs DATABASE_URL: the embedded database is for dev only")
+    from hub.embedded_db import embedded_database_urls
+
+    _urls = embedded_database_urls("hub_backend_test" if HUB_ENV == "test" else "hub_backend")
+    DATABASE_URL, DATABASE_OWNER_URL = _urls.runtime, _urls.owner
+elif DATABASE_OWNER_URL is None:
+    if IS_PROD:
+        raise ImproperlyConfigured("HUB_ENV=prod needs DATABASE_OWNER_URL (the role that owns the schemas)")
+    DATABASE_OWNER_URL = DATABASE_URL
+
+
+def _database(url: str, *, pooled: bool) -> dict[str, Any]:
+    config: dict[str, Any] = environ.Env.db_url_config(url)
+    config["ENGINE"] = "tenants.db.backend"
+    # Server-side cursors do not survive transaction pooling (PgBouncer) and our per-transaction
+    # tenant settings; every query is fetched client-side.
+    config["DISABLE_SERVER_SIDE_CURSORS"] = True
+    config["CONN_MAX_AGE"] = 0
+    config.setdefault("OPTIONS", {})
+    if pooled:
+        config["OPTIONS"]["pool"] = {"min_size": 1, "max_size": HUB_DB_POOL_MAX, "timeout": 5}
+    return config
+
+
+DATABASES = {
+    "default": _database(DATABASE_URL, pooled=HUB_DB_POOL),
+    # DDL (migrations, provisioning, deletion) runs as the owner role, never as the runtime role.
+    "owner": _database(DATABASE_OWNER_URL, pooled=False),  # type: ignore[arg-type]
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- HTTP ----------------------------------------------------------------------------------------
+MIDDLEWARE = [
+    "api.middleware.RequestIdMiddleware",
+    "api.middleware.HealthCheckMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "tenants.middleware.TenantRoutingMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+WSGI_APPLICATION = "hub.wsgi.application"
+APPEND_SLASH = False
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("HUB_MAX_BODY_BYTES", default=1_048_576)
+USE_TZ = True
+TIME_ZONE = "UTC"
+LANGUAGE_CODE = "en-us"
+USE_I18N = False
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {"context_processors": []},
+    }
+]
+STATIC_URL = "static/"
+
+if IS_PROD:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("HUB_SECURE_SSL_REDIRECT", default=True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    SECURE_HSTS_SECONDS = env.int("HUB_HSTS_SECONDS", default=31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = env.bool("HUB_HSTS_PRELOAD", default=False)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+
+# --- Cache ---------------------------------------------------------------------------------------
+REDIS_URL: str | None = env.str("REDIS_URL", default=None) or None
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "hub"}
+    )
+}
+
+# --- Identity and neighbouring services ----------------------------------------------------------
+IDENTITY_SERVICE_URL: str = env.str("IDENTITY_SERVICE_URL", default="http://localhost:8001").rstrip("/")
+IDENTITY_JWT_SECRET: str = env.str("IDENTITY_JWT_SECRET", default="" if IS_PROD else DEV_JWT_SECRET)
+IDENTITY_JWKS_URL: str | None = env.str("IDENTITY_JWKS_URL", default=None) or None
+IDENTITY_JWT_ALGORITHMS: list[str] = env.list(
+    "IDENTITY_JWT_ALGORITHMS", default=["RS256", "ES256"] if IDENTITY_JWKS_URL else ["HS256"]
+)
+IDENTITY_JWT_ISSUER: str | None = env.str("IDENTITY_JWT_ISSUER", default=None) or None
+IDENTITY_JWT_AUDIENCE: str | None = env.str("IDENTITY_JWT_AUDIENCE", default=None) or None
+IDENTITY_TIMEOUT_SECONDS: float = env.float("IDENTITY_TIMEOUT_SECONDS", default=2.0)
+IDENTITY_ROLES_CACHE_SECONDS = 300
+# Identity-service role name -> Hub role; names not listed map to themselves.
+HUB_ROLE_MAP: dict[str, str] = json.loads(env.str("HUB_ROLE_MAP", default="{}"))
+COMMUNICATION_SERVICE_URL: str = env.str("COMMUNICATION_SERVICE_URL", default="http://localhost:8003")
+WORKFLOW_SERVICE_URL: str = env.str("WORKFLOW_SERVICE_URL", default="http://localhost:8004")
+
+# --- Logging -------------------------------------------------------------------------------------
+HUB_LOG_FORMAT: str = env.str("HUB_LOG_FORMAT", default="json" if IS_PROD else "text")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "api.middleware.RequestIdLogFilter"}},
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": HUB_LOG_FORMAT,
+            "filters": ["request_id"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": env.str("HUB_LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "pgserver": {"level": "WARNING"}},
+}
+
+
+def _refuse_unsafe_production_settings() -> None:
+    problems = []
+    if DEBUG:
+        problems.append("HUB_DEBUG must be off")
+    if not SECRET_KEY or SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 50:
+        problems.append("HUB_SECRET_KEY must be set to a random value of at least 50 characters")
+    if not IDENTITY_JWKS_URL and (not IDENTITY_JWT_SECRET or IDENTITY_JWT_SECRET == DEV_JWT_SECRET):
+        problems.append("IDENTITY_JWT_SECRET must be set (or IDENTITY_JWKS_URL)")
+    if problems:
+        raise ImproperlyConfigured("HUB_ENV=prod refuses to start: " + "; ".join(problems))
+
+
+if IS_PROD:
+    _refuse_unsafe_production_settings()

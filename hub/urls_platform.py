@@ -1,0 +1,12 @@
+"""URLs of the bare ``HUB_BASE_DOMAIN``: the platform API."""
+
+from django.urls import path
+
+from api.platform import api
+
+urlpatterns = [path("api/platform/v1/", api.urls)]
+
+handler400 = "api.errors.handler400"
+handler403 = "api.errors.handler403"
+handler404 = "api.errors.handler404"
+handler500 = "api.errors.handler500"

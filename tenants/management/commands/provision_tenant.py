@@ -1,0 +1,37 @@
+"""Provision an organization, as the platform API's POST does."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from hub.errors import HubError
+from tenants.services import tenant_provision
+
+
+class Command(BaseCommand):
+    help = "Provision an organization: row, schema (migrated, under RLS) and domain."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--organization-id", required=True, type=uuid.UUID)
+        parser.add_argument("--slug", required=True)
+        parser.add_argument("--name", required=True)
+        parser.add_argument(
+            "--skip-identity-check", action="store_true", help="Do not ask the identity service (dev only)."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            tenant = tenant_provision(
+                organization_id=options["organization_id"],
+                slug=options["slug"],
+                name=options["name"],
+                check_identity=not options["skip_identity_check"],
+            )
+        except HubError as exc:
+            raise CommandError(f"{exc.instance_code}: {exc.detail}") from exc
+        self.stdout.write(
+            self.style.SUCCESS(f"provisioned {tenant.slug} ({tenant.organization_id}) at {tenant.primary_domain}")
+        )

@@ -1,0 +1,61 @@
+"""Host -> organization routing, and one database transaction per request.
+
+The whole request runs in one transaction, so the organization and schema are set once (by
+``tenants.db.backend``) and an error response (status 400 or more) rolls back everything the request
+did: bad input changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.core.exceptions import DisallowedHost
+from django.db import connection, transaction
+from django.http import HttpRequest, HttpResponse
+from django.http.request import split_domain_port
+
+from hub.errors import BadRequest
+from tenants.errors import TenantNotFound, TenantSuspended
+from tenants.selectors import tenant_for_host
+
+
+def request_host(request: HttpRequest) -> str:
+    """The request's host, validated against ``ALLOWED_HOSTS``, lower-cased and without port."""
+    domain, _port = split_domain_port(request.get_host())
+    return domain
+
+
+class TenantRoutingMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            host = request_host(request)
+        except DisallowedHost:
+            return BadRequest("The Host header is not served here.", code="bad_host").response()
+        with transaction.atomic():
+            try:
+                response = self._route(request, host)
+            finally:
+                connection.set_schema_to_public()
+            if response.status_code >= 400:
+                transaction.set_rollback(True)
+        return response
+
+    def _route(self, request: HttpRequest, host: str) -> HttpResponse:
+        connection.set_schema_to_public()
+        request.tenant = None  # type: ignore[attr-defined]
+        if host == settings.HUB_BASE_DOMAIN:
+            request.urlconf = settings.PUBLIC_SCHEMA_URLCONF
+            return self.get_response(request)
+        tenant = tenant_for_host(host=host)
+        if tenant is None:
+            return TenantNotFound().response()
+        if not tenant.is_active:
+            return TenantSuspended().response()
+        connection.set_tenant(tenant)
+        request.tenant = tenant  # type: ignore[attr-defined]
+        request.urlconf = settings.ROOT_URLCONF
+        return self.get_response(request)

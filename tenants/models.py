@@ -1,0 +1,90 @@
+"""Global (public-schema) models: organizations, their domains, and the mirror of identity users."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.db import models
+from django_tenants.models import DomainMixin, TenantMixin
+
+
+class Organization(TenantMixin):  # type: ignore[misc]
+    """An organization of the identity service, with its own PostgreSQL schema.
+
+    Keyed by the identity service's UUID. The schema name derives from that UUID, not the slug, so it
+    never changes. Schemas are created and dropped by ``tenants.services`` as the owner role, never
+    implicitly by ``save()``.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        SUSPENDED = "suspended"
+
+    organization_id = models.UUIDField(primary_key=True)
+    slug = models.SlugField(max_length=63, unique=True)
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    auto_create_schema = False
+    auto_drop_schema = False
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+    @property
+    def primary_domain(self) -> str:
+        return f"{self.slug}.{settings.HUB_BASE_DOMAIN}"
+
+    @staticmethod
+    def schema_name_for(organization_id: uuid.UUID) -> str:
+        return f"org_{organization_id.hex}"
+
+
+class Domain(DomainMixin):  # type: ignore[misc]
+    """A host name that routes to an organization (``<slug>.<HUB_BASE_DOMAIN>``)."""
+
+    def __str__(self) -> str:
+        return str(self.domain)
+
+
+class UserManager(BaseUserManager["User"]):
+    def create_user(self, id: uuid.UUID, email: str = "", **extra: Any) -> User:  # noqa: A002
+        user = self.model(id=id, email=email, **extra)
+        user.set_unusable_password()
+        user.save(using=self._db)
+        return user
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """Local mirror of an identity-service user: the actor of audit entries and object permissions.
+
+    The Hub never stores passwords; the row exists so foreign keys have something to point at.
+    """
+
+    id = models.UUIDField(primary_key=True)
+    email = models.EmailField(blank=True)
+    is_active = models.BooleanField(default=True)
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(auto_now=True)
+
+    USERNAME_FIELD = "id"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
+
+    objects = UserManager()
+
+    def __str__(self) -> str:
+        return self.email or str(self.id)
