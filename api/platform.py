@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 
 from django.http import HttpRequest
-from ninja import NinjaAPI, Query, Schema
+from ninja import NinjaAPI, Query, Schema, Status
 from pydantic import Field
 
 from api.auth import platform_auth
@@ -63,14 +63,14 @@ class DeleteParams(Schema):
 
 
 @api.post("/tenants", response={201: TenantOut, **ERRORS}, tags=["tenants"])
-def tenant_create(request: HttpRequest, payload: TenantIn) -> tuple[int, Organization]:
+def tenant_create(request: HttpRequest, payload: TenantIn) -> Status[Organization]:
     tenant = services.tenant_provision(
         organization_id=payload.organization_id,
         slug=payload.slug,
         name=payload.name,
         check_identity=not payload.skip_identity_check,
     )
-    return 201, tenant
+    return Status(201, tenant)
 
 
 @api.get("/tenants", response={200: TenantPage, **ERRORS}, tags=["tenants"])
@@ -104,7 +104,7 @@ def tenant_activate(request: HttpRequest, organization_id: uuid.UUID) -> Organiz
 @api.delete("/tenants/{organization_id}", response={204: None, **ERRORS}, tags=["tenants"])
 def tenant_delete(
     request: HttpRequest, organization_id: uuid.UUID, params: Query[DeleteParams]
-) -> tuple[int, None]:
+) -> Status[None]:
     tenant = selectors.tenant_get(organization_id=organization_id)
     services.tenant_delete(tenant=tenant, confirm=params.confirm)
-    return 204, None
+    return Status(204, None)

@@ -29,6 +29,8 @@ DEBUG: bool = env.bool("HUB_DEBUG", default=False)
 SECRET_KEY: str = env.str("HUB_SECRET_KEY", default="" if IS_PROD else DEV_SECRET_KEY)
 
 # --- Tenancy -------------------------------------------------------------------------------------
+HUB_HOST: str = env.str("HUB_HOST", default="127.0.0.1")
+HUB_PORT: int = env.int("HUB_PORT", default=8000)
 HUB_BASE_DOMAIN: str = env.str("HUB_BASE_DOMAIN", default="localhost").lower().rstrip(".")
 ALLOWED_HOSTS = [HUB_BASE_DOMAIN, f".{HUB_BASE_DOMAIN}"]
 
@@ -71,7 +73,11 @@ if DATABASE_URL is None:
         raise ImproperlyConfigured("HUB_ENV=prod needs DATABASE_URL: the embedded database is for dev only")
     from hub.embedded_db import embedded_database_urls
 
-    _urls = embedded_database_urls("hub_backend_test" if HUB_ENV == "test" else "hub_backend")
+    # Tests get their own database (reset by every test session); several suites may run side by side
+    # when each names its own with HUB_EMBEDDED_DATABASE.
+    _urls = embedded_database_urls(
+        env.str("HUB_EMBEDDED_DATABASE", default="hub_backend_test" if HUB_ENV == "test" else "hub_backend")
+    )
     DATABASE_URL, DATABASE_OWNER_URL = _urls.runtime, _urls.owner
 elif DATABASE_OWNER_URL is None:
     if IS_PROD:

@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Query, Router
+from ninja import Query, Router, Status
 
 from api.auth import admin_auth, member_auth, request_actor
 from api.pagination import PageParams, paginate
@@ -36,8 +36,8 @@ def kind_list(request: HttpRequest, page: Query[PageParams]) -> dict[str, Any]:
 
 
 @router.post("kinds", response={201: KindOut, **ERRORS}, auth=admin_auth)
-def kind_create(request: HttpRequest, payload: KindIn) -> tuple[int, EntityKind]:
-    return 201, services.entity_kind_create(key=payload.key, label=payload.label)
+def kind_create(request: HttpRequest, payload: KindIn) -> Status[EntityKind]:
+    return Status(201, services.entity_kind_create(key=payload.key, label=payload.label))
 
 
 @router.get("", response={200: EntityPage, **ERRORS})
@@ -49,8 +49,8 @@ def entity_list(request: HttpRequest, filters: Query[EntityFilter]) -> dict[str,
 
 
 @router.post("", response={201: EntityOut, **ERRORS}, auth=member_auth)
-def entity_create(request: HttpRequest, payload: EntityIn) -> tuple[int, Entity]:
-    return 201, services.entity_create(actor=request_actor(request), **payload.dict())
+def entity_create(request: HttpRequest, payload: EntityIn) -> Status[Entity]:
+    return Status(201, services.entity_create(actor=request_actor(request), **payload.dict()))
 
 
 @router.get("{uuid:entity_id}", response={200: EntityOut, **ERRORS})
@@ -66,10 +66,10 @@ def entity_update(request: HttpRequest, entity_id: uuid.UUID, payload: EntityPat
 
 
 @router.delete("{uuid:entity_id}", response={204: None, **ERRORS}, auth=member_auth)
-def entity_delete(request: HttpRequest, entity_id: uuid.UUID) -> tuple[int, None]:
+def entity_delete(request: HttpRequest, entity_id: uuid.UUID) -> Status[None]:
     entity = selectors.entity_get(entity_id=entity_id)
     services.entity_delete(actor=request_actor(request), entity=entity)
-    return 204, None
+    return Status(204, None)
 
 
 @router.get("{uuid:entity_id}/relations", response={200: RelationPage, **ERRORS})
@@ -79,9 +79,9 @@ def relation_list(request: HttpRequest, entity_id: uuid.UUID, page: Query[PagePa
 
 
 @router.post("{uuid:entity_id}/relations", response={201: RelationOut, **ERRORS}, auth=member_auth)
-def relation_create(request: HttpRequest, entity_id: uuid.UUID, payload: RelationIn) -> tuple[int, EntityRelation]:
+def relation_create(request: HttpRequest, entity_id: uuid.UUID, payload: RelationIn) -> Status[EntityRelation]:
     source = selectors.entity_get(entity_id=entity_id)
     relation = services.entity_relation_create(
         actor=request_actor(request), source=source, target_id=payload.target_id, kind=payload.kind
     )
-    return 201, relation
+    return Status(201, relation)

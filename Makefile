@@ -1,0 +1,51 @@
+# The two commands of the README: `make run` and `make test`. Everything else is optional.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export HUB_HOST ?= 127.0.0.1
+export HUB_PORT ?= 8000
+
+.PHONY: run dev test check format bench install bootstrap clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# Migrate the shared schema and every tenant schema; in dev, make sure the demo tenant exists and
+# print a token and an example curl.
+bootstrap: install
+	$(PY) manage.py migrate_schemas
+	$(PY) manage.py dev_setup
+
+# Serve as production does: gunicorn with threaded workers (platform/gunicorn.conf.py).
+run: bootstrap
+	$(VENV)/bin/gunicorn -c platform/gunicorn.conf.py hub.wsgi
+
+# Autoreloading development server.
+dev: bootstrap
+	$(PY) manage.py runserver $(HUB_HOST):$(HUB_PORT)
+
+# The whole suite against a real PostgreSQL (embedded unless DATABASE_URL is set), with coverage.
+test: install
+	HUB_ENV=test $(PY) -m pytest -p no:randomly --cov --cov-report=term-missing:skip-covered --cov-fail-under=90
+
+# Lint, format and type checks (CI runs them).
+check: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+# Throughput and latency of the entities list, with and without the isolation layers.
+bench: install
+	$(PY) bench/entities_list.py
+
+clean:
+	rm -rf $(VENV) .data .coverage htmlcov .mypy_cache .ruff_cache

@@ -1,0 +1,167 @@
+"""Shared fixtures: a real PostgreSQL (embedded, or DATABASE_URL), two organizations provisioned once
+per session, tokens for every role, and Django test clients bound to a tenant host."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import jwt
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connections
+from django.test import Client
+from django_tenants.utils import tenant_context
+
+from tenants.models import Organization
+from tenants.routers import MIGRATION_ALIAS
+from tenants.schemas import public_schema_migrate
+from tenants.services import tenant_delete, tenant_provision
+from tests.fakes import FakeIdentityService
+
+ALPHA_ID = uuid.UUID("aaaaaaaa-0000-4000-8000-00000000000a")
+BETA_ID = uuid.UUID("bbbbbbbb-0000-4000-8000-00000000000b")
+SESSION_TENANTS = {ALPHA_ID: "alpha", BETA_ID: "beta"}
+
+
+def _drop_leftover_tenants() -> None:
+    with connections[MIGRATION_ALIAS].cursor() as cursor:
+        cursor.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'org\\_%'")
+        for (schema,) in cursor.fetchall():
+            cursor.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        cursor.execute("DELETE FROM tenants_domain; DELETE FROM tenants_organization")
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_blocker: Any) -> Iterator[None]:
+    """Migrate the test database and provision the two session organizations (committed)."""
+    with django_db_blocker.unblock():
+        public_schema_migrate()
+        _drop_leftover_tenants()
+        for organization_id, slug in SESSION_TENANTS.items():
+            tenant_provision(organization_id=organization_id, slug=slug, name=slug.title(), check_identity=False)
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache() -> Iterator[None]:
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def tenant_a(db: None) -> Organization:
+    return Organization.objects.get(organization_id=ALPHA_ID)
+
+
+@pytest.fixture
+def tenant_b(db: None) -> Organization:
+    return Organization.objects.get(organization_id=BETA_ID)
+
+
+@pytest.fixture
+def committed_db(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """Database access without the per-test rollback, for work that must commit (provisioning on the
+    owner connection, seen by the runtime connection). Organizations made here are deleted after."""
+    with django_db_blocker.unblock():
+        yield
+        for tenant in Organization.objects.exclude(organization_id__in=SESSION_TENANTS):
+            tenant_delete(tenant=tenant, confirm=str(tenant.organization_id))
+
+
+TokenFactory = Callable[..., str]
+
+
+@pytest.fixture
+def make_token() -> TokenFactory:
+    """``make_token(tenant, roles, **claim_overrides, key=..., algorithm=..., headers=...)``."""
+
+    def factory(
+        tenant: Organization | uuid.UUID | None = None,
+        roles: list[str] | None = None,
+        *,
+        key: Any = None,
+        algorithm: str = "HS256",
+        headers: dict[str, Any] | None = None,
+        **overrides: Any,
+    ) -> str:
+        now = int(time.time())
+        tenant_id = tenant.organization_id if isinstance(tenant, Organization) else tenant
+        claims: dict[str, Any] = {
+            "sub": str(uuid.UUID(int=0x1234)),
+            "email": "someone@example.com",
+            "tenant_id": str(tenant_id) if tenant_id else None,
+            "type": "access",
+            "iat": now,
+            "exp": now + 600,
+        }
+        if roles is not None:
+            claims["roles"] = roles
+        claims.update(overrides)
+        claims = {name: value for name, value in claims.items() if value is not ...}
+        return jwt.encode(claims, key or settings.IDENTITY_JWT_SECRET, algorithm=algorithm, headers=headers)
+
+    return factory
+
+
+ClientFactory = Callable[..., Client]
+
+
+@pytest.fixture
+def client_for(make_token: TokenFactory) -> ClientFactory:
+    """``client_for(tenant, roles)``: a Django test client (full middleware) on the tenant's host.
+
+    ``tenant=None`` gives a client on the bare domain (platform API); ``roles=None`` sends no token.
+    """
+
+    def factory(tenant: Organization | None, roles: list[str] | None = None, **claims: Any) -> Client:
+        headers = {"Host": tenant.primary_domain if tenant else settings.HUB_BASE_DOMAIN}
+        if roles is not None:
+            headers["Authorization"] = f"Bearer {make_token(tenant, roles, **claims)}"
+        return Client(headers=headers)
+
+    return factory
+
+
+@pytest.fixture
+def admin_client(client_for: ClientFactory, tenant_a: Organization) -> Client:
+    return client_for(tenant_a, ["admin"])
+
+
+@pytest.fixture
+def member_client(client_for: ClientFactory, tenant_a: Organization) -> Client:
+    return client_for(tenant_a, ["member"])
+
+
+@pytest.fixture
+def viewer_client(client_for: ClientFactory, tenant_a: Organization) -> Client:
+    return client_for(tenant_a, ["viewer"])
+
+
+@pytest.fixture
+def b_member_client(client_for: ClientFactory, tenant_b: Organization) -> Client:
+    return client_for(tenant_b, ["member"], sub=str(uuid.UUID(int=0xB0B)))
+
+
+@pytest.fixture
+def platform_client(client_for: ClientFactory) -> Client:
+    return client_for(None, ["platform_admin"])
+
+
+@pytest.fixture
+def in_tenant() -> Callable[[Organization], Any]:
+    """``with in_tenant(tenant):`` runs ORM code in the tenant's schema and organization."""
+    return tenant_context
+
+
+@pytest.fixture
+def identity_service(settings: Any) -> Iterator[FakeIdentityService]:
+    """A real HTTP server on 127.0.0.1 playing the identity service; IDENTITY_SERVICE_URL points at it."""
+    fake = FakeIdentityService().start()
+    settings.IDENTITY_SERVICE_URL = fake.url
+    yield fake
+    fake.stop()
