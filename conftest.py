@@ -36,14 +36,15 @@ def _drop_leftover_tenants() -> None:
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_blocker: Any) -> Iterator[None]:
+def django_db_setup(django_db_blocker: Any) -> None:
     """Migrate the test database and provision the two session organizations (committed)."""
     with django_db_blocker.unblock():
         public_schema_migrate()
         _drop_leftover_tenants()
         for organization_id, slug in SESSION_TENANTS.items():
-            tenant_provision(organization_id=organization_id, slug=slug, name=slug.title(), check_identity=False)
-    yield
+            tenant_provision(
+                organization_id=organization_id, slug=slug, name=slug.title(), check_identity=False
+            )
 
 
 @pytest.fixture(autouse=True)
@@ -165,3 +166,13 @@ def identity_service(settings: Any) -> Iterator[FakeIdentityService]:
     settings.IDENTITY_SERVICE_URL = fake.url
     yield fake
     fake.stop()
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A local TCP port nothing listens on (a neighbour service that is down)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

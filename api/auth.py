@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import json
 import time
 import uuid
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from django.http import HttpRequest
 from ninja.security import HttpBearer
 
 from hub.errors import NotAuthenticated, PermissionDenied
-from tenants.identity import identity_token_validate
+from tenants.identity import IdentityUnavailable, identity_token_validate
 from tenants.models import User
 
 
@@ -59,28 +60,41 @@ def roles_map(names: list[Any]) -> frozenset[Role]:
     hub_roles = set()
     for name in names:
         mapped = settings.HUB_ROLE_MAP.get(name, name) if isinstance(name, str) else None
-        if mapped in Role._value2member_map_:
+        if isinstance(mapped, str) and mapped in Role._value2member_map_:
             hub_roles.add(Role(mapped))
     return frozenset(hub_roles)
 
 
+_EMAIL_MAX_LENGTH = 254  # tenants.models.User.email
+# The JWKS endpoint unreachable, or answering something that is not a key set: the identity service's
+# fault (503), not the caller's.
+_JWKS_UNUSABLE = (jwt.PyJWKClientConnectionError, jwt.PyJWKSetError, json.JSONDecodeError, UnicodeDecodeError)
 _jwks_client: jwt.PyJWKClient | None = None
+_jwks_client_config: tuple[str, float, float] | None = None
+
+
+def _jwks_client_get(url: str) -> jwt.PyJWKClient:
+    global _jwks_client, _jwks_client_config  # one key cache per process
+    # A flood of tokens naming unknown kids refetches the key set at most once per cooldown, so
+    # unauthenticated callers cannot turn the Hub against the identity service.
+    cooldown = settings.IDENTITY_JWKS_REFRESH_COOLDOWN_SECONDS
+    config = (url, cooldown, float(settings.IDENTITY_TIMEOUT_SECONDS))
+    if _jwks_client is None or _jwks_client_config != config:
+        # No per-kid cache (``cache_keys``): it never expires, so a key the identity service withdrew
+        # would stay trusted for the life of the process. The key set itself is cached for an hour.
+        _jwks_client = jwt.PyJWKClient(url, lifespan=3600, timeout=config[2], cooldown_duration=cooldown)
+        _jwks_client_config = config
+    return _jwks_client
 
 
 def _verification_key(token: str) -> Any:
-    global _jwks_client  # noqa: PLW0603 - one key cache per process
     if not settings.IDENTITY_JWKS_URL:
         return settings.IDENTITY_JWT_SECRET
-    if _jwks_client is None or _jwks_client.uri != settings.IDENTITY_JWKS_URL:
-        _jwks_client = jwt.PyJWKClient(
-            settings.IDENTITY_JWKS_URL, cache_keys=True, lifespan=3600, timeout=settings.IDENTITY_TIMEOUT_SECONDS
-        )
     try:
-        # Unknown kid: PyJWKClient refetches the key set once before giving up.
-        return _jwks_client.get_signing_key_from_jwt(token).key
-    except jwt.PyJWKClientConnectionError as exc:
-        from tenants.identity import IdentityUnavailable
-
+        # Unknown kid: the key set is refetched once (outside the cooldown) before giving up. The
+        # PyJWK itself is the key, so a token can only be verified with the algorithm of its key.
+        return _jwks_client_get(settings.IDENTITY_JWKS_URL).get_signing_key_from_jwt(token)
+    except _JWKS_UNUSABLE as exc:
         raise IdentityUnavailable("The identity service's keys cannot be fetched.") from exc
     except jwt.PyJWKClientError as exc:
         raise NotAuthenticated("The token is signed with an unknown key.", code="token_invalid") from exc
@@ -109,12 +123,9 @@ def access_token_decode(token: str) -> dict[str, Any]:
     return claims
 
 
-def _uuid_claim(claims: dict[str, Any], name: str, *, nullable: bool) -> uuid.UUID | None:
-    value = claims.get(name)
-    if value is None and nullable:
-        return None
+def _uuid_claim(claims: dict[str, Any], name: str) -> uuid.UUID:
     try:
-        return uuid.UUID(str(value))
+        return uuid.UUID(str(claims.get(name)))
     except ValueError:
         raise NotAuthenticated(f"The token's {name} claim is not a UUID.", code="token_invalid") from None
 
@@ -133,15 +144,32 @@ def _roles_from_identity(token: str, claims: dict[str, Any]) -> list[Any]:
 
 
 def principal_from_token(token: str) -> Principal:
-    claims = access_token_decode(token)
-    user_id = _uuid_claim(claims, "sub", nullable=False)
-    assert user_id is not None
-    tenant_id = _uuid_claim(claims, "tenant_id", nullable=True)
+    """The verified caller behind ``token``; every refusal is a 401 that names the Bearer scheme."""
+    try:
+        return _principal_from_claims(token, access_token_decode(token))
+    except NotAuthenticated as exc:
+        exc.headers.setdefault("WWW-Authenticate", "Bearer")
+        raise
+
+
+def _principal_from_claims(token: str, claims: dict[str, Any]) -> Principal:
+    user_id = _uuid_claim(claims, "sub")
+    tenant_id = None if claims.get("tenant_id") is None else _uuid_claim(claims, "tenant_id")
     role_names = claims.get("roles")
     if not isinstance(role_names, list) or not role_names:
         role_names = _roles_from_identity(token, claims)
-    email = claims.get("email") if isinstance(claims.get("email"), str) else ""
-    return Principal(user_id=user_id, email=email[:254], tenant_id=tenant_id, roles=roles_map(role_names))
+    return Principal(
+        user_id=user_id, email=_email_claim(claims), tenant_id=tenant_id, roles=roles_map(role_names)
+    )
+
+
+def _email_claim(claims: dict[str, Any]) -> str:
+    """The caller's email as the mirror can store it, else ``""``: PostgreSQL refuses NUL characters
+    and lone surrogates (neither is printable), and a cut-off address would be somebody else's."""
+    email = claims.get("email")
+    if not isinstance(email, str) or len(email) > _EMAIL_MAX_LENGTH or not email.isprintable():
+        return ""
+    return email
 
 
 def user_mirror_touch(principal: Principal) -> None:
@@ -185,6 +213,9 @@ class PlatformAuth(HttpBearer):
 
     def authenticate(self, request: HttpRequest, token: str) -> Principal:
         principal = principal_from_token(token)
+        # Platform-level users carry no organization; a token bound to one never reaches this API.
+        if principal.tenant_id is not None:
+            raise PermissionDenied("This token belongs to an organization.", code="tenant_mismatch")
         if not principal.has_role(Role.PLATFORM_ADMIN):
             raise PermissionDenied("This needs the platform_admin role.", code="role_required")
         user_mirror_touch(principal)
@@ -199,6 +230,7 @@ platform_auth = PlatformAuth()
 
 def request_actor(request: HttpRequest) -> User:
     """The mirrored user behind an authenticated request."""
-    principal = request.auth  # type: ignore[attr-defined]
-    assert isinstance(principal, Principal)
+    principal = getattr(request, "auth", None)
+    if not isinstance(principal, Principal):
+        raise NotAuthenticated("This operation needs an authenticated caller.")
     return principal.user

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import SuspiciousOperation
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
@@ -43,17 +44,28 @@ class StrictJSONParser(Parser):
     """JSON bodies only; ``NaN``/``Infinity`` are not JSON and are refused."""
 
     def parse_body(self, request: HttpRequest) -> Any:
-        return json.loads(request.body, parse_constant=_refuse_constant)
+        return json.loads(request.body, parse_constant=_refuse_constant, parse_float=_finite_float)
 
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 overflows to infinity, which no column can store
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
 def _validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
     errors = []
     for error in exc.errors:
-        location = [part for part in error.get("loc", ()) if part not in ("body", "payload", "filters")]
+        location = [
+            part
+            for part in error.get("loc", ())
+            if part not in ("body", "payload", "filters", "query", "path", "page", "params")
+        ]
         errors.append(
             {
                 "loc": [str(part) for part in location] or list(map(str, error.get("loc", ()))),
@@ -77,7 +89,9 @@ def install_error_handlers(api: NinjaAPI) -> None:
         errors = _validation_errors(exc)
         first = errors[0] if errors else {"loc": [], "msg": "invalid"}
         where = ".".join(first["loc"]) or "request"
-        detail = f"Invalid {where}: {first['msg']}" + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
+        detail = f"Invalid {where}: {first['msg']}" + (
+            f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        )
         payload = error_payload(422, detail, "validation_error", errors=errors)
         return api.create_response(request, payload, status=422)
 
@@ -98,16 +112,21 @@ def install_error_handlers(api: NinjaAPI) -> None:
             detail = "The request body is not valid JSON."
         return api.create_response(request, error_payload(status, detail, code), status=status)
 
-    def not_found(request: HttpRequest, exc: Exception) -> HttpResponse:
+    def not_found(request: HttpRequest, exc: Any) -> HttpResponse:
         return api.create_response(request, error_payload(404, "Not found."), status=404)
 
-    def forbidden(request: HttpRequest, exc: Exception) -> HttpResponse:
+    def forbidden(request: HttpRequest, exc: Any) -> HttpResponse:
         return api.create_response(request, error_payload(403, "You are not allowed to do this."), status=403)
 
-    def suspicious(request: HttpRequest, exc: Exception) -> HttpResponse:
-        return api.create_response(request, error_payload(400, "The request was refused as malformed."), status=400)
+    def suspicious(request: HttpRequest, exc: Any) -> HttpResponse:
+        if isinstance(exc, RequestDataTooBig):
+            payload = error_payload(413, "The request body is too large.", "payload_too_large")
+            return api.create_response(request, payload, status=413)
+        return api.create_response(
+            request, error_payload(400, "The request was refused as malformed."), status=400
+        )
 
-    def unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
+    def unexpected(request: HttpRequest, exc: Any) -> HttpResponse:
         logger.exception("unhandled error on %s %s", request.method, request.path)
         payload = error_payload(500, "Internal error; it has been logged.", "internal_error")
         return api.create_response(request, payload, status=500)

@@ -9,9 +9,11 @@ import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
 
-from django.db import DatabaseError, connections
+from django.db import DatabaseError
 from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from tenants.db import tenant_connection
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -42,7 +44,7 @@ class RequestIdMiddleware:
         request_id_var.set(request_id)
         request.request_id = request_id  # type: ignore[attr-defined]
         started = time.perf_counter()
-        response = self.get_response(request)
+        response = _as_json_error(self.get_response(request))
         response[REQUEST_ID_HEADER] = request_id
         tenant = getattr(request, "tenant", None)
         access_logger.info(
@@ -78,7 +80,7 @@ class HealthCheckMiddleware:
 
     def _ready(self) -> HttpResponse:
         try:
-            connection = connections["default"]
+            connection = tenant_connection()
             connection.set_schema_to_public()
             with connection.cursor() as cursor:
                 cursor.execute("SELECT 1")
@@ -92,6 +94,27 @@ class HealthCheckMiddleware:
         except DatabaseError:
             return _unready("The database is unreachable.", "database_unavailable")
         return JsonResponse({"status": "ready"})
+
+
+def _as_json_error(response: HttpResponse) -> HttpResponse:
+    """Errors answered by the framework itself (Ninja's 405, say) get the contract's JSON shape too."""
+    if response.status_code < 400 or response.get("Content-Type", "").startswith("application/json"):
+        return response
+    detail = _FRAMEWORK_ERRORS.get(response.status_code, ("The request failed.", "error"))
+    replacement = JsonResponse({"detail": detail[0], "code": detail[1]}, status=response.status_code)
+    for header in ("Allow", "Retry-After", "WWW-Authenticate"):
+        if header in response:
+            replacement[header] = response[header]
+    return replacement
+
+
+_FRAMEWORK_ERRORS = {
+    400: ("The request was refused as malformed.", "bad_request"),
+    404: ("Not found.", "not_found"),
+    405: ("This method is not allowed here.", "method_not_allowed"),
+    413: ("The request body is too large.", "payload_too_large"),
+    500: ("Internal error; it has been logged.", "internal_error"),
+}
 
 
 def _unready(detail: str, code: str) -> JsonResponse:

@@ -12,7 +12,7 @@ from pydantic import Field
 from api.auth import platform_auth
 from api.errors import StrictJSONParser, install_error_handlers
 from api.pagination import PageParams, paginate
-from api.schemas import ERRORS
+from api.schemas import ERRORS, BodyIn
 from tenants import selectors, services
 from tenants.models import Organization
 
@@ -27,14 +27,16 @@ api = NinjaAPI(
 install_error_handlers(api)
 
 
-class TenantIn(Schema):
+class TenantIn(BodyIn):
     organization_id: uuid.UUID
     slug: str = Field(max_length=63)
     name: str = Field(max_length=200)
-    skip_identity_check: bool = Field(False, description="Dev and test only: do not ask the identity service.")
+    skip_identity_check: bool = Field(
+        False, description="Dev and test only: do not ask the identity service."
+    )
 
 
-class TenantPatch(Schema):
+class TenantPatch(BodyIn):
     name: str = Field(max_length=200)
 
 

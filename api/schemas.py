@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ninja import Schema
+from ninja.schema import DjangoGetter
+from pydantic import model_validator
 
 
 class Error(Schema):
@@ -13,3 +17,20 @@ class Error(Schema):
 ERRORS: dict[int, type[Schema]] = {
     400: Error, 401: Error, 403: Error, 404: Error, 409: Error, 422: Error, 503: Error
 }  # fmt: skip
+
+
+class BodyIn(Schema):
+    """A request body: a JSON object, nothing else.
+
+    Ninja's ``Schema`` reads its input by attribute, so a list, a string or ``null`` would pass as an
+    object with no fields (an empty PATCH that answers 200); they are refused instead.
+    """
+
+    @model_validator(mode="before")
+    @classmethod
+    def _json_object_only(cls, data: Any) -> Any:
+        # Schema's own validator runs first and wraps the parsed body in a DjangoGetter.
+        raw = data._obj if isinstance(data, DjangoGetter) else data
+        if not isinstance(raw, dict):
+            raise ValueError("the request body must be a JSON object")
+        return data

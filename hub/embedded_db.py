@@ -62,7 +62,7 @@ def _bootstrap(socket_dir: str, database: str) -> None:
 
     logger.info("bootstrapping embedded PostgreSQL database %s", database)
     with psycopg.connect(f"host={socket_dir} user=postgres dbname=postgres", autocommit=True) as conn:
-        conn.execute(ROLES_SQL.read_text())  # type: ignore[arg-type]
+        conn.execute(ROLES_SQL.read_text())  # type: ignore[call-overload, unused-ignore]
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone()
         if not exists:
             conn.execute(

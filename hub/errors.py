@@ -44,6 +44,10 @@ class NotAuthenticated(HubError):
     code = "not_authenticated"
     default_detail = "Authentication credentials were missing or invalid."
 
+    def __init__(self, detail: str | None = None, *, code: str | None = None, **extra: Any) -> None:
+        super().__init__(detail, code=code, **extra)
+        self.headers["WWW-Authenticate"] = "Bearer"
+
 
 class PermissionDenied(HubError):
     status = 403
@@ -75,6 +79,11 @@ class Invalid(HubError):
     ) -> None:
         super().__init__(detail, code=code, **extra)
         self.field = field
+
+    def payload(self) -> dict[str, Any]:
+        """The contract's 422 body: ``errors`` lists the broken rule and its field."""
+        error = {"loc": [self.field] if self.field else [], "msg": self.detail, "type": self.instance_code}
+        return {**super().payload(), "errors": [error]}
 
 
 class ServiceUnavailable(HubError):

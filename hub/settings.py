@@ -101,7 +101,7 @@ def _database(url: str, *, pooled: bool) -> dict[str, Any]:
 DATABASES = {
     "default": _database(DATABASE_URL, pooled=HUB_DB_POOL),
     # DDL (migrations, provisioning, deletion) runs as the owner role, never as the runtime role.
-    "owner": _database(DATABASE_OWNER_URL, pooled=False),  # type: ignore[arg-type]
+    "owner": _database(DATABASE_OWNER_URL, pooled=False),
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -160,6 +160,10 @@ IDENTITY_JWT_ALGORITHMS: list[str] = env.list(
 )
 IDENTITY_JWT_ISSUER: str | None = env.str("IDENTITY_JWT_ISSUER", default=None) or None
 IDENTITY_JWT_AUDIENCE: str | None = env.str("IDENTITY_JWT_AUDIENCE", default=None) or None
+# After fetching the key set, wait this long before refetching it for an unknown kid (flood guard).
+IDENTITY_JWKS_REFRESH_COOLDOWN_SECONDS: float = env.float(
+    "IDENTITY_JWKS_REFRESH_COOLDOWN_SECONDS", default=30.0
+)
 IDENTITY_TIMEOUT_SECONDS: float = env.float("IDENTITY_TIMEOUT_SECONDS", default=2.0)
 IDENTITY_ROLES_CACHE_SECONDS = 300
 # Identity-service role name -> Hub role; names not listed map to themselves.

@@ -13,3 +13,6 @@ max_requests = 10_000
 max_requests_jitter = 1_000
 accesslog = None  # the Hub logs one structured line per request itself (api.middleware)
 errorlog = "-"
+# gunicorn 27's control socket sits at one path per user: two servers on one machine would fight
+# over it. The Hub does not use it.
+control_socket_disable = True

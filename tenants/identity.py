@@ -21,7 +21,7 @@ _client: httpx.Client | None = None
 
 
 def _http() -> httpx.Client:
-    global _client  # noqa: PLW0603 - one pooled client per process
+    global _client  # one pooled client per process
     if _client is None:
         timeout = settings.IDENTITY_TIMEOUT_SECONDS
         _client = httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 1.0)))

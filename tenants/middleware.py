@@ -1,6 +1,6 @@
 """Host -> organization routing, and one database transaction per request.
 
-The whole request runs in one transaction, so the organization and schema are set once (by
+A tenant request runs in one transaction, so the organization and schema are set once (by
 ``tenants.db.backend``) and an error response (status 400 or more) rolls back everything the request
 did: bad input changes nothing.
 """
@@ -11,11 +11,12 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
-from django.db import connection, transaction
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.http.request import split_domain_port
 
 from hub.errors import BadRequest
+from tenants.db import tenant_connection
 from tenants.errors import TenantNotFound, TenantSuspended
 from tenants.selectors import tenant_for_host
 
@@ -35,27 +36,33 @@ class TenantRoutingMiddleware:
             host = request_host(request)
         except DisallowedHost:
             return BadRequest("The Host header is not served here.", code="bad_host").response()
+        if host == settings.HUB_BASE_DOMAIN:
+            # The platform API touches only public tables and runs DDL on the owner connection
+            # (provisioning). A request-wide transaction here would hold locks (the user mirror's row)
+            # that the owner's DDL waits for: a deadlock between two connections of one thread.
+            # Each platform service is atomic on its own instead.
+            tenant_connection().set_schema_to_public()
+            request.tenant = None  # type: ignore[attr-defined]
+            request.urlconf = settings.PUBLIC_SCHEMA_URLCONF  # type: ignore[attr-defined]
+            return self.get_response(request)
         with transaction.atomic():
             try:
                 response = self._route(request, host)
             finally:
-                connection.set_schema_to_public()
+                tenant_connection().set_schema_to_public()
             if response.status_code >= 400:
                 transaction.set_rollback(True)
         return response
 
     def _route(self, request: HttpRequest, host: str) -> HttpResponse:
-        connection.set_schema_to_public()
+        tenant_connection().set_schema_to_public()
         request.tenant = None  # type: ignore[attr-defined]
-        if host == settings.HUB_BASE_DOMAIN:
-            request.urlconf = settings.PUBLIC_SCHEMA_URLCONF
-            return self.get_response(request)
         tenant = tenant_for_host(host=host)
         if tenant is None:
             return TenantNotFound().response()
         if not tenant.is_active:
             return TenantSuspended().response()
-        connection.set_tenant(tenant)
+        tenant_connection().set_tenant(tenant)
         request.tenant = tenant  # type: ignore[attr-defined]
-        request.urlconf = settings.ROOT_URLCONF
+        request.urlconf = settings.ROOT_URLCONF  # type: ignore[attr-defined]
         return self.get_response(request)

@@ -12,7 +12,7 @@ from django.db import models
 from django_tenants.models import DomainMixin, TenantMixin
 
 
-class Organization(TenantMixin):  # type: ignore[misc]
+class Organization(TenantMixin):
     """An organization of the identity service, with its own PostgreSQL schema.
 
     Keyed by the identity service's UUID. The schema name derives from that UUID, not the slug, so it
@@ -53,7 +53,7 @@ class Organization(TenantMixin):  # type: ignore[misc]
         return f"org_{organization_id.hex}"
 
 
-class Domain(DomainMixin):  # type: ignore[misc]
+class Domain(DomainMixin):
     """A host name that routes to an organization (``<slug>.<HUB_BASE_DOMAIN>``)."""
 
     def __str__(self) -> str:
@@ -61,10 +61,10 @@ class Domain(DomainMixin):  # type: ignore[misc]
 
 
 class UserManager(BaseUserManager["User"]):
-    def create_user(self, id: uuid.UUID, email: str = "", **extra: Any) -> User:  # noqa: A002
+    def create_user(self, id: uuid.UUID, email: str = "", **extra: Any) -> User:
         user = self.model(id=id, email=email, **extra)
         user.set_unusable_password()
-        user.save(using=self._db)
+        user.save(using=self._db, force_insert=True)
         return user
 
 

@@ -69,7 +69,9 @@ class TableProblem:
         return f"{self.table}: {self.problem}"
 
 
-def schema_rls_problems(*, schema_name: str, organization_id: uuid.UUID, using: str = "default") -> list[TableProblem]:
+def schema_rls_problems(
+    *, schema_name: str, organization_id: uuid.UUID, using: str = "default"
+) -> list[TableProblem]:
     """Every way the catalog says ``schema_name`` falls short of the contract's section 6."""
     expected_default = f"NULLIF(current_setting('{ORGANIZATION_SETTING}'::text, true), ''::text))::uuid"
     with connections[using].cursor() as cursor:
@@ -117,7 +119,11 @@ def schema_rls_problems(*, schema_name: str, organization_id: uuid.UUID, using: 
             found.append(f"policy {POLICY_NAME} is missing")
         else:
             for label, expression in (("USING", qual), ("WITH CHECK", check)):
-                if not expression or str(organization_id) not in expression or ORGANIZATION_SETTING not in expression:
+                if (
+                    not expression
+                    or str(organization_id) not in expression
+                    or ORGANIZATION_SETTING not in expression
+                ):
                     found.append(f"policy {label} does not pin the schema's organization and the setting")
             if cmd != "*" or not permissive:
                 found.append("policy must be a permissive policy for all commands")

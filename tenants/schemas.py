@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any
 
 from django.core.management import call_command
 from django.core.management.commands.migrate import Command as MigrateCommand
-from django.db import connections
 from django_tenants.utils import quote_schema_name
 
+from tenants.db import tenant_connection
 from tenants.rls import database_grants_ensure, tenant_schema_secure
 from tenants.routers import MIGRATION_ALIAS
 
@@ -16,30 +16,30 @@ if TYPE_CHECKING:
     from tenants.models import Organization
 
 
-def public_schema_migrate(*, verbosity: int = 0, stdout: TextIO | None = None) -> None:
+def public_schema_migrate(*, verbosity: int = 0, stdout: Any = None) -> None:
     """Apply the shared apps' migrations to ``public``."""
-    connection = connections[MIGRATION_ALIAS]
+    connection = tenant_connection(MIGRATION_ALIAS)
     connection.set_schema_to_public()
     database_grants_ensure()
     _migrate(verbosity=verbosity, stdout=stdout)
 
 
 def tenant_schema_create(*, tenant: Organization) -> None:
-    with connections[MIGRATION_ALIAS].cursor() as cursor:
+    with tenant_connection(MIGRATION_ALIAS).cursor() as cursor:
         cursor.execute(f"CREATE SCHEMA {quote_schema_name(tenant.schema_name)}")
 
 
 def tenant_schema_drop(*, tenant: Organization) -> None:
-    with connections[MIGRATION_ALIAS].cursor() as cursor:
+    with tenant_connection(MIGRATION_ALIAS).cursor() as cursor:
         cursor.execute(f"DROP SCHEMA IF EXISTS {quote_schema_name(tenant.schema_name)} CASCADE")
 
 
-def tenant_schema_migrate(*, tenant: Organization, verbosity: int = 0, stdout: TextIO | None = None) -> int:
+def tenant_schema_migrate(*, tenant: Organization, verbosity: int = 0, stdout: Any = None) -> int:
     """Apply the tenant apps' migrations to the tenant's schema, then secure every table in it.
 
     Returns the number of tables under the organization policy.
     """
-    connection = connections[MIGRATION_ALIAS]
+    connection = tenant_connection(MIGRATION_ALIAS)
     try:
         # The migration recorder must create django_migrations in the tenant schema, not find public's.
         connection.set_schema(tenant.schema_name, include_public=False)
@@ -53,7 +53,7 @@ def tenant_schema_migrate(*, tenant: Organization, verbosity: int = 0, stdout: T
         connection.set_schema_to_public()
 
 
-def _migrate(*, verbosity: int, stdout: TextIO | None) -> None:
+def _migrate(*, verbosity: int, stdout: Any = None) -> None:
     call_command(
         MigrateCommand(),
         database=MIGRATION_ALIAS,

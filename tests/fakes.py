@@ -24,6 +24,7 @@ class FakeIdentityService:
     def url(self) -> str:
         assert self.server is not None
         host, port = self.server.server_address[:2]
+        host = host.decode() if isinstance(host, bytes) else host
         return f"http://{host}:{port}"
 
     def route(self, method: str, path: str, status: int, body: Any = None) -> None:

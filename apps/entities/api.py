@@ -79,7 +79,9 @@ def relation_list(request: HttpRequest, entity_id: uuid.UUID, page: Query[PagePa
 
 
 @router.post("{uuid:entity_id}/relations", response={201: RelationOut, **ERRORS}, auth=member_auth)
-def relation_create(request: HttpRequest, entity_id: uuid.UUID, payload: RelationIn) -> Status[EntityRelation]:
+def relation_create(
+    request: HttpRequest, entity_id: uuid.UUID, payload: RelationIn
+) -> Status[EntityRelation]:
     source = selectors.entity_get(entity_id=entity_id)
     relation = services.entity_relation_create(
         actor=request_actor(request), source=source, target_id=payload.target_id, kind=payload.kind

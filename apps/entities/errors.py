@@ -1,3 +1,7 @@
+"""The entities module's errors: each one a machine code and an HTTP status (``hub.errors``)."""
+
+from __future__ import annotations
+
 from hub.errors import Conflict, Invalid, NotFound
 
 
@@ -7,12 +11,12 @@ class EntityNotFound(NotFound):
 
 
 class EntityInvalid(Invalid):
-    pass
+    """A rule broken by one field. The contract's 422 body lists the field in ``errors``."""
 
 
 class EntityConflict(Conflict):
     code = "entity_conflict"
 
 
-class EntityKindUnknown(Invalid):
+class EntityKindUnknown(EntityInvalid):
     code = "entity_kind_unknown"

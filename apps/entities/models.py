@@ -40,7 +40,8 @@ class Entity(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     kind = models.ForeignKey(EntityKind, on_delete=models.PROTECT, db_column="kind", related_name="+")
     name = models.CharField(max_length=200)
-    reference = models.CharField(max_length=100, null=True, blank=True)
+    # NULL, not "", means "no reference": the per-kind uniqueness constraint ignores NULLs.
+    reference = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
     email = models.CharField(max_length=254, blank=True, default="")
     phone = models.CharField(max_length=32, blank=True, default="")
     attributes = models.JSONField(default=dict, blank=True)

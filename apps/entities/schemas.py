@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ninja import Schema
 from pydantic import Field
 
 from api.pagination import PageParams
+from api.schemas import BodyIn
 from apps.entities.selectors import ORDERINGS
 
-Ordering = Literal[tuple(ORDERINGS)]  # type: ignore[valid-type]
+if TYPE_CHECKING:
+    Ordering = str
+else:  # the whitelist, as a Literal built from the selector's table (mypy cannot follow it)
+    Ordering = Literal[tuple(ORDERINGS)]
 Status = Literal["active", "inactive"]
 
 
-class EntityIn(Schema):
+class EntityIn(BodyIn):
     kind: str = Field(max_length=40, examples=["customer"])
     name: str = Field(max_length=200)
     reference: str | None = Field(None, max_length=100)
@@ -27,7 +31,7 @@ class EntityIn(Schema):
     tags: list[str] = Field(default_factory=list, max_length=50)
 
 
-class EntityPatch(Schema):
+class EntityPatch(BodyIn):
     kind: str | None = Field(None, max_length=40)
     name: str | None = Field(None, max_length=200)
     reference: str | None = Field(None, max_length=100)
@@ -77,7 +81,7 @@ class EntityPage(Schema):
     count: int
 
 
-class RelationIn(Schema):
+class RelationIn(BodyIn):
     target_id: uuid.UUID
     kind: str = Field(max_length=40, examples=["supplies"])
 
@@ -96,7 +100,7 @@ class RelationPage(Schema):
     count: int
 
 
-class KindIn(Schema):
+class KindIn(BodyIn):
     key: str = Field(max_length=40)
     label: str = Field(max_length=100)
 

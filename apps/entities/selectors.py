@@ -18,8 +18,9 @@ ORDERINGS = {
     "-updated_at": ("-updated_at", "-id"),
     "reference": ("reference", "id"),
     "-reference": ("-reference", "-id"),
-    "kind": ("kind", "name", "id"),
-    "-kind": ("-kind", "-name", "-id"),
+    # kind_id, not kind: ordering by the relation would join EntityKind for its Meta.ordering.
+    "kind": ("kind_id", "name", "id"),
+    "-kind": ("-kind_id", "-name", "-id"),
 }
 
 
@@ -62,4 +63,5 @@ def entity_relation_list(*, entity: Entity) -> QuerySet[EntityRelation]:
 
 
 def entity_kind_list() -> QuerySet[EntityKind]:
+    """The organization's kinds: the built-in ones and those its admins added."""
     return EntityKind.objects.order_by("key")

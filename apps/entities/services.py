@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.entities import validators
-from apps.entities.errors import EntityConflict, EntityInvalid, EntityKindUnknown
+from apps.entities.errors import EntityConflict, EntityInvalid, EntityKindUnknown, EntityNotFound
 from apps.entities.models import Entity, EntityKind, EntityRelation
 from tenants.models import User
 
-_CLEANERS = {
+# Fields a PATCH may send as null: null clears them. The others are required and refuse null.
+_NULLABLE = frozenset({"reference", "email", "phone"})
+_CLEANERS: dict[str, Callable[[Any], Any]] = {
     "name": validators.name_clean,
     "reference": validators.reference_clean,
     "email": validators.email_clean,
@@ -81,20 +84,24 @@ def entity_create(
 
 @transaction.atomic
 def entity_update(*, actor: User, entity: Entity, changes: dict[str, Any]) -> Entity:
-    """Apply a partial update: only the fields in ``changes``; ``None`` clears an optional field."""
+    """Apply a partial update: only the fields in ``changes``; ``None`` clears an optional field.
+
+    Only the changed columns are written, so a concurrent soft delete is never undone by an update
+    that loaded the row before it.
+    """
     for field, value in changes.items():
+        if field not in _CLEANERS and field not in ("kind", "status"):
+            raise EntityInvalid(f"{field} cannot be changed.", field=field)
+        if value is None and field not in _NULLABLE:
+            raise EntityInvalid(f"{field} cannot be null.", field=field)
         if field == "kind":
             entity.kind = _kind_get(value)
         elif field == "status":
             entity.status = _status_clean(value)
-        elif field in _CLEANERS:
-            if value is None and field in ("name", "attributes", "tags"):
-                raise EntityInvalid(f"{field} cannot be null.", field=field)
-            setattr(entity, field, _CLEANERS[field](value))
         else:
-            raise EntityInvalid(f"{field} cannot be changed.", field=field)
+            setattr(entity, field, _CLEANERS[field](value))
     entity.updated_by = actor
-    _save(entity)
+    _save(entity, update_fields=[*changes, "updated_by", "updated_at"])
     return entity
 
 
@@ -114,9 +121,10 @@ def entity_relation_create(*, actor: User, source: Entity, target_id: Any, kind:
     kind = validators.kind_key_clean(kind)
     if str(target_id) == str(source.id):
         raise EntityInvalid("An entity cannot be related to itself.", field="target_id", code="self_relation")
+    # A missing, deleted or other organization's target is the same 404 as an unknown path id.
     target = Entity.objects.filter(id=target_id, deleted_at__isnull=True).first()
     if target is None:
-        raise EntityInvalid("No entity has this target_id.", field="target_id", code="target_not_found")
+        raise EntityNotFound("No entity has this target_id.", code="target_not_found")
     relation = EntityRelation(source=source, target=target, kind=kind, created_by=actor)
     try:
         with transaction.atomic():
@@ -130,9 +138,7 @@ def entity_relation_create(*, actor: User, source: Entity, target_id: Any, kind:
 def entity_kind_create(*, key: str, label: str) -> EntityKind:
     """Extend the organization's list of kinds."""
     key = validators.kind_key_clean(key)
-    label = label.strip()
-    if not label or len(label) > 100:
-        raise EntityInvalid("label must be 1 to 100 characters.", field="label")
+    label = validators.kind_label_clean(label)
     kind, created = EntityKind.objects.get_or_create(key=key, defaults={"label": label})
     if not created:
         raise EntityConflict(f"Kind {key!r} already exists.", code="kind_exists")

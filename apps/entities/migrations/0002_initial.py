@@ -7,84 +7,128 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('entities', '0001_initial'),
+        ("entities", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='entity',
-            name='created_by',
-            field=models.ForeignKey(null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="entity",
+            name="created_by",
+            field=models.ForeignKey(
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='entity',
-            name='deleted_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="entity",
+            name="deleted_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='entity',
-            name='updated_by',
-            field=models.ForeignKey(null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="entity",
+            name="updated_by",
+            field=models.ForeignKey(
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='entity',
-            name='kind',
-            field=models.ForeignKey(db_column='kind', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='entities.entitykind'),
+            model_name="entity",
+            name="kind",
+            field=models.ForeignKey(
+                db_column="kind",
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="entities.entitykind",
+            ),
         ),
         migrations.AddField(
-            model_name='entityrelation',
-            name='created_by',
-            field=models.ForeignKey(null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="entityrelation",
+            name="created_by",
+            field=models.ForeignKey(
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='entityrelation',
-            name='source',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='relations_out', to='entities.entity'),
+            model_name="entityrelation",
+            name="source",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="relations_out",
+                to="entities.entity",
+            ),
         ),
         migrations.AddField(
-            model_name='entityrelation',
-            name='target',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='relations_in', to='entities.entity'),
+            model_name="entityrelation",
+            name="target",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="relations_in", to="entities.entity"
+            ),
         ),
         migrations.AddIndex(
-            model_name='entity',
-            index=models.Index(fields=['-created_at', 'id'], name='entity_created_idx'),
+            model_name="entity",
+            index=models.Index(fields=["-created_at", "id"], name="entity_created_idx"),
         ),
         migrations.AddIndex(
-            model_name='entity',
-            index=models.Index(fields=['name', 'id'], name='entity_name_idx'),
+            model_name="entity",
+            index=models.Index(fields=["name", "id"], name="entity_name_idx"),
         ),
         migrations.AddIndex(
-            model_name='entity',
-            index=models.Index(fields=['kind', 'status'], name='entity_kind_status_idx'),
+            model_name="entity",
+            index=models.Index(fields=["kind", "status"], name="entity_kind_status_idx"),
         ),
         migrations.AddIndex(
-            model_name='entity',
-            index=django.contrib.postgres.indexes.GinIndex(fields=['tags'], name='entity_tags_gin'),
+            model_name="entity",
+            index=django.contrib.postgres.indexes.GinIndex(fields=["tags"], name="entity_tags_gin"),
         ),
         migrations.AddConstraint(
-            model_name='entity',
-            constraint=models.UniqueConstraint(condition=models.Q(('deleted_at__isnull', True), ('reference__isnull', False)), fields=('kind', 'reference'), name='entity_reference_unique_per_kind'),
+            model_name="entity",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("deleted_at__isnull", True), ("reference__isnull", False)),
+                fields=("kind", "reference"),
+                name="entity_reference_unique_per_kind",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='entity',
-            constraint=models.CheckConstraint(condition=models.Q(('name', ''), _negated=True), name='entity_name_not_blank'),
+            model_name="entity",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("name", ""), _negated=True), name="entity_name_not_blank"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='entity',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['active', 'inactive'])), name='entity_status_valid'),
+            model_name="entity",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("status__in", ["active", "inactive"])), name="entity_status_valid"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='entityrelation',
-            constraint=models.UniqueConstraint(fields=('source', 'target', 'kind'), name='entity_relation_unique'),
+            model_name="entityrelation",
+            constraint=models.UniqueConstraint(
+                fields=("source", "target", "kind"), name="entity_relation_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='entityrelation',
-            constraint=models.CheckConstraint(condition=models.Q(('source', models.F('target')), _negated=True), name='entity_relation_not_self'),
+            model_name="entityrelation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("source", models.F("target")), _negated=True),
+                name="entity_relation_not_self",
+            ),
         ),
     ]

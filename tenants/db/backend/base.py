@@ -31,7 +31,7 @@ _SET_CONTEXT_SQL = (
 _TRANSACTION_CONTROL = ("ROLLBACK", "RELEASE")
 
 
-class DatabaseWrapper(TenantDatabaseWrapper):  # type: ignore[misc]
+class DatabaseWrapper(TenantDatabaseWrapper):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._applied_context: tuple[str, str] | None = None
         super().__init__(*args, **kwargs)

@@ -47,7 +47,7 @@ class Command(BaseCommand):
         self.stdout.write("\nTry it:\n")
         self.stdout.write(
             f'curl -s -X POST {base}/api/v1/entities/ {host} -H "Authorization: Bearer $HUB_TOKEN" '
-            "-H 'Content-Type: application/json' -d '{\"kind\": \"customer\", \"name\": \"Acme\"}'\n"
+            '-H \'Content-Type: application/json\' -d \'{"kind": "customer", "name": "Acme"}\'\n'
         )
         self.stdout.write(f'curl -s {base}/api/v1/entities/ {host} -H "Authorization: Bearer $HUB_TOKEN"\n')
         self.stdout.write(f"API docs: http://{tenant.primary_domain}:{settings.HUB_PORT}/api/v1/docs\n\n")

@@ -45,9 +45,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         target = parser.add_mutually_exclusive_group(required=True)
         target.add_argument("--tenant", help="The organization's slug.")
-        target.add_argument("--platform", action="store_true", help="A platform-level token (tenant_id null).")
+        target.add_argument(
+            "--platform", action="store_true", help="A platform-level token (tenant_id null)."
+        )
         parser.add_argument("--roles", required=True, help="Comma-separated, e.g. admin or member,viewer.")
-        parser.add_argument("--user", type=uuid.UUID, default=uuid.UUID("00000000-0000-4000-8000-000000000001"))
+        parser.add_argument(
+            "--user", type=uuid.UUID, default=uuid.UUID("00000000-0000-4000-8000-000000000001")
+        )
         parser.add_argument("--email", default="dev@example.com")
         parser.add_argument("--ttl", type=int, default=3600, help="Lifetime in seconds.")
 
@@ -64,6 +68,10 @@ class Command(BaseCommand):
         if options["ttl"] <= 0:
             raise CommandError("--ttl must be positive.")
         token = dev_token_mint(
-            tenant_id=tenant_id, roles=roles, user_id=options["user"], email=options["email"], ttl_seconds=options["ttl"]
+            tenant_id=tenant_id,
+            roles=roles,
+            user_id=options["user"],
+            email=options["email"],
+            ttl_seconds=options["ttl"],
         )
         self.stdout.write(token)

@@ -33,5 +33,7 @@ class Command(BaseCommand):
         except HubError as exc:
             raise CommandError(f"{exc.instance_code}: {exc.detail}") from exc
         self.stdout.write(
-            self.style.SUCCESS(f"provisioned {tenant.slug} ({tenant.organization_id}) at {tenant.primary_domain}")
+            self.style.SUCCESS(
+                f"provisioned {tenant.slug} ({tenant.organization_id}) at {tenant.primary_domain}"
+            )
         )
