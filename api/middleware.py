@@ -16,7 +16,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from tenants.db import tenant_connection
 
 REQUEST_ID_HEADER = "X-Request-ID"
-_REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+# Matched with ``fullmatch``: ``$`` would also accept a trailing newline (a 500 when echoed as a header,
+# and a forged line in the text log).
+_REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,128}")
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 
 access_logger = logging.getLogger("hub.access")
@@ -38,7 +40,7 @@ class RequestIdMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
-        request_id = incoming if _REQUEST_ID_PATTERN.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if _REQUEST_ID_PATTERN.fullmatch(incoming) else uuid.uuid4().hex
         # Not reset on the way out: Django logs failed requests after the middleware returns, and
         # those lines must carry the id too. The next request on this thread sets its own.
         request_id_var.set(request_id)
