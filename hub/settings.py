@@ -137,7 +137,9 @@ if IS_PROD:
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
     SECURE_HSTS_SECONDS = env.int("HUB_HSTS_SECONDS", default=31_536_000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = env.bool("HUB_HSTS_PRELOAD", default=False)
+    # On by default, as ``check --deploy`` asks (every subdomain is HTTPS-only already); an operator who
+    # must not be preloaded sets HUB_HSTS_PRELOAD=0 and gets the check's warning (security.W021).
+    SECURE_HSTS_PRELOAD = env.bool("HUB_HSTS_PRELOAD", default=True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 
@@ -203,8 +205,15 @@ def _refuse_unsafe_production_settings() -> None:
         problems.append("HUB_DEBUG must be off")
     if not SECRET_KEY or SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 50:
         problems.append("HUB_SECRET_KEY must be set to a random value of at least 50 characters")
-    if not IDENTITY_JWKS_URL and (not IDENTITY_JWT_SECRET or IDENTITY_JWT_SECRET == DEV_JWT_SECRET):
-        problems.append("IDENTITY_JWT_SECRET must be set (or IDENTITY_JWKS_URL)")
+    # HS256 needs a key of at least 256 bits (RFC 7518, 3.2): a short one can be brute-forced offline
+    # from any token, and then every organization's tokens can be forged.
+    if not IDENTITY_JWKS_URL and (
+        not IDENTITY_JWT_SECRET or IDENTITY_JWT_SECRET == DEV_JWT_SECRET or len(IDENTITY_JWT_SECRET) < 32
+    ):
+        problems.append(
+            "IDENTITY_JWT_SECRET must be set to a random value of at least 32 characters "
+            "(or IDENTITY_JWKS_URL)"
+        )
     if problems:
         raise ImproperlyConfigured("HUB_ENV=prod refuses to start: " + "; ".join(problems))
 

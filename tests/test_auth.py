@@ -29,6 +29,7 @@ from conftest import ClientFactory, TokenFactory
 from hub.errors import NotAuthenticated
 from tenants.models import Organization, User
 from tests.fakes import FakeIdentityService
+from tests.helpers import assert_error as _error
 
 if TYPE_CHECKING:
     from django.test.client import _MonkeyPatchedWSGIResponse as Response
@@ -75,19 +76,6 @@ def _host(tenant: Organization | None) -> str:
 
 def _bearer(tenant: Organization | None, token: str) -> Client:
     return Client(headers={"Host": _host(tenant), "Authorization": f"Bearer {token}"})
-
-
-def _error(response: Response, status: int, code: str | None = None) -> dict[str, Any]:
-    """Assert the contract's error shape and return the body."""
-    assert response.status_code == status, response.content
-    assert response["Content-Type"].startswith("application/json")
-    body: dict[str, Any] = response.json()
-    assert isinstance(body["detail"], str)
-    assert body["detail"]
-    assert isinstance(body["code"], str)
-    if code is not None:
-        assert body["code"] == code
-    return body
 
 
 def _unauthorized(response: Response, code: str | None = None) -> dict[str, Any]:

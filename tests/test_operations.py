@@ -139,7 +139,9 @@ def test_unknown_tenant_host_is_404_tenant_not_found(db):
     assert re.fullmatch(r"[0-9a-f]{32}", response[REQUEST_ID])
 
 
-@pytest.mark.parametrize("host", ["10.1.2.3", "evil.example.com", "localhost.evil.com", "alpha.localhost:abc"])
+@pytest.mark.parametrize(
+    "host", ["10.1.2.3", "evil.example.com", "localhost.evil.com", "alpha.localhost:abc"]
+)
 def test_host_outside_allowed_hosts_is_400_bad_host(db, host):
     response = Client(headers={"Host": host}).get(ENTITIES)
     _json_error(response, 400, "bad_host")
@@ -286,6 +288,11 @@ def test_prod_check_deploy_finds_no_issues():
     assert "System check identified no issues" in result.stdout, result.stdout + result.stderr
 
 
+def test_prod_check_deploy_still_reports_a_weakened_setting():
+    result = _manage("check", "--deploy", environment=_prod_environment(HUB_SECURE_SSL_REDIRECT="0"))
+    assert "security.W008" in result.stdout + result.stderr
+
+
 @pytest.mark.parametrize(
     ("overrides", "problem"),
     [
@@ -298,6 +305,7 @@ def test_prod_check_deploy_finds_no_issues():
         ({"HUB_DEBUG": "true"}, "HUB_DEBUG"),
         ({"IDENTITY_JWT_SECRET": DEV_JWT_SECRET}, "IDENTITY_JWT_SECRET"),
         ({"IDENTITY_JWT_SECRET": None}, "IDENTITY_JWT_SECRET"),
+        ({"IDENTITY_JWT_SECRET": "short-shared-secret"}, "IDENTITY_JWT_SECRET"),
         ({"DATABASE_OWNER_URL": None}, "DATABASE_OWNER_URL"),
         ({"HUB_ENV": "bogus"}, "HUB_ENV"),
         ({"HUB_ENV": "Production"}, "HUB_ENV"),
@@ -439,7 +447,7 @@ def test_an_error_response_leaves_no_user_mirror_behind(db, client_for, tenant_a
     sub = uuid.uuid4()
     client = client_for(tenant_a, ["member"], sub=str(sub), email=f"{sub.hex}@example.com")
     missing = client.get(f"{ENTITIES}{uuid.uuid4()}")
-    _json_error(missing, 404, "not_found")
+    _json_error(missing, 404, "entity_not_found")
     assert not User.objects.filter(id=sub).exists()
 
     assert client.get(ENTITIES).status_code == 200
@@ -480,7 +488,9 @@ def test_dev_setup_provisions_demo_once_and_prints_a_working_token(committed_db,
     curl_lines = [line for line in output.splitlines() if line.startswith("curl ")]
     assert curl_lines, output
     assert all('-H "Host: demo.localhost"' in line for line in curl_lines)
-    assert any(f"http://{django_settings.HUB_HOST}:{django_settings.HUB_PORT}/" in line for line in curl_lines)
+    assert any(
+        f"http://{django_settings.HUB_HOST}:{django_settings.HUB_PORT}/" in line for line in curl_lines
+    )
 
     token = token_match.group(1)
     client = Client(headers={"Host": "demo.localhost", "Authorization": f"Bearer {token}"})

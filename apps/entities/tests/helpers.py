@@ -9,6 +9,7 @@ from django_tenants.utils import tenant_context
 
 from apps.entities.models import Entity, EntityKind, EntityRelation
 from tenants.models import Organization
+from tests.helpers import assert_error  # noqa: F401 - re-exported for the module's tests
 
 URL = "/api/v1/entities/"
 KINDS_URL = "/api/v1/entities/kinds"
@@ -37,19 +38,3 @@ def detail_url(entity_id: Any) -> str:
 
 def relations_url(entity_id: Any) -> str:
     return f"{URL}{entity_id}/relations"
-
-
-def assert_error(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
-    """The contract's error shape: JSON ``{"detail", "code"}``, plus ``errors`` on every 422."""
-    assert response.status_code == status, response.content
-    assert response["Content-Type"].startswith("application/json")
-    body: dict[str, Any] = response.json()
-    assert isinstance(body["detail"], str)
-    assert body["detail"]
-    assert isinstance(body["code"], str)
-    if code is not None:
-        assert body["code"] == code, body
-    if status == 422:
-        assert isinstance(body["errors"], list)
-        assert body["errors"]
-    return body

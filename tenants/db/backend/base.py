@@ -50,7 +50,7 @@ class DatabaseWrapper(TenantDatabaseWrapper):
     def _scope_to_tenant(
         self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]
     ) -> Any:
-        if sql.lstrip().upper().startswith(_TRANSACTION_CONTROL):
+        if isinstance(sql, str) and sql.lstrip().upper().startswith(_TRANSACTION_CONTROL):
             return execute(sql, params, many, context)
         if self.get_autocommit():
             with transaction.atomic(using=self.alias):
