@@ -11,7 +11,7 @@ from tenants.models import Domain, Organization
 
 
 def tenant_list() -> QuerySet[Organization]:
-    return Organization.objects.select_related().order_by("slug")
+    return Organization.objects.order_by("slug")
 
 
 def tenant_get(*, organization_id: uuid.UUID) -> Organization:
