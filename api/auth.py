@@ -17,6 +17,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from ninja.security import HttpBearer
 
+from apps.audit.services import audit_actor_set
 from hub.errors import NotAuthenticated, PermissionDenied
 from tenants.identity import IdentityUnavailable, identity_token_validate
 from tenants.models import User
@@ -205,6 +206,7 @@ class TenantAuth(HttpBearer):
         if not principal.has_role(self.role):
             raise PermissionDenied(f"This needs the {self.role} role.", code="role_required")
         user_mirror_touch(principal)
+        audit_actor_set(principal.user)
         return principal
 
 

@@ -6,6 +6,7 @@ from ninja import NinjaAPI
 
 from api.auth import viewer_auth
 from api.errors import StrictJSONParser, install_error_handlers
+from apps.audit.api import router as audit_router
 from apps.entities.api import router as entities_router
 
 api = NinjaAPI(
@@ -18,3 +19,4 @@ api = NinjaAPI(
 )
 install_error_handlers(api)
 api.add_router("/entities/", entities_router, tags=["entities"])
+api.add_router("/audit/", audit_router, tags=["audit"])

@@ -44,6 +44,7 @@ SHARED_APPS = [
 TENANT_APPS = [
     "guardian",
     "auditlog",
+    "apps.audit",
     "apps.entities",
 ]
 INSTALLED_APPS = [*SHARED_APPS, *[app for app in TENANT_APPS if app not in SHARED_APPS], "ninja"]
@@ -61,6 +62,9 @@ AUTHENTICATION_BACKENDS = [
     "guardian.backends.ObjectPermissionBackend",
 ]
 ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row
+# django-auditlog's entries are ours: hash-chained, append-only, one table per organization schema.
+AUDITLOG_LOGENTRY_MODEL = "audit.AuditEntry"
+AUDITLOG_STORE_JSON_CHANGES = True
 
 # --- Database ------------------------------------------------------------------------------------
 DATABASE_URL: str | None = env.str("DATABASE_URL", default=None) or None
@@ -111,6 +115,7 @@ MIDDLEWARE = [
     "api.middleware.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "tenants.middleware.TenantRoutingMiddleware",
+    "apps.audit.middleware.AuditMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",

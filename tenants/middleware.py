@@ -27,6 +27,12 @@ def request_host(request: HttpRequest) -> str:
     return domain
 
 
+def after_rollback(request: HttpRequest, func: Callable[[], None]) -> None:
+    """Run ``func`` after the request's transaction is rolled back, in a fresh transaction of the
+    request's organization (for records that must survive the rollback: the audit of reads made)."""
+    request.__dict__.setdefault("_hub_after_rollback", []).append(func)
+
+
 class TenantRoutingMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -52,6 +58,16 @@ class TenantRoutingMiddleware:
                 tenant_connection().set_schema_to_public()
             if response.status_code >= 400:
                 transaction.set_rollback(True)
+        callbacks = request.__dict__.get("_hub_after_rollback")
+        tenant = getattr(request, "tenant", None)
+        if response.status_code >= 400 and callbacks and tenant is not None:
+            with transaction.atomic():
+                try:
+                    tenant_connection().set_tenant(tenant)
+                    for callback in callbacks:
+                        callback()
+                finally:
+                    tenant_connection().set_schema_to_public()
         return response
 
     def _route(self, request: HttpRequest, host: str) -> HttpResponse:

@@ -11,6 +11,7 @@ from ninja import Query, Router, Status
 from api.auth import admin_auth, member_auth, request_actor
 from api.pagination import PageParams, paginate
 from api.schemas import ERRORS
+from apps.audit.services import audit_access_list
 from apps.entities import selectors, services
 from apps.entities.models import Entity, EntityKind, EntityRelation
 from apps.entities.schemas import (
@@ -32,7 +33,9 @@ router = Router()
 
 @router.get("kinds", response={200: KindPage, **ERRORS})
 def kind_list(request: HttpRequest, page: Query[PageParams]) -> dict[str, Any]:
-    return paginate(selectors.entity_kind_list(), limit=page.limit, offset=page.offset)
+    result = paginate(selectors.entity_kind_list(), limit=page.limit, offset=page.offset)
+    audit_access_list(model=EntityKind, objects=result["items"])
+    return result
 
 
 @router.post("kinds", response={201: KindOut, **ERRORS}, auth=admin_auth)
@@ -45,7 +48,9 @@ def entity_list(request: HttpRequest, filters: Query[EntityFilter]) -> dict[str,
     entities = selectors.entity_list(
         kind=filters.kind, status=filters.status, tag=filters.tag, q=filters.q, ordering=filters.ordering
     )
-    return paginate(entities, limit=filters.limit, offset=filters.offset)
+    result = paginate(entities, limit=filters.limit, offset=filters.offset)
+    audit_access_list(model=Entity, objects=result["items"])
+    return result
 
 
 @router.post("", response={201: EntityOut, **ERRORS}, auth=member_auth)
@@ -75,7 +80,9 @@ def entity_delete(request: HttpRequest, entity_id: uuid.UUID) -> Status[None]:
 @router.get("{uuid:entity_id}/relations", response={200: RelationPage, **ERRORS})
 def relation_list(request: HttpRequest, entity_id: uuid.UUID, page: Query[PageParams]) -> dict[str, Any]:
     entity = selectors.entity_get(entity_id=entity_id)
-    return paginate(selectors.entity_relation_list(entity=entity), limit=page.limit, offset=page.offset)
+    result = paginate(selectors.entity_relation_list(entity=entity), limit=page.limit, offset=page.offset)
+    audit_access_list(model=EntityRelation, objects=result["items"])
+    return result
 
 
 @router.post("{uuid:entity_id}/relations", response={201: RelationOut, **ERRORS}, auth=member_auth)

@@ -6,6 +6,7 @@ import uuid
 
 from django.db.models import Q, QuerySet
 
+from apps.audit.services import audit_access
 from apps.entities.errors import EntityNotFound
 from apps.entities.models import Entity, EntityKind, EntityRelation
 
@@ -46,10 +47,14 @@ def entity_list(
 
 
 def entity_get(*, entity_id: uuid.UUID) -> Entity:
-    """A live entity of the current organization; anything else (deleted, elsewhere) is not found."""
+    """A live entity of the current organization; anything else (deleted, elsewhere) is not found.
+
+    Audited as a read of it (``access``); a miss records nothing, so it reveals nothing.
+    """
     entity = Entity.objects.filter(id=entity_id, deleted_at__isnull=True).first()
     if entity is None:
         raise EntityNotFound()
+    audit_access(instance=entity)
     return entity
 
 

@@ -8,6 +8,8 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from apps.audit.models import AuditEntry
+from apps.audit.services import audit_change, audit_snapshot
 from apps.entities import validators
 from apps.entities.errors import EntityConflict, EntityInvalid, EntityKindUnknown, EntityNotFound
 from apps.entities.models import Entity, EntityKind, EntityRelation
@@ -79,6 +81,7 @@ def entity_create(
         updated_by=actor,
     )
     _save(entity, force_insert=True)
+    audit_change(action=AuditEntry.Action.CREATE, instance=entity, actor=actor)
     return entity
 
 
@@ -89,6 +92,7 @@ def entity_update(*, actor: User, entity: Entity, changes: dict[str, Any]) -> En
     Only the changed columns are written, so a concurrent soft delete is never undone by an update
     that loaded the row before it.
     """
+    before = audit_snapshot(entity)
     for field, value in changes.items():
         if field not in _CLEANERS and field not in ("kind", "status"):
             raise EntityInvalid(f"{field} cannot be changed.", field=field)
@@ -101,17 +105,22 @@ def entity_update(*, actor: User, entity: Entity, changes: dict[str, Any]) -> En
         else:
             setattr(entity, field, _CLEANERS[field](value))
     entity.updated_by = actor
-    _save(entity, update_fields=[*changes, "updated_by", "updated_at"])
+    fields = [*changes, "updated_by", "updated_at"]
+    _save(entity, update_fields=fields)
+    audit_change(action=AuditEntry.Action.UPDATE, instance=entity, before=before, actor=actor, fields=fields)
     return entity
 
 
 @transaction.atomic
 def entity_delete(*, actor: User, entity: Entity) -> Entity:
     """Soft delete: the entity disappears from reads but its row (and history) stays."""
+    before = audit_snapshot(entity)
     entity.deleted_at = timezone.now()
     entity.deleted_by = actor
     entity.updated_by = actor
-    entity.save(update_fields=["deleted_at", "deleted_by", "updated_by", "updated_at"])
+    fields = ["deleted_at", "deleted_by", "updated_by", "updated_at"]
+    entity.save(update_fields=fields)
+    audit_change(action=AuditEntry.Action.DELETE, instance=entity, before=before, actor=actor, fields=fields)
     return entity
 
 
@@ -131,6 +140,7 @@ def entity_relation_create(*, actor: User, source: Entity, target_id: Any, kind:
             relation.save(force_insert=True)
     except IntegrityError as exc:
         raise EntityConflict("This relation already exists.", code="relation_exists") from exc
+    audit_change(action=AuditEntry.Action.CREATE, instance=relation, actor=actor)
     return relation
 
 
@@ -142,4 +152,5 @@ def entity_kind_create(*, key: str, label: str) -> EntityKind:
     kind, created = EntityKind.objects.get_or_create(key=key, defaults={"label": label})
     if not created:
         raise EntityConflict(f"Kind {key!r} already exists.", code="kind_exists")
+    audit_change(action=AuditEntry.Action.CREATE, instance=kind)
     return kind

@@ -1,0 +1,39 @@
+"""HTTP of the audit trail: the organization's entries and the chain check, for admins only.
+
+Reading the audit log is not itself audited: its readers are admins, and recording each look at the
+log in the log would make every page of it grow the thing it shows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Query, Router
+
+from api.auth import admin_auth
+from api.pagination import paginate
+from api.schemas import ERRORS
+from apps.audit import selectors
+from apps.audit.models import ACTION_CODES
+from apps.audit.schemas import AuditFilter, AuditPage, AuditVerifyOut
+
+router = Router(auth=admin_auth)
+
+
+@router.get("", response={200: AuditPage, **ERRORS})
+def audit_entry_list(request: HttpRequest, filters: Query[AuditFilter]) -> dict[str, Any]:
+    entries = selectors.audit_entry_list(
+        actor=filters.actor,
+        action=ACTION_CODES[filters.action] if filters.action else None,
+        object_type=filters.object_type,
+        object_id=filters.object_id,
+        since=filters.since,
+        until=filters.until,
+    )
+    return paginate(entries, limit=filters.limit, offset=filters.offset)
+
+
+@router.get("verify", response={200: AuditVerifyOut, **ERRORS})
+def audit_verify(request: HttpRequest) -> selectors.ChainReport:
+    return selectors.audit_chain_verify()

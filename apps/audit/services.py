@@ -1,0 +1,191 @@
+"""Writes of the audit trail: entries are buffered per request and flushed in one INSERT.
+
+A tenant request gets an ``AuditBuffer`` (``apps.audit.middleware``); ``audit_record`` and friends
+append to it, and the middleware flushes it with one bulk INSERT inside the request's transaction, so
+writes and their entries commit or roll back together. Outside a request (commands, shell, tests
+calling services directly) an entry is written at once, in the caller's transaction.
+
+The database chains each inserted row to the previous one (trigger ``audit_entry_chain``).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.utils import timezone
+
+from apps.audit.models import AuditEntry
+from tenants.models import User
+
+_USER_AGENT_MAX = 512
+
+
+@dataclass
+class AuditBuffer:
+    """The entries of one request, with what every entry of it shares."""
+
+    request_id: str = ""
+    remote_addr: str | None = None
+    user_agent: str = ""
+    actor: User | None = None
+    entries: list[AuditEntry] = field(default_factory=list)
+
+
+_buffer: ContextVar[AuditBuffer | None] = ContextVar("audit_buffer", default=None)
+
+
+@contextmanager
+def audit_buffering(buffer: AuditBuffer) -> Iterator[AuditBuffer]:
+    """Collect the entries recorded inside the block in ``buffer`` instead of writing them."""
+    token = _buffer.set(buffer)
+    try:
+        yield buffer
+    finally:
+        _buffer.reset(token)
+
+
+def audit_actor_set(actor: User) -> None:
+    """Name the caller of the current request as the actor of its entries (set by authentication)."""
+    buffer = _buffer.get()
+    if buffer is not None:
+        buffer.actor = actor
+
+
+def audit_flush(*, entries: list[AuditEntry]) -> None:
+    """Write ``entries`` with one INSERT (the database chains them); nothing when there are none."""
+    if entries:
+        AuditEntry.objects.bulk_create(entries)
+
+
+def _record(entry: AuditEntry, *, actor: User | None) -> AuditEntry:
+    buffer = _buffer.get()
+    actor = actor or (buffer.actor if buffer else None)
+    entry.actor = actor
+    entry.actor_email = actor.email if actor else None
+    entry.timestamp = timezone.now()
+    if buffer is None:
+        audit_flush(entries=[entry])
+    else:
+        entry.request_id = buffer.request_id
+        entry.remote_addr = buffer.remote_addr
+        entry.user_agent = buffer.user_agent[:_USER_AGENT_MAX]
+        buffer.entries.append(entry)
+    return entry
+
+
+def _json_value(instance: models.Model | None, field: models.Field[Any, Any]) -> Any:
+    value = None if instance is None else field.value_from_object(instance)
+    if value is None or isinstance(value, str | int | float | bool | list | dict):
+        return value
+    return str(value)  # dates, UUIDs, decimals: their text form
+
+
+def _diff(
+    before: models.Model | None, after: models.Model | None, *, fields: Iterable[str] | None
+) -> dict[str, list[Any]]:
+    """``{field: [old, new]}`` of every concrete field whose value differs (auditlog's changes shape).
+
+    Not ``auditlog.diff.model_instance_diff``: it needs auditlog's registry, whose signals would write
+    one row per change and re-read the row before every update (extra round-trips).
+    """
+    instance = after if after is not None else before
+    assert instance is not None  # noqa: S101 - one side of a change always exists
+    model = type(instance)
+    wanted = None if fields is None else set(fields)
+    changes = {}
+    for model_field in model._meta.concrete_fields:
+        if wanted is not None and model_field.name not in wanted and model_field.attname not in wanted:
+            continue
+        old, new = _json_value(before, model_field), _json_value(after, model_field)
+        if old != new:
+            changes[model_field.name] = [old, new]
+    return changes
+
+
+# Content types live in the shared schema, so their ids hold for every organization. Cached here for
+# the process: django-tenants clears ContentType's own cache whenever the connection changes tenant.
+_content_type_ids: dict[str, int] = {}
+
+
+def _content_type_id(model: type[models.Model]) -> int:
+    label = model._meta.label_lower
+    if label not in _content_type_ids:
+        _content_type_ids[label] = ContentType.objects.get_for_model(model, for_concrete_model=False).pk
+    return _content_type_ids[label]
+
+
+def _object_type(model: type[models.Model]) -> str:
+    return model._meta.label_lower
+
+
+def audit_snapshot(instance: models.Model) -> models.Model:
+    """A copy of ``instance`` as it is now, to diff against after a change."""
+    return copy.copy(instance)
+
+
+def audit_change(
+    *,
+    action: int,
+    instance: models.Model,
+    before: models.Model | None = None,
+    actor: User | None = None,
+    fields: Iterable[str] | None = None,
+) -> AuditEntry:
+    """Record a change of ``instance`` with its changed fields (old and new values).
+
+    A create has no ``before``; a delete without ``before`` (a hard delete) records the values removed.
+    """
+    if action == AuditEntry.Action.DELETE and before is None:
+        changes = _diff(instance, None, fields=None)
+    else:
+        changes = _diff(before, instance, fields=fields)
+    return _record(
+        AuditEntry(
+            action=action,
+            content_type_id=_content_type_id(type(instance)),
+            object_type=_object_type(type(instance)),
+            object_pk=str(instance.pk),
+            object_repr=str(instance)[:1000],
+            changes=changes,
+        ),
+        actor=actor,
+    )
+
+
+def audit_access(*, instance: models.Model, actor: User | None = None) -> AuditEntry:
+    """Record a read of one object."""
+    return _record(
+        AuditEntry(
+            action=AuditEntry.Action.ACCESS,
+            content_type_id=_content_type_id(type(instance)),
+            object_type=_object_type(type(instance)),
+            object_pk=str(instance.pk),
+            object_repr=str(instance)[:1000],
+        ),
+        actor=actor,
+    )
+
+
+def audit_access_list(
+    *, model: type[models.Model], objects: Iterable[Any], actor: User | None = None
+) -> AuditEntry:
+    """Record a list read: one entry naming the ids of every object it returned."""
+    ids = [str(obj.pk) for obj in objects]
+    return _record(
+        AuditEntry(
+            action=AuditEntry.Action.ACCESS,
+            content_type_id=_content_type_id(model),
+            object_type=_object_type(model),
+            object_pk="",
+            object_ids=ids,
+            object_repr=f"{len(ids)} {model._meta.verbose_name_plural}",
+        ),
+        actor=actor,
+    )

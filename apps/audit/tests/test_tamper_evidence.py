@@ -1,0 +1,175 @@
+"""Append-only for the runtime role, and a hash chain that verify_audit and the API check."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import threading
+import uuid
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import DatabaseError, connection, connections, transaction
+from django_tenants.utils import tenant_context
+
+from apps.entities import services
+from tenants.db import tenant_connection
+from tenants.models import Organization, User
+from tenants.routers import MIGRATION_ALIAS
+from tenants.services import tenant_provision
+
+VERIFY_URL = "/api/v1/audit/verify"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "statement", ["UPDATE audit_auditentry SET object_repr = 'x'", "DELETE FROM audit_auditentry"]
+)
+def test_runtime_role_cannot_change_entries(
+    statement: str, tenant_a: Organization, entity_a: Any, entries_of: Any
+) -> None:
+    before = [(entry.sequence, entry.object_repr) for entry in entries_of(tenant_a)]
+    assert before
+    with tenant_context(tenant_a):
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(statement)
+        with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("TRUNCATE audit_auditentry")
+    assert [(entry.sequence, entry.object_repr) for entry in entries_of(tenant_a)] == before
+
+
+@pytest.mark.django_db
+def test_chain_links_each_entry_to_the_previous_one(
+    tenant_a: Organization, entity_a: Any, entries_of: Any
+) -> None:
+    entries = entries_of(tenant_a)
+    assert [entry.sequence for entry in entries] == list(range(1, len(entries) + 1))
+    assert entries[0].previous_hash == ""
+    for previous, entry in itertools.pairwise(entries):
+        assert entry.previous_hash == previous.entry_hash
+
+
+@pytest.fixture
+def gamma(committed_db: None) -> Organization:
+    """A committed organization of its own with three audited entities (its chain: entries 1-3)."""
+    tenant = tenant_provision(
+        organization_id=uuid.uuid4(), slug=f"gamma-{uuid.uuid4().hex[:6]}", name="Gamma", check_identity=False
+    )
+    actor, _ = User.objects.get_or_create(id=uuid.UUID(int=0x6A), defaults={"email": "g@example.com"})
+    with tenant_context(tenant):
+        for name in ("One", "Two", "Three"):
+            services.entity_create(actor=actor, kind="customer", name=name)
+    return tenant
+
+
+def _as_owner(tenant: Organization, sql: str) -> None:
+    """Run ``sql`` as the owner role with the append-only trigger off (what only the owner can do)."""
+    owner = tenant_connection(MIGRATION_ALIAS)
+    owner.set_tenant(tenant)
+    try:
+        with transaction.atomic(using=MIGRATION_ALIAS), connections[MIGRATION_ALIAS].cursor() as cursor:
+            cursor.execute("ALTER TABLE audit_auditentry DISABLE TRIGGER audit_entry_append_only")
+            cursor.execute(sql)
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # fire pending checks before the ALTER
+            cursor.execute("ALTER TABLE audit_auditentry ENABLE TRIGGER audit_entry_append_only")
+    finally:
+        owner.set_schema_to_public()
+
+
+def _verify(tenant: Organization) -> tuple[int, str]:
+    out = io.StringIO()
+    try:
+        call_command("verify_audit", "--tenant", tenant.slug, stdout=out)
+    except CommandError as exc:
+        return exc.returncode, out.getvalue() + str(exc)
+    return 0, out.getvalue()
+
+
+def _api_verify(client_for: Any, tenant: Organization) -> dict[str, Any]:
+    response = client_for(tenant, ["admin"]).get(VERIFY_URL)
+    assert response.status_code == 200
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def test_untouched_chain_verifies(gamma: Organization, client_for: Any) -> None:
+    code, output = _verify(gamma)
+    assert code == 0
+    assert f"[1/1] {gamma.slug}: 3 entries ok" in output
+    assert _api_verify(client_for, gamma) == {"ok": True, "entries": 3, "first_broken": None, "reason": ""}
+
+
+def test_altered_entry_is_named(gamma: Organization, client_for: Any) -> None:
+    _as_owner(gamma, "UPDATE audit_auditentry SET object_repr = 'forged' WHERE sequence = 2")
+
+    code, output = _verify(gamma)
+    assert code == 1
+    assert "BROKEN at entry 2" in output
+    body = _api_verify(client_for, gamma)
+    assert (body["ok"], body["first_broken"], body["entries"]) == (False, 2, 1)
+
+
+def test_altered_entry_with_recomputed_hash_breaks_the_next_link(gamma: Organization) -> None:
+    _as_owner(
+        gamma,
+        "UPDATE audit_auditentry SET object_repr = 'forged' WHERE sequence = 2; "
+        "UPDATE audit_auditentry a SET entry_hash = audit_entry_digest(a) WHERE sequence = 2",
+    )
+    code, output = _verify(gamma)
+    assert code == 1
+    assert "BROKEN at entry 3" in output
+
+
+def test_deleted_entry_in_the_middle_is_named(gamma: Organization, client_for: Any) -> None:
+    _as_owner(gamma, "DELETE FROM audit_auditentry WHERE sequence = 2")
+
+    code, output = _verify(gamma)
+    assert code == 1
+    assert "BROKEN at entry 2" in output
+    assert _api_verify(client_for, gamma)["first_broken"] == 2
+
+
+def test_verify_walks_every_tenant_with_progress(gamma: Organization) -> None:
+    out = io.StringIO()
+    call_command("verify_audit", stdout=out)
+    total = Organization.objects.count()
+    assert f"[{total}/{total}]" in out.getvalue()
+    assert f"{gamma.slug}: 3 entries ok" in out.getvalue()
+
+
+def test_unknown_tenant_is_an_error(committed_db: None) -> None:
+    with pytest.raises(CommandError, match="No organization"):
+        call_command("verify_audit", "--tenant", "nope")
+
+
+def test_concurrent_appends_do_not_fork_the_chain(gamma: Organization) -> None:
+    actor = User.objects.get(id=uuid.UUID(int=0x6A))
+    start, errors = threading.Barrier(4), []
+
+    def append(worker: int) -> None:
+        try:
+            start.wait()
+            with tenant_context(gamma):
+                for index in range(5):
+                    services.entity_create(actor=actor, kind="customer", name=f"W{worker}-{index}")
+        except Exception as exc:  # reported by the assertion below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    workers = [threading.Thread(target=append, args=(worker,)) for worker in range(4)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
+
+    assert errors == []
+    code, output = _verify(gamma)
+    assert code == 0, output
+    assert f"{gamma.slug}: 23 entries ok" in output
