@@ -31,7 +31,12 @@ install_error_handlers(api)
 @api.get("/entities/", response=EntityPage)
 def entity_list(request: HttpRequest, filters: Query[EntityFilter]) -> dict[str, Any]:
     entities = selectors.entity_list(
-        kind=filters.kind, status=filters.status, tag=filters.tag, q=filters.q, ordering=filters.ordering
+        viewer=None,
+        kind=filters.kind,
+        status=filters.status,
+        tag=filters.tag,
+        q=filters.q,
+        ordering=filters.ordering,
     )
     return paginate(entities, limit=filters.limit, offset=filters.offset)
 

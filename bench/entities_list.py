@@ -5,12 +5,13 @@ what is measured and how to read it. In short:
 
 1. prepare a database of its own (embedded ``hub_bench`` unless ``DATABASE_URL`` is set): migrate,
    provision the ``bench`` (10,000 live entities) and ``bench2`` organizations, seed them once;
-2. start one gunicorn per variant (``hub``, ``bare_rls``, ``bare``) as production does
+2. start one gunicorn per variant (``hub``, ``hub_noaudit``, ``bare_rls``, ``bare``) as production does
    (``platform/gunicorn.conf.py``), check one answer from each and warm them up; then, for 1, 16 and
    64 concurrent keep-alive clients, load each variant in turn for a fixed duration; stop them all
    at the end, whatever happens;
 3. print a table and write ``bench/results/entities_list.json``, with the isolation overhead as
-   ratios (hub p95 / bare p95, bare rps / hub rps) per concurrency level.
+   ratios (hub p95 / bare p95, bare rps / hub rps) per concurrency level, and the cost of read
+   auditing as hub against hub_noaudit (the same Hub with ``HUB_AUDIT_READS=0``).
 """
 
 from __future__ import annotations
@@ -147,9 +148,9 @@ def prepare(env: dict[str, str]) -> dict[str, Any]:
     return seeded
 
 
-def token_mint(env: dict[str, str], slug: str) -> str:
+def token_mint(env: dict[str, str], slug: str, role: str = "viewer") -> str:
     token = run(
-        [PYTHON, "manage.py", "mint_dev_token", "--tenant", slug, "--roles", "viewer", "--ttl", "3600"],
+        [PYTHON, "manage.py", "mint_dev_token", "--tenant", slug, "--roles", role, "--ttl", "3600"],
         env,
         what="mint_dev_token",
     ).strip()
@@ -615,6 +616,30 @@ def sanity_check(server: Server, headers: dict[str, str], expected_count: int) -
     }
 
 
+def read_audit_check(server: Server, headers: dict[str, str], admin_token: str) -> int:
+    """How many ``access`` entries one list read added (read through the audit API as an admin):
+    1 for ``hub``, 0 for ``hub_noaudit``, or the variant does not measure what it claims."""
+    audit_headers = {**headers, "Authorization": f"Bearer {admin_token}"}
+
+    def access_entries() -> int:
+        response = httpx.get(
+            server.base_url + "/api/v1/audit/?action=access&limit=1",
+            headers=audit_headers,
+            timeout=HTTP_TIMEOUT_SECONDS,
+        )
+        if response.status_code != 200:
+            raise BenchError(f"{server.variant.name}: GET /api/v1/audit/ answered {response.status_code}")
+        return int(response.json()["count"])
+
+    before = access_entries()
+    httpx.get(server.base_url + REQUEST_PATH, headers=headers, timeout=HTTP_TIMEOUT_SECONDS)
+    added = access_entries() - before
+    expected = 0 if server.variant.env.get("HUB_AUDIT_READS") == "0" else 1
+    if added != expected:
+        raise BenchError(f"{server.variant.name}: one list read added {added} access entries, not {expected}")
+    return added
+
+
 def cross_tenant_check(server: Server, headers: dict[str, str], other_host: str) -> int:
     """The bench token on the neighbour's host: the Hub must refuse it (403), proving auth is live."""
     response = httpx.get(
@@ -632,6 +657,7 @@ def variants_measure(
     headers: dict[str, str],
     options: argparse.Namespace,
     neighbour_host: str,
+    admin_token: str,
 ) -> dict[str, Any]:
     """Start every variant's server, then measure level by level, the variants taking turns.
 
@@ -647,8 +673,9 @@ def variants_measure(
             server = stack.enter_context(gunicorn_server(variant, env))
             servers.append(server)
             sanity = sanity_check(server, headers, BENCH_TENANT.live)
-            if variant.name == "hub":
+            if variant.name.startswith("hub"):
                 sanity["cross_tenant_status"] = cross_tenant_check(server, headers, neighbour_host)
+                sanity["access_entries_per_read"] = read_audit_check(server, headers, admin_token)
             results[variant.name] = {
                 "description": variant.description,
                 "settings": variant.settings_module,
@@ -738,7 +765,7 @@ def table_print(report: dict[str, Any]) -> None:
         "cores as gunicorn and PostgreSQL (see the cores columns).\n\n"
     )
     header = (
-        f"{'variant':<9} {'clients':>7} {'rps':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7}"
+        f"{'variant':<11} {'clients':>7} {'rps':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7}"
         f" {'cpu ms/req':>10}  cores: gunicorn postgres loadgen other\n"
     )
     out.write(header)
@@ -747,7 +774,7 @@ def table_print(report: dict[str, Any]) -> None:
         for level in variant["levels"]:
             latency, cores = level["latency_ms"], level["cores"]
             out.write(
-                f"{name:<9} {level['clients']:>7} {level['rps']:>9.1f} {latency['p50']:>8.2f} "
+                f"{name:<11} {level['clients']:>7} {level['rps']:>9.1f} {latency['p50']:>8.2f} "
                 f"{latency['p95']:>8.2f} {latency['p99']:>8.2f} {level['errors']:>7} "
                 f"{_number(level['server_cpu_ms_per_request']):>10}"
                 f"         {_cores(cores['gunicorn'])}     {_cores(cores['postgres'])}    "
@@ -799,6 +826,13 @@ def variants_for(env: dict[str, str], dataset: dict[str, Any]) -> tuple[list[Var
             "the Hub as served: host routing, per-request transaction, bearer token (JWT) and role check, "
             "per-transaction tenant context (set_config), row-level security, runtime role",
             "hub.settings",
+        ),
+        Variant(
+            "hub_noaudit",
+            "the Hub exactly as hub, but with HUB_AUDIT_READS=0: reads leave no access entry in the audit "
+            "trail (the cost of read auditing is hub against hub_noaudit)",
+            "hub.settings",
+            {"HUB_AUDIT_READS": "0"},
         ),
         Variant(
             "bare_rls",
@@ -883,7 +917,8 @@ def main(argv: list[str] | None = None) -> int:
         headers = {"Host": f"{BENCH_TENANT.slug}.{base_domain}", "Authorization": f"Bearer {token}"}
         variants, notes = variants_for(env, dataset)
         neighbour_host = f"{NEIGHBOUR_TENANT.slug}.{base_domain}"
-        measured = variants_measure(variants, env, generator, headers, options, neighbour_host)
+        admin_token = token_mint(env, BENCH_TENANT.slug, role="admin")
+        measured = variants_measure(variants, env, generator, headers, options, neighbour_host, admin_token)
     except BenchError as exc:
         log(f"bench failed: {exc}")
         return 1
@@ -900,6 +935,10 @@ def main(argv: list[str] | None = None) -> int:
             f"(latency and cpu/request: hub / {baseline}; rps: {baseline} / hub)",
             "levels": ratios(measured["hub"], measured[baseline]),
         },
+    }
+    comparisons["hub_vs_hub_noaudit"] = {
+        "title": "Read auditing overhead (access entries), hub against hub_noaudit (HUB_AUDIT_READS=0)",
+        "levels": ratios(measured["hub"], measured["hub_noaudit"]),
     }
     if baseline == "bare":
         comparisons["hub_vs_bare_rls"] = {

@@ -178,6 +178,11 @@ HUB_ROLE_MAP: dict[str, str] = json.loads(env.str("HUB_ROLE_MAP", default="{}"))
 COMMUNICATION_SERVICE_URL: str = env.str("COMMUNICATION_SERVICE_URL", default="http://localhost:8003")
 WORKFLOW_SERVICE_URL: str = env.str("WORKFLOW_SERVICE_URL", default="http://localhost:8004")
 
+# --- Audit trail ---------------------------------------------------------------------------------
+# Record reads (``access`` entries). Off only to measure what read auditing costs (bench variant
+# hub_noaudit); creates, updates and deletes are audited whatever this says.
+HUB_AUDIT_READS: bool = env.bool("HUB_AUDIT_READS", default=True)
+
 # --- Logging -------------------------------------------------------------------------------------
 HUB_LOG_FORMAT: str = env.str("HUB_LOG_FORMAT", default="json" if IS_PROD else "text")
 LOGGING = {

@@ -17,6 +17,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.utils import timezone
@@ -65,6 +66,8 @@ def audit_flush(*, entries: list[AuditEntry]) -> None:
 
 
 def _record(entry: AuditEntry, *, actor: User | None) -> AuditEntry:
+    if entry.action == AuditEntry.Action.ACCESS and not settings.HUB_AUDIT_READS:
+        return entry  # reads not recorded (HUB_AUDIT_READS off); changes always are
     buffer = _buffer.get()
     actor = actor or (buffer.actor if buffer else None)
     entry.actor = actor
@@ -186,6 +189,29 @@ def audit_access_list(
             object_pk="",
             object_ids=ids,
             object_repr=f"{len(ids)} {model._meta.verbose_name_plural}",
+        ),
+        actor=actor,
+    )
+
+
+def audit_record(
+    *,
+    action: int,
+    instance: models.Model,
+    changes: dict[str, list[Any]],
+    object_repr: str | None = None,
+    actor: User | None = None,
+) -> AuditEntry:
+    """Record an entry about ``instance`` whose changes are not its own fields (a permission grant
+    on it, say): ``changes`` is given as ``{name: [old, new]}``."""
+    return _record(
+        AuditEntry(
+            action=action,
+            content_type_id=_content_type_id(type(instance)),
+            object_type=_object_type(type(instance)),
+            object_pk=str(instance.pk),
+            object_repr=(object_repr or str(instance))[:1000],
+            changes=changes,
         ),
         actor=actor,
     )

@@ -6,13 +6,15 @@ import uuid
 from typing import Any
 
 from django.http import HttpRequest
+from guardian.models import UserObjectPermission
 from ninja import Query, Router, Status
 
-from api.auth import admin_auth, member_auth, request_actor
+from api.auth import Principal, Role, admin_auth, member_auth, request_actor
 from api.pagination import PageParams, paginate
 from api.schemas import ERRORS
 from apps.audit.services import audit_access_list
 from apps.entities import selectors, services
+from apps.entities.errors import EntityPermissionRequired
 from apps.entities.models import Entity, EntityKind, EntityRelation
 from apps.entities.schemas import (
     EntityFilter,
@@ -20,6 +22,10 @@ from apps.entities.schemas import (
     EntityOut,
     EntityPage,
     EntityPatch,
+    GrantIn,
+    GrantOut,
+    GrantPage,
+    GrantQuery,
     KindIn,
     KindOut,
     KindPage,
@@ -29,6 +35,13 @@ from apps.entities.schemas import (
 )
 
 router = Router()
+
+
+def _viewer(request: HttpRequest) -> selectors.EntityViewer:
+    """The caller as the selectors see it: admins see restricted entities, others need a grant."""
+    principal = getattr(request, "auth", None)
+    assert isinstance(principal, Principal)  # noqa: S101 - every operation here is authenticated
+    return selectors.EntityViewer(user_id=principal.user_id, is_admin=principal.has_role(Role.ADMIN))
 
 
 @router.get("kinds", response={200: KindPage, **ERRORS})
@@ -46,7 +59,12 @@ def kind_create(request: HttpRequest, payload: KindIn) -> Status[EntityKind]:
 @router.get("", response={200: EntityPage, **ERRORS})
 def entity_list(request: HttpRequest, filters: Query[EntityFilter]) -> dict[str, Any]:
     entities = selectors.entity_list(
-        kind=filters.kind, status=filters.status, tag=filters.tag, q=filters.q, ordering=filters.ordering
+        viewer=_viewer(request),
+        kind=filters.kind,
+        status=filters.status,
+        tag=filters.tag,
+        q=filters.q,
+        ordering=filters.ordering,
     )
     result = paginate(entities, limit=filters.limit, offset=filters.offset)
     audit_access_list(model=Entity, objects=result["items"])
@@ -60,27 +78,34 @@ def entity_create(request: HttpRequest, payload: EntityIn) -> Status[Entity]:
 
 @router.get("{uuid:entity_id}", response={200: EntityOut, **ERRORS})
 def entity_read(request: HttpRequest, entity_id: uuid.UUID) -> Entity:
-    return selectors.entity_get(entity_id=entity_id)
+    return selectors.entity_get(entity_id=entity_id, viewer=_viewer(request))
 
 
 @router.patch("{uuid:entity_id}", response={200: EntityOut, **ERRORS}, auth=member_auth)
 def entity_update(request: HttpRequest, entity_id: uuid.UUID, payload: EntityPatch) -> Entity:
-    entity = selectors.entity_get(entity_id=entity_id)
+    """Partial update. A restricted entity needs the caller's ``change`` grant (admins need none);
+    ``restricted`` itself may be set by admins only."""
+    viewer = _viewer(request)
+    entity = selectors.entity_get(entity_id=entity_id, viewer=viewer, need="change")
     changes = payload.dict(exclude_unset=True)
+    if "restricted" in changes and not viewer.is_admin:
+        raise EntityPermissionRequired("Only an admin may restrict an entity.", code="role_required")
     return services.entity_update(actor=request_actor(request), entity=entity, changes=changes)
 
 
 @router.delete("{uuid:entity_id}", response={204: None, **ERRORS}, auth=member_auth)
 def entity_delete(request: HttpRequest, entity_id: uuid.UUID) -> Status[None]:
-    entity = selectors.entity_get(entity_id=entity_id)
+    entity = selectors.entity_get(entity_id=entity_id, viewer=_viewer(request), need="delete")
     services.entity_delete(actor=request_actor(request), entity=entity)
     return Status(204, None)
 
 
 @router.get("{uuid:entity_id}/relations", response={200: RelationPage, **ERRORS})
 def relation_list(request: HttpRequest, entity_id: uuid.UUID, page: Query[PageParams]) -> dict[str, Any]:
-    entity = selectors.entity_get(entity_id=entity_id)
-    result = paginate(selectors.entity_relation_list(entity=entity), limit=page.limit, offset=page.offset)
+    viewer = _viewer(request)
+    entity = selectors.entity_get(entity_id=entity_id, viewer=viewer)
+    relations = selectors.entity_relation_list(entity=entity, viewer=viewer)
+    result = paginate(relations, limit=page.limit, offset=page.offset)
     audit_access_list(model=EntityRelation, objects=result["items"])
     return result
 
@@ -89,8 +114,49 @@ def relation_list(request: HttpRequest, entity_id: uuid.UUID, page: Query[PagePa
 def relation_create(
     request: HttpRequest, entity_id: uuid.UUID, payload: RelationIn
 ) -> Status[EntityRelation]:
-    source = selectors.entity_get(entity_id=entity_id)
+    viewer = _viewer(request)
+    source = selectors.entity_get(entity_id=entity_id, viewer=viewer, need="change")
     relation = services.entity_relation_create(
-        actor=request_actor(request), source=source, target_id=payload.target_id, kind=payload.kind
+        actor=request_actor(request),
+        source=source,
+        target_id=payload.target_id,
+        kind=payload.kind,
+        viewer=viewer,
     )
     return Status(201, relation)
+
+
+@router.get("{uuid:entity_id}/permissions", response={200: GrantPage, **ERRORS}, auth=admin_auth)
+def permission_list(request: HttpRequest, entity_id: uuid.UUID, page: Query[PageParams]) -> dict[str, Any]:
+    """Who holds which object permission on the entity (admin only)."""
+    entity = selectors.entity_get(entity_id=entity_id, viewer=_viewer(request))
+    result = paginate(selectors.entity_permission_list(entity=entity), limit=page.limit, offset=page.offset)
+    audit_access_list(model=UserObjectPermission, objects=result["items"])
+    return result
+
+
+@router.post(
+    "{uuid:entity_id}/permissions", response={200: GrantOut, 201: GrantOut, **ERRORS}, auth=admin_auth
+)
+def permission_grant(
+    request: HttpRequest, entity_id: uuid.UUID, payload: GrantIn
+) -> Status[UserObjectPermission]:
+    """Grant ``view``, ``change`` or ``delete`` on the entity to a known user (admin only): 201, or 200
+    when the user already holds it. Grants matter once the entity is restricted, which an admin sets
+    with ``PATCH /entities/{id}`` ``{"restricted": true}``; until then the roles alone decide."""
+    entity = selectors.entity_get(entity_id=entity_id, viewer=_viewer(request))
+    grant, created = services.entity_permission_grant(
+        actor=request_actor(request), entity=entity, user_id=payload.user_id, permission=payload.permission
+    )
+    return Status(201 if created else 200, grant)
+
+
+@router.delete("{uuid:entity_id}/permissions", response={204: None, **ERRORS}, auth=admin_auth)
+def permission_revoke(request: HttpRequest, entity_id: uuid.UUID, grant: Query[GrantQuery]) -> Status[None]:
+    """Revoke a grant named in the query string, ``?user_id=&permission=`` (admin only; no body, which
+    many HTTP clients cannot send with DELETE). A grant the user does not hold is a 404."""
+    entity = selectors.entity_get(entity_id=entity_id, viewer=_viewer(request))
+    services.entity_permission_revoke(
+        actor=request_actor(request), entity=entity, user_id=grant.user_id, permission=grant.permission
+    )
+    return Status(204, None)

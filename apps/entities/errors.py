@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hub.errors import Conflict, Invalid, NotFound
+from hub.errors import Conflict, Invalid, NotFound, PermissionDenied
 
 
 class EntityNotFound(NotFound):
@@ -20,3 +20,18 @@ class EntityConflict(Conflict):
 
 class EntityKindUnknown(EntityInvalid):
     code = "entity_kind_unknown"
+
+
+class EntityPermissionRequired(PermissionDenied):
+    """A restricted entity the caller sees but may not change or delete (no such grant)."""
+
+    code = "entity_permission_required"
+
+
+class EntityGrantNotFound(NotFound):
+    code = "grant_not_found"
+    default_detail = "This user holds no such permission on this entity."
+
+
+class EntityUserUnknown(EntityInvalid):
+    code = "user_unknown"

@@ -47,6 +47,9 @@ class Entity(models.Model):
     attributes = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     tags = ArrayField(models.CharField(max_length=50), default=list, blank=True)
+    # Restricted: visible only to admins and to users granted a permission on it (guardian's
+    # per-object grants, ``apps.entities.selectors``); otherwise the roles alone decide.
+    restricted = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     created_by = models.ForeignKey(

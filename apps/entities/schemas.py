@@ -40,6 +40,7 @@ class EntityPatch(BodyIn):
     attributes: dict[str, Any] | None = None
     status: Status | None = None
     tags: list[str] | None = Field(None, max_length=50)
+    restricted: bool | None = Field(None, description="admin only: hide it from users without a grant")
 
 
 class EntityOut(Schema):
@@ -52,6 +53,7 @@ class EntityOut(Schema):
     attributes: dict[str, Any]
     status: str
     tags: list[str]
+    restricted: bool
     created_at: datetime
     updated_at: datetime
     created_by: uuid.UUID | None = Field(validation_alias="created_by_id")
@@ -113,4 +115,36 @@ class KindOut(Schema):
 
 class KindPage(Schema):
     items: list[KindOut]
+    count: int
+
+
+Permission = Literal["view", "change", "delete"]
+
+
+class GrantIn(BodyIn):
+    user_id: uuid.UUID
+    permission: Permission
+
+
+class GrantQuery(Schema):
+    user_id: uuid.UUID
+    permission: Permission
+
+
+class GrantOut(Schema):
+    user_id: uuid.UUID
+    email: str
+    permission: str
+
+    @staticmethod
+    def resolve_email(grant: Any) -> str:
+        return str(grant.user.email)
+
+    @staticmethod
+    def resolve_permission(grant: Any) -> str:
+        return str(grant.permission.codename).split("_", 1)[0]
+
+
+class GrantPage(Schema):
+    items: list[GrantOut]
     count: int

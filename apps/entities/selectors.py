@@ -3,12 +3,51 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
-from django.db.models import Q, QuerySet
+from django.db.models import CharField, Exists, OuterRef, Q, QuerySet
+from django.db.models.functions import Cast
+from guardian.models import UserObjectPermission
 
 from apps.audit.services import audit_access
-from apps.entities.errors import EntityNotFound
+from apps.entities.errors import EntityNotFound, EntityPermissionRequired
 from apps.entities.models import Entity, EntityKind, EntityRelation
+
+# The object permissions an admin may grant on an entity, by their API name: guardian codenames
+# (Django's default permissions of the model).
+PERMISSIONS = {"view": "view_entity", "change": "change_entity", "delete": "delete_entity"}
+
+
+@dataclass(frozen=True)
+class EntityViewer:
+    """Who is asking. Restricted entities are seen by admins and by users holding any grant on them."""
+
+    user_id: uuid.UUID
+    is_admin: bool = False
+
+
+def _grants(
+    *, user_id: uuid.UUID, codenames: list[str], pk_ref: str = "pk"
+) -> QuerySet[UserObjectPermission]:
+    """The user's grants on the entity ``pk_ref`` of the outer query: used in ``Exists``, so a list is
+    filtered in its own query, not one query per row."""
+    return UserObjectPermission.objects.filter(
+        user_id=user_id,
+        content_type__app_label="entities",
+        content_type__model="entity",
+        permission__codename__in=codenames,
+        object_pk=Cast(OuterRef(pk_ref), output_field=CharField()),
+    )
+
+
+def _visible(viewer: EntityViewer | None, *, prefix: str = "") -> Q:
+    """Entities ``viewer`` may see (``None``: code acting for no caller, which sees everything)."""
+    if viewer is None or viewer.is_admin:
+        return Q()
+    pk_ref = f"{prefix.removesuffix('__')}_id" if prefix else "pk"
+    granted = Exists(_grants(user_id=viewer.user_id, codenames=list(PERMISSIONS.values()), pk_ref=pk_ref))
+    return Q(**{f"{prefix}restricted": False}) | Q(granted)
+
 
 ORDERINGS = {
     "name": ("name", "id"),
@@ -27,14 +66,16 @@ ORDERINGS = {
 
 def entity_list(
     *,
+    viewer: EntityViewer | None,
     kind: str | None = None,
     status: str | None = None,
     tag: str | None = None,
     q: str | None = None,
     ordering: str = "-created_at",
 ) -> QuerySet[Entity]:
-    """Live entities, filtered; ``ordering`` must be a key of ``ORDERINGS`` (checked by the schema)."""
-    entities = Entity.objects.filter(deleted_at__isnull=True)
+    """Live entities ``viewer`` may see, filtered; ``ordering`` must be a key of ``ORDERINGS`` (checked
+    by the schema). One query, whatever the number of restricted entities."""
+    entities = Entity.objects.filter(_visible(viewer), deleted_at__isnull=True)
     if kind:
         entities = entities.filter(kind_id=kind)
     if status:
@@ -46,24 +87,53 @@ def entity_list(
     return entities.order_by(*ORDERINGS[ordering])
 
 
-def entity_get(*, entity_id: uuid.UUID) -> Entity:
-    """A live entity of the current organization; anything else (deleted, elsewhere) is not found.
+def entity_get(*, entity_id: uuid.UUID, viewer: EntityViewer | None, need: str = "view") -> Entity:
+    """A live entity of the current organization that ``viewer`` may see; anything else (deleted,
+    elsewhere, restricted without a grant) is not found.
 
-    Audited as a read of it (``access``); a miss records nothing, so it reveals nothing.
+    ``need`` (``change``, ``delete``) asks for that grant too when the entity is restricted: a viewer
+    who sees it without holding it gets a 403. Audited as a read of it (``access``); a miss records
+    nothing, so it reveals nothing.
     """
-    entity = Entity.objects.filter(id=entity_id, deleted_at__isnull=True).first()
+    entity = Entity.objects.filter(_visible(viewer), id=entity_id, deleted_at__isnull=True).first()
     if entity is None:
         raise EntityNotFound()
     audit_access(instance=entity)
+    if need != "view" and entity.restricted and viewer is not None and not viewer.is_admin:
+        codename = PERMISSIONS[need]
+        granted = UserObjectPermission.objects.filter(
+            user_id=viewer.user_id,
+            content_type__app_label="entities",
+            content_type__model="entity",
+            permission__codename=codename,
+            object_pk=str(entity.pk),
+        )
+        if not granted.exists():
+            raise EntityPermissionRequired(f"This restricted entity needs the {need} permission.")
     return entity
 
 
-def entity_relation_list(*, entity: Entity) -> QuerySet[EntityRelation]:
-    """Relations in both directions whose other end is live."""
+def entity_relation_list(*, entity: Entity, viewer: EntityViewer | None) -> QuerySet[EntityRelation]:
+    """Relations in both directions whose other end is live and visible to ``viewer``."""
     return (
         EntityRelation.objects.filter(Q(source=entity) | Q(target=entity))
         .filter(source__deleted_at__isnull=True, target__deleted_at__isnull=True)
+        .filter(_visible(viewer, prefix="source__"), _visible(viewer, prefix="target__"))
         .order_by("created_at", "id")
+    )
+
+
+def entity_permission_list(*, entity: Entity) -> QuerySet[UserObjectPermission]:
+    """The users granted something on ``entity``, with their emails and permissions (one query)."""
+    return (
+        UserObjectPermission.objects.filter(
+            content_type__app_label="entities",
+            content_type__model="entity",
+            permission__codename__in=PERMISSIONS.values(),
+            object_pk=str(entity.pk),
+        )
+        .select_related("user", "permission")
+        .order_by("user_id", "permission__codename")
     )
 
 

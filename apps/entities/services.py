@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
+from django.contrib.auth.models import Permission
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from guardian.models import UserObjectPermission
 
 from apps.audit.models import AuditEntry
-from apps.audit.services import audit_change, audit_snapshot
+from apps.audit.services import audit_change, audit_record, audit_snapshot
 from apps.entities import validators
-from apps.entities.errors import EntityConflict, EntityInvalid, EntityKindUnknown, EntityNotFound
+from apps.entities.errors import (
+    EntityConflict,
+    EntityGrantNotFound,
+    EntityInvalid,
+    EntityKindUnknown,
+    EntityNotFound,
+    EntityUserUnknown,
+)
 from apps.entities.models import Entity, EntityKind, EntityRelation
+from apps.entities.selectors import PERMISSIONS, EntityViewer, entity_list
 from tenants.models import User
 
 # Fields a PATCH may send as null: null clears them. The others are required and refuse null.
@@ -94,7 +105,7 @@ def entity_update(*, actor: User, entity: Entity, changes: dict[str, Any]) -> En
     """
     before = audit_snapshot(entity)
     for field, value in changes.items():
-        if field not in _CLEANERS and field not in ("kind", "status"):
+        if field not in _CLEANERS and field not in ("kind", "status", "restricted"):
             raise EntityInvalid(f"{field} cannot be changed.", field=field)
         if value is None and field not in _NULLABLE:
             raise EntityInvalid(f"{field} cannot be null.", field=field)
@@ -102,6 +113,8 @@ def entity_update(*, actor: User, entity: Entity, changes: dict[str, Any]) -> En
             entity.kind = _kind_get(value)
         elif field == "status":
             entity.status = _status_clean(value)
+        elif field == "restricted":
+            entity.restricted = bool(value)
         else:
             setattr(entity, field, _CLEANERS[field](value))
     entity.updated_by = actor
@@ -125,13 +138,16 @@ def entity_delete(*, actor: User, entity: Entity) -> Entity:
 
 
 @transaction.atomic
-def entity_relation_create(*, actor: User, source: Entity, target_id: Any, kind: str) -> EntityRelation:
-    """Link ``source`` to a live entity of the same organization; no self-links, no duplicates."""
+def entity_relation_create(
+    *, actor: User, source: Entity, target_id: Any, kind: str, viewer: EntityViewer | None = None
+) -> EntityRelation:
+    """Link ``source`` to a live entity of the same organization that ``viewer`` may see; no
+    self-links, no duplicates."""
     kind = validators.kind_key_clean(kind)
     if str(target_id) == str(source.id):
         raise EntityInvalid("An entity cannot be related to itself.", field="target_id", code="self_relation")
     # A missing, deleted or other organization's target is the same 404 as an unknown path id.
-    target = Entity.objects.filter(id=target_id, deleted_at__isnull=True).first()
+    target = entity_list(viewer=viewer).filter(id=target_id).first()
     if target is None:
         raise EntityNotFound("No entity has this target_id.", code="target_not_found")
     relation = EntityRelation(source=source, target=target, kind=kind, created_by=actor)
@@ -154,3 +170,60 @@ def entity_kind_create(*, key: str, label: str) -> EntityKind:
         raise EntityConflict(f"Kind {key!r} already exists.", code="kind_exists")
     audit_change(action=AuditEntry.Action.CREATE, instance=kind)
     return kind
+
+
+def _grant_parts(*, user_id: uuid.UUID, permission: str) -> tuple[User, Permission]:
+    if permission not in PERMISSIONS:
+        raise EntityInvalid(f"permission must be one of {', '.join(PERMISSIONS)}.", field="permission")
+    user = User.objects.filter(id=user_id).first()
+    if user is None:
+        raise EntityUserUnknown("No known user has this user_id.", field="user_id")
+    codename = PERMISSIONS[permission]
+    return user, Permission.objects.get(content_type__app_label="entities", codename=codename)
+
+
+def _grant_audit(*, action: int, actor: User, entity: Entity, user: User, permission: str) -> None:
+    granted = action == AuditEntry.Action.CREATE
+    audit_record(
+        action=action,
+        instance=entity,
+        changes={
+            "permission": [None, permission] if granted else [permission, None],
+            "user": [None, str(user.id)] if granted else [str(user.id), None],
+        },
+        object_repr=f"{permission} on {entity} for {user}",
+        actor=actor,
+    )
+
+
+@transaction.atomic
+def entity_permission_grant(
+    *, actor: User, entity: Entity, user_id: uuid.UUID, permission: str
+) -> tuple[UserObjectPermission, bool]:
+    """Grant ``permission`` (view, change, delete) on ``entity`` to a known (mirrored) user.
+
+    Returns the grant and whether it is new; granting twice changes nothing and records nothing.
+    """
+    user, perm = _grant_parts(user_id=user_id, permission=permission)
+    grant, created = UserObjectPermission.objects.get_or_create(
+        user=user, permission=perm, content_type_id=perm.content_type_id, object_pk=str(entity.pk)
+    )
+    if created:
+        _grant_audit(
+            action=AuditEntry.Action.CREATE, actor=actor, entity=entity, user=user, permission=permission
+        )
+    return grant, created
+
+
+@transaction.atomic
+def entity_permission_revoke(*, actor: User, entity: Entity, user_id: uuid.UUID, permission: str) -> None:
+    """Take ``permission`` on ``entity`` back from the user; a grant that does not exist is a 404."""
+    user, perm = _grant_parts(user_id=user_id, permission=permission)
+    deleted, _ = UserObjectPermission.objects.filter(
+        user=user, permission=perm, content_type_id=perm.content_type_id, object_pk=str(entity.pk)
+    ).delete()
+    if not deleted:
+        raise EntityGrantNotFound()
+    _grant_audit(
+        action=AuditEntry.Action.DELETE, actor=actor, entity=entity, user=user, permission=permission
+    )

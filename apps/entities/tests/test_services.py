@@ -152,9 +152,9 @@ class TestRelationCreate:
 def test_entity_get_ignores_deleted(in_a: None) -> None:
     entity = entity_recipe.make(deleted_at=timezone.now())
     with pytest.raises(EntityNotFound):
-        selectors.entity_get(entity_id=entity.id)
+        selectors.entity_get(entity_id=entity.id, viewer=None)
     with pytest.raises(EntityNotFound):
-        selectors.entity_get(entity_id=uuid.uuid4())
+        selectors.entity_get(entity_id=uuid.uuid4(), viewer=None)
 
 
 def test_kind_create_conflict(in_a: None) -> None:

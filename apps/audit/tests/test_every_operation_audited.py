@@ -1,0 +1,250 @@
+"""Every operation of the tenant API writes its audit entries: a walk over the OpenAPI document.
+
+The test reads ``/api/v1/openapi.json`` as a client would, calls every operation in it once, as an
+admin, with a valid request, and checks the entries carrying that response's ``X-Request-ID``.
+``OPERATIONS`` says, per operation, how to call it and which entries it must leave; an operation the
+spec has and the table does not is a failure, so a new endpoint cannot ship unaudited. The audit
+endpoints themselves are the one listed exception: reading the log is not audited (``apps.audit.api``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from django.test import Client
+from django_tenants.utils import tenant_context
+
+from apps.audit.models import ACTION_NAMES, AuditEntry
+from apps.entities import services
+from apps.entities.models import Entity
+from apps.entities.tests.helpers import DEFAULT_SUB, JSON
+from tenants.models import Organization, User
+
+pytestmark = pytest.mark.django_db
+
+SPEC_URL = "/api/v1/openapi.json"
+ENTITY = "entities.entity"
+RELATION = "entities.entityrelation"
+KIND = "entities.entitykind"
+GRANT = "guardian.userobjectpermission"
+GRANTEE = uuid.UUID(int=0x6A47)
+
+
+@dataclass
+class Target:
+    """The objects one call works on: fresh for every operation, so a delete harms no other call."""
+
+    entity: Entity
+    other: Entity
+    grantee: User
+    grant_id: str  # ``view`` on ``entity`` for ``grantee``
+
+
+@dataclass(frozen=True)
+class Expect:
+    """One audit entry an operation must write.
+
+    ``object_id``: ``"entity"`` (the path's entity), ``"created"`` (the object in the response body),
+    or ``"listed"`` (a list read: one entry whose ``object_ids`` are exactly the ids returned, as
+    ``Call.listed`` reads them).
+    """
+
+    action: str
+    object_type: str
+    object_id: str
+
+
+@dataclass(frozen=True)
+class Call:
+    status: int
+    expect: tuple[Expect, ...] = ()
+    body: Callable[[Target], dict[str, Any]] | None = None
+    query: Callable[[Target], dict[str, str]] | None = None
+    # The ids a list read returned, from the response body (its items' ``id``, or ``key`` for kinds).
+    listed: Callable[[Target, dict[str, Any]], list[str]] = lambda t, body: [
+        str(item.get("id", item.get("key"))) for item in body["items"]
+    ]
+    # Only the explicit exceptions are False; they must then write no entry at all.
+    audited: bool = True
+
+
+# (method, path as in the OpenAPI document) -> how to call it and what it must leave in the trail.
+OPERATIONS: dict[tuple[str, str], Call] = {
+    ("GET", "/api/v1/entities/kinds"): Call(200, (Expect("access", KIND, "listed"),)),
+    ("POST", "/api/v1/entities/kinds"): Call(
+        201,
+        (Expect("create", KIND, "created"),),
+        body=lambda t: {"key": "walked", "label": "Walked"},
+    ),
+    ("GET", "/api/v1/entities/"): Call(
+        200, (Expect("access", ENTITY, "listed"),), query=lambda t: {"limit": "5"}
+    ),
+    ("POST", "/api/v1/entities/"): Call(
+        201,
+        (Expect("create", ENTITY, "created"),),
+        body=lambda t: {"kind": "customer", "name": "Walk Ltd", "email": "walk@example.com"},
+    ),
+    ("GET", "/api/v1/entities/{entity_id}"): Call(200, (Expect("access", ENTITY, "entity"),)),
+    ("PATCH", "/api/v1/entities/{entity_id}"): Call(
+        200,
+        (Expect("access", ENTITY, "entity"), Expect("update", ENTITY, "entity")),
+        body=lambda t: {"name": "Walked Renamed"},
+    ),
+    ("DELETE", "/api/v1/entities/{entity_id}"): Call(
+        204, (Expect("access", ENTITY, "entity"), Expect("delete", ENTITY, "entity"))
+    ),
+    ("GET", "/api/v1/entities/{entity_id}/relations"): Call(
+        200, (Expect("access", ENTITY, "entity"), Expect("access", RELATION, "listed"))
+    ),
+    ("POST", "/api/v1/entities/{entity_id}/relations"): Call(
+        201,
+        (Expect("access", ENTITY, "entity"), Expect("create", RELATION, "created")),
+        body=lambda t: {"target_id": str(t.other.id), "kind": "supplies"},
+    ),
+    # Grants are recorded against the entity they are on (changes: permission and user).
+    ("GET", "/api/v1/entities/{entity_id}/permissions"): Call(
+        200,
+        (Expect("access", ENTITY, "entity"), Expect("access", GRANT, "listed")),
+        listed=lambda t, body: [t.grant_id] * len(body["items"]),
+    ),
+    ("POST", "/api/v1/entities/{entity_id}/permissions"): Call(
+        201,
+        (Expect("access", ENTITY, "entity"), Expect("create", ENTITY, "entity")),
+        body=lambda t: {"user_id": str(t.grantee.id), "permission": "change"},
+    ),
+    ("DELETE", "/api/v1/entities/{entity_id}/permissions"): Call(
+        204,
+        (Expect("access", ENTITY, "entity"), Expect("delete", ENTITY, "entity")),
+        query=lambda t: {"user_id": str(t.grantee.id), "permission": "view"},
+    ),
+    # Exceptions: the audit log's own endpoints (admins only) are not audited, see apps.audit.api.
+    ("GET", "/api/v1/audit/"): Call(200, audited=False),
+    ("GET", "/api/v1/audit/verify"): Call(200, audited=False),
+}
+
+HTTP_METHODS = {"get", "post", "put", "patch", "delete", "head", "options", "trace"}
+
+
+def _spec_operations(admin_client: Client) -> set[tuple[str, str]]:
+    response = admin_client.get(SPEC_URL)
+    assert response.status_code == 200, response.content
+    paths: dict[str, dict[str, Any]] = response.json()["paths"]
+    return {
+        (method.upper(), path) for path, item in paths.items() for method in item if method in HTTP_METHODS
+    }
+
+
+def _target(tenant: Organization, actor: User) -> Target:
+    suffix = uuid.uuid4().hex[:8]
+    grantee, _ = User.objects.get_or_create(id=GRANTEE, defaults={"email": "grantee@example.com"})
+    with tenant_context(tenant):
+        entity = services.entity_create(actor=actor, kind="customer", name=f"Walk {suffix}", tags=["walk"])
+        other = services.entity_create(actor=actor, kind="supplier", name=f"Other {suffix}")
+        grant, _ = services.entity_permission_grant(
+            actor=actor, entity=entity, user_id=grantee.id, permission="view"
+        )
+    return Target(entity=entity, other=other, grantee=grantee, grant_id=str(grant.pk))
+
+
+def _url(path: str, target: Target) -> str:
+    url = path.replace("{entity_id}", str(target.entity.id))
+    assert "{" not in url, f"{path}: a path parameter the walk cannot fill; teach _url about it"
+    return url
+
+
+def _response_id(body: dict[str, Any]) -> str:
+    return str(body.get("id", body.get("key")))
+
+
+def _call(client: Client, method: str, url: str, call: Call, target: Target) -> Any:
+    body = call.body(target) if call.body else None
+    query = call.query(target) if call.query else {}
+    kwargs: dict[str, Any] = {"headers": {"User-Agent": "audit-walk/1"}}
+    if method == "GET":
+        return client.get(url, query, **kwargs)
+    if query:
+        url = f"{url}?{urlencode(query)}"
+    if body is not None:
+        kwargs.update(data=body, content_type=JSON)
+    return getattr(client, method.lower())(url, **kwargs)
+
+
+def _problems(
+    operation: tuple[str, str], call: Call, response: Any, entries: list[AuditEntry], target: Target
+) -> list[str]:
+    name = " ".join(operation)
+    if response.status_code != call.status:
+        return [f"{name}: status {response.status_code}, expected {call.status}: {response.content!r}"]
+    if not call.audited:
+        return [f"{name}: declared unaudited but wrote {len(entries)} entries"] if entries else []
+    body = response.json() if response.content else {}
+    problems = []
+    remaining = list(entries)
+    for expect in call.expect:
+        match = None
+        for entry in remaining:
+            if ACTION_NAMES[entry.action] != expect.action or entry.object_type != expect.object_type:
+                continue
+            if expect.object_id == "listed":
+                if entry.object_pk == "" and entry.object_ids == call.listed(target, body):
+                    match = entry
+            elif expect.object_id == "entity":
+                match = entry if entry.object_pk == str(target.entity.id) else None
+            else:
+                match = entry if entry.object_pk == _response_id(body) else None
+            if match is not None:
+                break
+        if match is None:
+            problems.append(f"{name}: no {expect} entry among {_describe(entries)}")
+            continue
+        remaining.remove(match)
+        if match.actor_id != DEFAULT_SUB or match.actor_email != "someone@example.com":
+            problems.append(f"{name}: {expect} entry names actor {match.actor_id} {match.actor_email}")
+        if match.remote_addr != "127.0.0.1" or match.user_agent != "audit-walk/1":
+            problems.append(f"{name}: {expect} entry lacks client IP or user agent")
+    if remaining:
+        problems.append(f"{name}: unexpected entries {_describe(remaining)}")
+    return problems
+
+
+def _describe(entries: list[AuditEntry]) -> list[tuple[str, str, str]]:
+    return [(ACTION_NAMES[entry.action], entry.object_type, entry.object_pk) for entry in entries]
+
+
+def test_the_table_names_every_operation_of_the_spec(admin_client: Client) -> None:
+    spec = _spec_operations(admin_client)
+
+    unknown = sorted(spec - OPERATIONS.keys())
+    stale = sorted(OPERATIONS.keys() - spec)
+    assert not unknown, f"operations with no audit expectation in OPERATIONS (add them): {unknown}"
+    assert not stale, f"OPERATIONS names operations the API no longer has: {stale}"
+
+
+def test_every_operation_writes_its_audit_entries(
+    admin_client: Client, tenant_a: Organization, actor: User
+) -> None:
+    spec = _spec_operations(admin_client)
+    assert len(spec) >= len(OPERATIONS) - 1  # the spec really was walked, not an empty document
+    problems: list[str] = []
+
+    for operation in sorted(spec):
+        call = OPERATIONS.get(operation)
+        if call is None:
+            problems.append(f"{' '.join(operation)}: not in OPERATIONS, so not known to be audited")
+            continue
+        target = _target(tenant_a, actor)
+        response = _call(admin_client, operation[0], _url(operation[1], target), call, target)
+        request_id = response.get("X-Request-ID")
+        if not request_id:
+            problems.append(f"{' '.join(operation)}: no X-Request-ID header")
+            continue
+        with tenant_context(tenant_a):
+            entries = list(AuditEntry.objects.filter(request_id=request_id).order_by("sequence"))
+        problems.extend(_problems(operation, call, response, entries, target))
+
+    assert not problems, "\n".join(problems)
