@@ -8,6 +8,8 @@ from django.db.models import Model, QuerySet
 from ninja import Schema
 from pydantic import Field
 
+from apps.audit.services import audit_access_list
+
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 MAX_OFFSET = 1_000_000
@@ -25,3 +27,13 @@ def paginate(queryset: QuerySet[M], *, limit: int, offset: int) -> dict[str, Any
     limit = min(limit, MAX_LIMIT)
     items = list(queryset[offset : offset + limit])
     return {"items": items, "count": queryset.order_by().count()}
+
+
+def paginate_audited(queryset: QuerySet[M], *, limit: int, offset: int) -> dict[str, Any]:
+    """``paginate``, and the page recorded as one list read (``access``) naming the ids it returned.
+
+    What every tenant list endpoint answers with, so no module can forget to audit its reads.
+    """
+    result = paginate(queryset, limit=limit, offset=offset)
+    audit_access_list(model=queryset.model, objects=result["items"])
+    return result

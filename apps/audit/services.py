@@ -149,31 +149,12 @@ def audit_change(
         changes = _diff(instance, None, fields=None)
     else:
         changes = _diff(before, instance, fields=fields)
-    return _record(
-        AuditEntry(
-            action=action,
-            content_type_id=_content_type_id(type(instance)),
-            object_type=_object_type(type(instance)),
-            object_pk=str(instance.pk),
-            object_repr=str(instance)[:1000],
-            changes=changes,
-        ),
-        actor=actor,
-    )
+    return audit_record(action=action, instance=instance, changes=changes, actor=actor)
 
 
 def audit_access(*, instance: models.Model, actor: User | None = None) -> AuditEntry:
     """Record a read of one object."""
-    return _record(
-        AuditEntry(
-            action=AuditEntry.Action.ACCESS,
-            content_type_id=_content_type_id(type(instance)),
-            object_type=_object_type(type(instance)),
-            object_pk=str(instance.pk),
-            object_repr=str(instance)[:1000],
-        ),
-        actor=actor,
-    )
+    return audit_record(action=AuditEntry.Action.ACCESS, instance=instance, changes=None, actor=actor)
 
 
 def audit_access_list(
@@ -198,20 +179,20 @@ def audit_record(
     *,
     action: int,
     instance: models.Model,
-    changes: dict[str, list[Any]],
+    changes: dict[str, list[Any]] | None,
     object_repr: str | None = None,
     actor: User | None = None,
 ) -> AuditEntry:
-    """Record an entry about ``instance`` whose changes are not its own fields (a permission grant
-    on it, say): ``changes`` is given as ``{name: [old, new]}``."""
-    return _record(
-        AuditEntry(
-            action=action,
-            content_type_id=_content_type_id(type(instance)),
-            object_type=_object_type(type(instance)),
-            object_pk=str(instance.pk),
-            object_repr=(object_repr or str(instance))[:1000],
-            changes=changes,
-        ),
-        actor=actor,
+    """Record an entry about ``instance``. ``changes`` is ``{name: [old, new]}``: its own fields for
+    ``audit_change``, anything else (a permission grant on it, say) for direct callers; ``None`` for
+    a read."""
+    entry = AuditEntry(
+        action=action,
+        content_type_id=_content_type_id(type(instance)),
+        object_type=_object_type(type(instance)),
+        object_pk=str(instance.pk),
+        object_repr=(object_repr or str(instance))[:1000],
     )
+    if changes is not None:
+        entry.changes = changes
+    return _record(entry, actor=actor)

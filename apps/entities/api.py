@@ -10,9 +10,8 @@ from guardian.models import UserObjectPermission
 from ninja import Query, Router, Status
 
 from api.auth import Principal, Role, admin_auth, member_auth, request_actor
-from api.pagination import PageParams, paginate
+from api.pagination import PageParams, paginate_audited
 from api.schemas import ERRORS
-from apps.audit.services import audit_access_list
 from apps.entities import selectors, services
 from apps.entities.errors import EntityPermissionRequired
 from apps.entities.models import Entity, EntityKind, EntityRelation
@@ -46,9 +45,7 @@ def _viewer(request: HttpRequest) -> selectors.EntityViewer:
 
 @router.get("kinds", response={200: KindPage, **ERRORS})
 def kind_list(request: HttpRequest, page: Query[PageParams]) -> dict[str, Any]:
-    result = paginate(selectors.entity_kind_list(), limit=page.limit, offset=page.offset)
-    audit_access_list(model=EntityKind, objects=result["items"])
-    return result
+    return paginate_audited(selectors.entity_kind_list(), limit=page.limit, offset=page.offset)
 
 
 @router.post("kinds", response={201: KindOut, **ERRORS}, auth=admin_auth)
@@ -66,9 +63,7 @@ def entity_list(request: HttpRequest, filters: Query[EntityFilter]) -> dict[str,
         q=filters.q,
         ordering=filters.ordering,
     )
-    result = paginate(entities, limit=filters.limit, offset=filters.offset)
-    audit_access_list(model=Entity, objects=result["items"])
-    return result
+    return paginate_audited(entities, limit=filters.limit, offset=filters.offset)
 
 
 @router.post("", response={201: EntityOut, **ERRORS}, auth=member_auth)
@@ -105,9 +100,7 @@ def relation_list(request: HttpRequest, entity_id: uuid.UUID, page: Query[PagePa
     viewer = _viewer(request)
     entity = selectors.entity_get(entity_id=entity_id, viewer=viewer)
     relations = selectors.entity_relation_list(entity=entity, viewer=viewer)
-    result = paginate(relations, limit=page.limit, offset=page.offset)
-    audit_access_list(model=EntityRelation, objects=result["items"])
-    return result
+    return paginate_audited(relations, limit=page.limit, offset=page.offset)
 
 
 @router.post("{uuid:entity_id}/relations", response={201: RelationOut, **ERRORS}, auth=member_auth)
@@ -130,9 +123,9 @@ def relation_create(
 def permission_list(request: HttpRequest, entity_id: uuid.UUID, page: Query[PageParams]) -> dict[str, Any]:
     """Who holds which object permission on the entity (admin only)."""
     entity = selectors.entity_get(entity_id=entity_id, viewer=_viewer(request))
-    result = paginate(selectors.entity_permission_list(entity=entity), limit=page.limit, offset=page.offset)
-    audit_access_list(model=UserObjectPermission, objects=result["items"])
-    return result
+    return paginate_audited(
+        selectors.entity_permission_list(entity=entity), limit=page.limit, offset=page.offset
+    )
 
 
 @router.post(
