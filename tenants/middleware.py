@@ -14,6 +14,7 @@ from django.core.exceptions import DisallowedHost
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.http.request import split_domain_port
+from django_tenants.utils import tenant_context
 
 from hub.errors import BadRequest
 from tenants.db import tenant_connection
@@ -61,13 +62,9 @@ class TenantRoutingMiddleware:
         callbacks = request.__dict__.get("_hub_after_rollback")
         tenant = getattr(request, "tenant", None)
         if response.status_code >= 400 and callbacks and tenant is not None:
-            with transaction.atomic():
-                try:
-                    tenant_connection().set_tenant(tenant)
-                    for callback in callbacks:
-                        callback()
-                finally:
-                    tenant_connection().set_schema_to_public()
+            with tenant_context(tenant), transaction.atomic():
+                for callback in callbacks:
+                    callback()
         return response
 
     def _route(self, request: HttpRequest, host: str) -> HttpResponse:
