@@ -32,7 +32,9 @@ def _drop_leftover_tenants() -> None:
         cursor.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'org\\_%'")
         for (schema,) in cursor.fetchall():
             cursor.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        cursor.execute("DELETE FROM tenants_domain; DELETE FROM tenants_organization")
+        cursor.execute(
+            "DELETE FROM tenants_datakey; DELETE FROM tenants_domain; DELETE FROM tenants_organization"
+        )
 
 
 @pytest.fixture(scope="session")

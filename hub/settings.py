@@ -183,6 +183,13 @@ WORKFLOW_SERVICE_URL: str = env.str("WORKFLOW_SERVICE_URL", default="http://loca
 # hub_noaudit); creates, updates and deletes are audited whatever this says.
 HUB_AUDIT_READS: bool = env.bool("HUB_AUDIT_READS", default=True)
 
+# --- Field encryption ----------------------------------------------------------------------------
+# Master keys wrapping the organizations' data keys (tenants.crypto): base64 of 32 random bytes each,
+# comma-separated, the first wraps new keys, all unwrap. Rotate: put a new key first, run
+# ``manage.py rotate_field_keys``, then drop the old one. ``prod`` refuses the development key.
+DEV_FIELD_KEY = "ZGV2LW9ubHktaHViLWZpZWxkLWtleS0zMi1ieXRlcyE="  # b"dev-only-hub-field-key-32-bytes!"
+HUB_FIELD_KEYS: list[str] = env.list("HUB_FIELD_KEYS", default=[] if IS_PROD else [DEV_FIELD_KEY])
+
 # --- Logging -------------------------------------------------------------------------------------
 HUB_LOG_FORMAT: str = env.str("HUB_LOG_FORMAT", default="json" if IS_PROD else "text")
 LOGGING = {
@@ -224,9 +231,24 @@ def _refuse_unsafe_production_settings() -> None:
             "IDENTITY_JWT_SECRET must be set to a random value of at least 32 characters "
             "(or IDENTITY_JWKS_URL)"
         )
+    if not HUB_FIELD_KEYS or DEV_FIELD_KEY in HUB_FIELD_KEYS:
+        problems.append(
+            "HUB_FIELD_KEYS must hold the master field-encryption key(s) (manage.py generate_field_key)"
+        )
     if problems:
         raise ImproperlyConfigured("HUB_ENV=prod refuses to start: " + "; ".join(problems))
 
 
+def _check_field_keys() -> None:
+    from tenants.master_keys import master_key_parse
+
+    for text in HUB_FIELD_KEYS:
+        try:
+            master_key_parse(text)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"HUB_FIELD_KEYS: {exc}") from None
+
+
+_check_field_keys()
 if IS_PROD:
     _refuse_unsafe_production_settings()

@@ -88,3 +88,26 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return self.email or str(self.id)
+
+
+class DataKey(models.Model):
+    """One version of an organization's field-encryption key, wrapped by a master key (``tenants.crypto``).
+
+    The newest version encrypts; all versions decrypt. The runtime role may only read this table.
+    """
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="data_keys", db_column="organization_id"
+    )
+    version = models.PositiveIntegerField()
+    wrapped_key = models.BinaryField()
+    master_key_id = models.CharField(max_length=16)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["organization", "version"], name="data_key_version_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organization_id} v{self.version}"

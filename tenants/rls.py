@@ -50,6 +50,23 @@ def database_grants_ensure() -> None:
         )
 
 
+# Tables of ``public`` the runtime role may read but never change: the wrapped field-encryption keys
+# (created, rotated and shredded by the owner role only; ``tenants.crypto``).
+RUNTIME_READ_ONLY_TABLES = ("tenants_datakey",)
+
+
+def runtime_read_only_ensure() -> None:
+    """Take write access to ``RUNTIME_READ_ONLY_TABLES`` away from the runtime role (after migrating)."""
+    runtime, owner = runtime_role(), owner_role()
+    if runtime == owner:
+        return
+    with connections[MIGRATION_ALIAS].cursor() as cursor:
+        for table in RUNTIME_READ_ONLY_TABLES:
+            cursor.execute(
+                f'REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON TABLE public."{table}" FROM "{runtime}"'
+            )
+
+
 def tenant_schema_secure(*, schema_name: str, organization_id: uuid.UUID) -> int:
     """Put every table of ``schema_name`` behind the organization policy; return how many tables."""
     with connections[MIGRATION_ALIAS].cursor() as cursor:

@@ -9,7 +9,7 @@ from django.core.management.commands.migrate import Command as MigrateCommand
 from django_tenants.utils import quote_schema_name
 
 from tenants.db import tenant_connection
-from tenants.rls import database_grants_ensure, tenant_schema_secure
+from tenants.rls import database_grants_ensure, runtime_read_only_ensure, tenant_schema_secure
 from tenants.routers import MIGRATION_ALIAS
 
 if TYPE_CHECKING:
@@ -22,6 +22,7 @@ def public_schema_migrate(*, verbosity: int = 0, stdout: Any = None) -> None:
     connection.set_schema_to_public()
     database_grants_ensure()
     _migrate(verbosity=verbosity, stdout=stdout)
+    runtime_read_only_ensure()
 
 
 def tenant_schema_create(*, tenant: Organization) -> None:

@@ -13,6 +13,7 @@ import uuid
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from tenants import crypto
 from tenants.errors import DeleteNotConfirmed, TenantConflict, TenantInvalid
 from tenants.identity import identity_organization_exists
 from tenants.models import Domain, Organization
@@ -78,6 +79,7 @@ def tenant_provision(
     try:
         with transaction.atomic(using=MIGRATION_ALIAS):
             tenant.save(using=MIGRATION_ALIAS)
+            crypto.data_key_create(tenant.organization_id, using=MIGRATION_ALIAS)
             tenant_schema_create(tenant=tenant)
             tables = tenant_schema_migrate(tenant=tenant)
             Domain.objects.using(MIGRATION_ALIAS).create(
@@ -109,10 +111,15 @@ def tenant_activate(*, tenant: Organization) -> Organization:
 
 
 def tenant_delete(*, tenant: Organization, confirm: str | None) -> None:
-    """Drop the organization's schema with all its data, then its domains and row. Irreversible."""
+    """Shred the organization's data keys, drop its schema with all its data, then its domains and row.
+
+    Irreversible: without the data keys, the encrypted fields in any copy of the data (a backup, a
+    replica, a dump) can no longer be read.
+    """
     if confirm is None or confirm.strip().lower() != str(tenant.organization_id):
         raise DeleteNotConfirmed()
     with transaction.atomic(using=MIGRATION_ALIAS):
+        crypto.data_keys_shred(tenant.organization_id, using=MIGRATION_ALIAS)
         tenant_schema_drop(tenant=tenant)
         Domain.objects.using(MIGRATION_ALIAS).filter(tenant_id=tenant.pk).delete()
         Organization.objects.using(MIGRATION_ALIAS).filter(pk=tenant.pk).delete()

@@ -23,8 +23,9 @@ from django.db import connections
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from hub.settings import DEV_JWT_SECRET
+from hub.settings import DEV_FIELD_KEY, DEV_JWT_SECRET
 from tenants.management.commands.dev_setup import DEMO_ORGANIZATION_ID
+from tenants.master_keys import master_key_generate
 from tenants.models import Organization, User
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -237,6 +238,7 @@ def _prod_environment(**overrides: str | None) -> dict[str, str]:
             "DATABASE_OWNER_URL": "postgresql://hub_owner@127.0.0.1:5432/hub_x",
             "IDENTITY_JWT_SECRET": secrets.token_urlsafe(48),
             "HUB_BASE_DOMAIN": "hub.example.com",
+            "HUB_FIELD_KEYS": master_key_generate(),
         }
     )
     for name, value in overrides.items():
@@ -309,6 +311,11 @@ def test_prod_check_deploy_still_reports_a_weakened_setting():
         ({"DATABASE_OWNER_URL": None}, "DATABASE_OWNER_URL"),
         ({"HUB_ENV": "bogus"}, "HUB_ENV"),
         ({"HUB_ENV": "Production"}, "HUB_ENV"),
+        ({"HUB_FIELD_KEYS": None}, "HUB_FIELD_KEYS"),
+        ({"HUB_FIELD_KEYS": ""}, "HUB_FIELD_KEYS"),
+        ({"HUB_FIELD_KEYS": DEV_FIELD_KEY}, "HUB_FIELD_KEYS"),
+        ({"HUB_FIELD_KEYS": "c2hvcnQ="}, "HUB_FIELD_KEYS"),
+        ({"HUB_FIELD_KEYS": "not base64!"}, "HUB_FIELD_KEYS"),
     ],
     ids=lambda value: "-".join(f"{k}={v}"[:30] for k, v in value.items()) if isinstance(value, dict) else "",
 )

@@ -26,6 +26,9 @@ from apps.audit.models import AuditEntry
 from tenants.models import User
 
 _USER_AGENT_MAX = 512
+# What an entry shows instead of the old and new values of a sensitive field (``tenants.fields``): that
+# it changed, not what it was or became.
+MASK = "[redacted]"
 
 
 @dataclass
@@ -104,12 +107,21 @@ def _diff(
     wanted = None if fields is None else set(fields)
     changes = {}
     for model_field in model._meta.concrete_fields:
+        if getattr(model_field, "audit_skip", False):
+            continue
         if wanted is not None and model_field.name not in wanted and model_field.attname not in wanted:
             continue
         old, new = _json_value(before, model_field), _json_value(after, model_field)
         if old != new:
-            changes[model_field.name] = [old, new]
+            changes[model_field.name] = _masked(model_field, old, new)
     return changes
+
+
+def _masked(model_field: models.Field[Any, Any], old: Any, new: Any) -> list[Any]:
+    """``[old, new]``, each value of a sensitive field replaced by ``MASK`` (empty stays empty)."""
+    if not getattr(model_field, "sensitive", False):
+        return [old, new]
+    return [MASK if value not in (None, "") else value for value in (old, new)]
 
 
 # Content types live in the shared schema, so their ids hold for every organization. Cached here for

@@ -61,6 +61,8 @@ def entity_list(request: HttpRequest, filters: Query[EntityFilter]) -> dict[str,
         status=filters.status,
         tag=filters.tag,
         q=filters.q,
+        email=filters.email,
+        phone=filters.phone,
         ordering=filters.ordering,
     )
     return paginate_audited(entities, limit=filters.limit, offset=filters.offset)

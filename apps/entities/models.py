@@ -14,6 +14,8 @@ from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models import F, Q
 
+from tenants.fields import BlindIndexField, EncryptedTextField
+
 
 class EntityKind(models.Model):
     """A kind of entity. Four are built in; an organization's admins may add their own."""
@@ -42,8 +44,11 @@ class Entity(models.Model):
     name = models.CharField(max_length=200)
     # NULL, not "", means "no reference": the per-kind uniqueness constraint ignores NULLs.
     reference = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
-    email = models.CharField(max_length=254, blank=True, default="")
-    phone = models.CharField(max_length=32, blank=True, default="")
+    # Personal data: encrypted at rest, found by exact match through the blind indexes below.
+    email = EncryptedTextField(blank=True, default="")
+    phone = EncryptedTextField(blank=True, default="")
+    email_index = BlindIndexField(source="email")
+    phone_index = BlindIndexField(source="phone")
     attributes = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     tags = ArrayField(models.CharField(max_length=50), default=list, blank=True)

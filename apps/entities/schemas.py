@@ -75,6 +75,8 @@ class EntityFilter(PageParams):
     status: Status | None = None
     tag: str | None = Field(None, max_length=50, pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     q: str | None = Field(None, min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]*$")
+    email: str | None = Field(None, min_length=1, max_length=254, description="exact match, any case")
+    phone: str | None = Field(None, min_length=1, max_length=40, description="exact match")
     ordering: Ordering = "-created_at"
 
 

@@ -10,8 +10,10 @@ from django.db.models.functions import Cast
 from guardian.models import UserObjectPermission
 
 from apps.audit.services import audit_access
+from apps.entities import validators
 from apps.entities.errors import EntityNotFound, EntityPermissionRequired
 from apps.entities.models import Entity, EntityKind, EntityRelation
+from tenants.fields import blind_index_filter
 
 # The object permissions an admin may grant on an entity, by their API name: guardian codenames
 # (Django's default permissions of the model).
@@ -71,10 +73,15 @@ def entity_list(
     status: str | None = None,
     tag: str | None = None,
     q: str | None = None,
+    email: str | None = None,
+    phone: str | None = None,
     ordering: str = "-created_at",
 ) -> QuerySet[Entity]:
     """Live entities ``viewer`` may see, filtered; ``ordering`` must be a key of ``ORDERINGS`` (checked
-    by the schema). One query, whatever the number of restricted entities."""
+    by the schema). One query, whatever the number of restricted entities.
+
+    ``email`` and ``phone`` are exact matches (email case-insensitively), answered by the blind
+    indexes: the encrypted columns are never decrypted to search them."""
     entities = Entity.objects.filter(_visible(viewer), deleted_at__isnull=True)
     if kind:
         entities = entities.filter(kind_id=kind)
@@ -84,6 +91,10 @@ def entity_list(
         entities = entities.filter(tags__contains=[tag])
     if q:
         entities = entities.filter(Q(name__icontains=q) | Q(reference__icontains=q))
+    if email:
+        entities = entities.filter(blind_index_filter(Entity, "email", validators.email_clean(email)))
+    if phone:
+        entities = entities.filter(blind_index_filter(Entity, "phone", validators.phone_clean(phone)))
     return entities.order_by(*ORDERINGS[ordering])
 
 

@@ -24,6 +24,7 @@ from apps.entities.errors import (
 )
 from apps.entities.models import Entity, EntityKind, EntityRelation
 from apps.entities.selectors import PERMISSIONS, EntityViewer, entity_list
+from tenants.fields import with_blind_indexes
 from tenants.models import User
 
 # Fields a PATCH may send as null: null clears them. The others are required and refuse null.
@@ -118,7 +119,7 @@ def entity_update(*, actor: User, entity: Entity, changes: dict[str, Any]) -> En
         else:
             setattr(entity, field, _CLEANERS[field](value))
     entity.updated_by = actor
-    fields = [*changes, "updated_by", "updated_at"]
+    fields = with_blind_indexes(Entity, [*changes, "updated_by", "updated_at"])
     _save(entity, update_fields=fields)
     audit_change(action=AuditEntry.Action.UPDATE, instance=entity, before=before, actor=actor, fields=fields)
     return entity

@@ -101,7 +101,7 @@ def _api_verify(client_for: Any, tenant: Organization) -> dict[str, Any]:
 def test_untouched_chain_verifies(gamma: Organization, client_for: Any) -> None:
     code, output = _verify(gamma)
     assert code == 0
-    assert f"[1/1] {gamma.slug}: 3 entries ok" in output
+    assert f"[1/1 100%] {gamma.slug}: 3 entries ok" in output
     assert _api_verify(client_for, gamma) == {"ok": True, "entries": 3, "first_broken": None, "reason": ""}
 
 
@@ -139,7 +139,7 @@ def test_verify_walks_every_tenant_with_progress(gamma: Organization) -> None:
     out = io.StringIO()
     call_command("verify_audit", stdout=out)
     total = Organization.objects.count()
-    assert f"[{total}/{total}]" in out.getvalue()
+    assert f"[{total}/{total} 100%]" in out.getvalue()
     assert f"{gamma.slug}: 3 entries ok" in out.getvalue()
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
-from tenants.models import Organization
+from tenants.management.tenant_commands import tenants_progress
 from tenants.routers import MIGRATION_ALIAS
 from tenants.schemas import public_schema_migrate, tenant_schema_migrate
 
@@ -30,21 +30,16 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS("[shared] done"))
         if only_shared:
             return
-        tenants = Organization.objects.using(MIGRATION_ALIAS).order_by("slug")
-        if slug:
-            tenants = tenants.filter(slug=slug)
-            if not tenants.exists():
-                raise CommandError(f"No organization has the slug {slug!r}.")
-        total = tenants.count()
         started = time.monotonic()
-        for index, tenant in enumerate(tenants.iterator(), start=1):
+        migrated = 0
+        for tenant, progress in tenants_progress(slug, stdout=self.stdout, using=MIGRATION_ALIAS):
             with transaction.atomic(using=MIGRATION_ALIAS):
                 tables = tenant_schema_migrate(
                     tenant=tenant, verbosity=max(verbosity - 1, 0), stdout=self.stdout
                 )
-            elapsed = time.monotonic() - started
+            migrated += 1
             self.stdout.write(
-                f"[{index}/{total} {100 * index // max(total, 1)}%] {tenant.slug} ({tenant.schema_name}): "
-                f"{tables} tables under RLS, {elapsed:.1f}s elapsed"
+                f"{progress} ({tenant.schema_name}): {tables} tables under RLS, "
+                f"{time.monotonic() - started:.1f}s elapsed"
             )
-        self.stdout.write(self.style.SUCCESS(f"{total} tenant schemas migrated"))
+        self.stdout.write(self.style.SUCCESS(f"{migrated} tenant schemas migrated"))

@@ -9,33 +9,29 @@ from django.db import transaction
 from django_tenants.utils import tenant_context
 
 from apps.audit.selectors import audit_chain_verify
-from tenants.models import Organization
+from tenants.management.tenant_commands import tenant_argument_add, tenants_progress
 
 
 class Command(BaseCommand):
     help = "Verify the hash-chained audit trail of every organization (or of one, --tenant SLUG)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--tenant", dest="slug", help="Only this organization (its slug).")
+        tenant_argument_add(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        tenants = Organization.objects.order_by("slug")
-        if options["slug"]:
-            tenants = tenants.filter(slug=options["slug"])
-            if not tenants.exists():
-                raise CommandError(f"No organization has the slug {options['slug']!r}.")
-        total, broken = tenants.count(), []
-        for index, tenant in enumerate(tenants, start=1):
+        broken, checked = [], 0
+        for tenant, progress in tenants_progress(options["slug"], stdout=self.stdout):
             with tenant_context(tenant), transaction.atomic():
                 report = audit_chain_verify()
+            checked += 1
             if report.ok:
-                self.stdout.write(f"[{index}/{total}] {tenant.slug}: {report.entries} entries ok")
+                self.stdout.write(f"{progress}: {report.entries} entries ok")
             else:
                 broken.append(tenant.slug)
                 self.stdout.write(
-                    f"[{index}/{total}] {tenant.slug}: BROKEN at entry {report.first_broken} "
+                    f"{progress}: BROKEN at entry {report.first_broken} "
                     f"({report.reason}); {report.entries} entries before it ok"
                 )
         if broken:
             raise CommandError(f"Audit trail broken in: {', '.join(broken)}", returncode=1)
-        self.stdout.write(self.style.SUCCESS(f"{total} audit trails complete and unaltered"))
+        self.stdout.write(self.style.SUCCESS(f"{checked} audit trails complete and unaltered"))
