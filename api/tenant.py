@@ -8,6 +8,7 @@ from api.auth import viewer_auth
 from api.errors import StrictJSONParser, install_error_handlers
 from apps.audit.api import router as audit_router
 from apps.entities.api import router as entities_router
+from apps.privacy.api import router as privacy_router
 
 api = NinjaAPI(
     title="Hub tenant API",
@@ -20,3 +21,4 @@ api = NinjaAPI(
 install_error_handlers(api)
 api.add_router("/entities/", entities_router, tags=["entities"])
 api.add_router("/audit/", audit_router, tags=["audit"])
+api.add_router("/privacy/", privacy_router, tags=["privacy"])

@@ -46,6 +46,7 @@ TENANT_APPS = [
     "auditlog",
     "apps.audit",
     "apps.entities",
+    "apps.privacy",
 ]
 INSTALLED_APPS = [*SHARED_APPS, *[app for app in TENANT_APPS if app not in SHARED_APPS], "ninja"]
 

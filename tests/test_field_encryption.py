@@ -355,3 +355,17 @@ def test_a_value_needs_an_organization_schema(tenant_a: Organization) -> None:
     assert connection_organization_id(SimpleNamespace(schema_name=tenant_a.schema_name)) == (  # type: ignore[arg-type]
         tenant_a.organization_id
     )
+
+
+def test_generate_field_key_prints_a_usable_master_key() -> None:
+    out = io.StringIO()
+    call_command("generate_field_key", stdout=out)
+    key = master_key_parse(out.getvalue().strip())
+    assert len(key.key) == 32
+    assert len(key.id) == 16
+
+
+@pytest.mark.parametrize("text", ["", "c2hvcnQ=", "not base64!", "A" * 45])
+def test_malformed_master_keys_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="32 random bytes"):
+        master_key_parse(text)

@@ -26,9 +26,16 @@ from apps.audit.models import AuditEntry
 from tenants.models import User
 
 _USER_AGENT_MAX = 512
-# What an entry shows instead of the old and new values of a sensitive field (``tenants.fields``): that
-# it changed, not what it was or became.
+# What an entry shows instead of the old and new values of a sensitive field (``tenants.fields``) or of
+# a personal one (a model's ``PERSONAL_FIELDS``): that it changed, not what it was or became. So the
+# trail, which cannot be altered, never holds what a data subject may have erased (``apps.privacy``).
 MASK = "[redacted]"
+
+
+def _is_masked(model: type[models.Model], model_field: models.Field[Any, Any]) -> bool:
+    return getattr(model_field, "sensitive", False) or model_field.name in getattr(
+        model, "PERSONAL_FIELDS", ()
+    )
 
 
 @dataclass
@@ -113,15 +120,19 @@ def _diff(
             continue
         old, new = _json_value(before, model_field), _json_value(after, model_field)
         if old != new:
-            changes[model_field.name] = _masked(model_field, old, new)
+            changes[model_field.name] = (
+                [MASK if value not in (None, "", [], {}) else value for value in (old, new)]
+                if _is_masked(model, model_field)
+                else [old, new]
+            )
     return changes
 
 
-def _masked(model_field: models.Field[Any, Any], old: Any, new: Any) -> list[Any]:
-    """``[old, new]``, each value of a sensitive field replaced by ``MASK`` (empty stays empty)."""
-    if not getattr(model_field, "sensitive", False):
-        return [old, new]
-    return [MASK if value not in (None, "") else value for value in (old, new)]
+def _repr(instance: models.Model) -> str:
+    """How an entry names ``instance``: not by its personal fields, if it has any."""
+    if getattr(type(instance), "PERSONAL_FIELDS", None):
+        return f"{type(instance)._meta.verbose_name} {instance.pk}"
+    return str(instance)
 
 
 # Content types live in the shared schema, so their ids hold for every organization. Cached here for
@@ -203,7 +214,7 @@ def audit_record(
         content_type_id=_content_type_id(type(instance)),
         object_type=_object_type(type(instance)),
         object_pk=str(instance.pk),
-        object_repr=(object_repr or str(instance))[:1000],
+        object_repr=(object_repr or _repr(instance))[:1000],
     )
     if changes is not None:
         entry.changes = changes

@@ -6,7 +6,7 @@ These tables live in each organization's schema, behind row-level security (``te
 from __future__ import annotations
 
 import uuid
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
@@ -33,7 +33,20 @@ class EntityKind(models.Model):
 
 
 class Entity(models.Model):
-    """A business entity. Soft-deleted (``deleted_at``) rather than removed, so history keeps its target."""
+    """A business entity. Soft-deleted (``deleted_at``) rather than removed, so history keeps its target.
+
+    ``PERSONAL_FIELDS``: what may identify a person, with the value erasure leaves in its place
+    (``apps.privacy``); the audit trail never records these values (``apps.audit.services``).
+    """
+
+    PERSONAL_FIELDS: ClassVar[dict[str, Any]] = {
+        "name": "[erased]",
+        "reference": None,
+        "email": "",
+        "phone": "",
+        "attributes": {},
+        "tags": [],
+    }
 
     class Status(models.TextChoices):
         ACTIVE = "active"
@@ -67,6 +80,8 @@ class Entity(models.Model):
     deleted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
+    # Set when the personal fields were erased (data subject request): the row stays, anonymised.
+    erased_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "entities"

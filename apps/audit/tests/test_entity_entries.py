@@ -9,6 +9,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from apps.audit.services import MASK
 from apps.audit.tests.conftest import EntriesOf
 from apps.entities.models import Entity
 from apps.entities.tests.helpers import (
@@ -46,8 +47,11 @@ def test_create_records_actor_request_and_fields(
     assert _summary([entry]) == [("create", "entities.entity", response.json()["id"])]
     assert entry.actor_id == DEFAULT_SUB
     assert entry.actor_email == "someone@example.com"
-    assert entry.changes["name"] == [None, "Acme"]
-    assert entry.changes["reference"] == [None, "C-9"]
+    # Personal fields are recorded as changed, never with their values (they may be erased later).
+    assert entry.changes["name"] == [None, MASK]
+    assert entry.changes["reference"] == [None, MASK]
+    assert entry.changes["status"] == [None, "active"]
+    assert "Acme" not in entry.object_repr
     assert entry.user_agent == "pytest-agent"
     assert entry.remote_addr == "10.1.2.3"
     assert len(entry.entry_hash) == 64
@@ -66,7 +70,7 @@ def test_update_records_the_read_and_the_changed_fields_only(
         ("access", "entities.entity", str(entity_a.id)),
         ("update", "entities.entity", str(entity_a.id)),
     ]
-    assert update.changes["name"] == ["Acme AG", "Acme Two"]
+    assert update.changes["name"] == [MASK, MASK]
     assert set(update.changes) <= {"name", "updated_at", "updated_by"}
 
 
@@ -90,7 +94,8 @@ def test_hard_delete_records_the_removed_values(
     last = entries_of(tenant_a)[-1]
 
     assert _summary([last]) == [("delete", "entities.entity", str(entity_a.id))]
-    assert last.changes["name"] == ["Acme AG", None]
+    assert last.changes["name"] == [MASK, None]
+    assert last.changes["kind"] == ["customer", None]
 
 
 def test_detail_read_records_an_access(

@@ -23,6 +23,7 @@ from apps.audit.models import ACTION_NAMES, AuditEntry
 from apps.entities import services
 from apps.entities.models import Entity
 from apps.entities.tests.helpers import DEFAULT_SUB, JSON
+from apps.privacy.services import retention_policy_set
 from tenants.models import Organization, User
 
 pytestmark = pytest.mark.django_db
@@ -32,6 +33,7 @@ ENTITY = "entities.entity"
 RELATION = "entities.entityrelation"
 KIND = "entities.entitykind"
 GRANT = "guardian.userobjectpermission"
+POLICY = "privacy.retentionpolicy"
 GRANTEE = uuid.UUID(int=0x6A47)
 
 
@@ -43,15 +45,16 @@ class Target:
     other: Entity
     grantee: User
     grant_id: str  # ``view`` on ``entity`` for ``grantee``
+    policy_id: str  # the retention policy of entities
 
 
 @dataclass(frozen=True)
 class Expect:
     """One audit entry an operation must write.
 
-    ``object_id``: ``"entity"`` (the path's entity), ``"created"`` (the object in the response body),
-    or ``"listed"`` (a list read: one entry whose ``object_ids`` are exactly the ids returned, as
-    ``Call.listed`` reads them).
+    ``object_id``: ``"entity"`` (the path's entity), ``"policy"`` (the target's retention policy),
+    ``"created"`` (the object in the response body), or ``"listed"`` (a list read: one entry whose
+    ``object_ids`` are exactly the ids returned, as ``Call.listed`` reads them).
     """
 
     action: str
@@ -122,6 +125,13 @@ OPERATIONS: dict[tuple[str, str], Call] = {
         (Expect("access", ENTITY, "entity"), Expect("delete", ENTITY, "entity")),
         query=lambda t: {"user_id": str(t.grantee.id), "permission": "view"},
     ),
+    ("GET", "/api/v1/privacy/subjects/{entity_id}/export"): Call(200, (Expect("access", ENTITY, "entity"),)),
+    ("POST", "/api/v1/privacy/subjects/{entity_id}/erase"): Call(200, (Expect("update", ENTITY, "entity"),)),
+    ("GET", "/api/v1/privacy/retention"): Call(200, (Expect("access", POLICY, "listed"),)),
+    ("PUT", "/api/v1/privacy/retention/{model}"): Call(
+        200, (Expect("update", POLICY, "policy"),), body=lambda t: {"days": 45}
+    ),
+    ("DELETE", "/api/v1/privacy/retention/{model}"): Call(204, (Expect("delete", POLICY, "policy"),)),
     # Exceptions: the audit log's own endpoints (admins only) are not audited, see apps.audit.api.
     ("GET", "/api/v1/audit/"): Call(200, audited=False),
     ("GET", "/api/v1/audit/verify"): Call(200, audited=False),
@@ -148,11 +158,14 @@ def _target(tenant: Organization, actor: User) -> Target:
         grant, _ = services.entity_permission_grant(
             actor=actor, entity=entity, user_id=grantee.id, permission="view"
         )
-    return Target(entity=entity, other=other, grantee=grantee, grant_id=str(grant.pk))
+        policy = retention_policy_set(actor=actor, model=ENTITY, days=30)
+    return Target(
+        entity=entity, other=other, grantee=grantee, grant_id=str(grant.pk), policy_id=str(policy.pk)
+    )
 
 
 def _url(path: str, target: Target) -> str:
-    url = path.replace("{entity_id}", str(target.entity.id))
+    url = path.replace("{entity_id}", str(target.entity.id)).replace("{model}", ENTITY)
     assert "{" not in url, f"{path}: a path parameter the walk cannot fill; teach _url about it"
     return url
 
@@ -195,6 +208,8 @@ def _problems(
                     match = entry
             elif expect.object_id == "entity":
                 match = entry if entry.object_pk == str(target.entity.id) else None
+            elif expect.object_id == "policy":
+                match = entry if entry.object_pk == target.policy_id else None
             else:
                 match = entry if entry.object_pk == _response_id(body) else None
             if match is not None:

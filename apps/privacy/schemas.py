@@ -1,0 +1,60 @@
+"""JSON shapes of the privacy module."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from ninja import Schema
+from pydantic import Field, StrictInt
+
+from api.schemas import BodyIn
+from apps.privacy.models import RETENTION_DAYS_MAX
+
+
+class Record(Schema):
+    type: str = Field(examples=["entities.entity"])
+    id: Any
+    fields: dict[str, Any]
+
+
+class HistoryEntry(Schema):
+    sequence: int
+    action: str
+    timestamp: datetime
+    actor_id: uuid.UUID | None
+    changes: dict[str, Any] | None
+
+
+class SubjectExport(Schema):
+    subject: Record
+    related: list[Record] = Field(description="Every row of any module that refers to the entity.")
+    history: list[HistoryEntry] = Field(
+        description="The audit trail about the entity (personal values masked)."
+    )
+    exported_at: datetime
+
+
+class ErasureOut(Schema):
+    entity_id: uuid.UUID
+    erased: bool = Field(description="Always true: the entity holds no personal data any more.")
+    erased_at: datetime
+    erased_now: bool = Field(description="False when it had already been erased (nothing changed).")
+    related_rows: int
+
+
+class RetentionIn(BodyIn):
+    days: StrictInt = Field(ge=1, le=RETENTION_DAYS_MAX, description="Whole days, a JSON integer.")
+
+
+class RetentionOut(Schema):
+    id: int
+    model: str
+    days: int
+    updated_at: datetime
+
+
+class RetentionPage(Schema):
+    items: list[RetentionOut]
+    count: int

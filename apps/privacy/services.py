@@ -1,0 +1,161 @@
+"""Writes of the privacy module: erasure of a data subject, retention policies and their purge."""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import IntegrityError, models, transaction
+from django.db.models import ProtectedError, RestrictedError
+from django.utils import timezone
+from guardian.models import GroupObjectPermission, UserObjectPermission
+
+from apps.audit.models import AuditEntry
+from apps.audit.services import audit_access, audit_change, audit_snapshot
+from apps.entities.models import Entity
+from apps.privacy.errors import RetentionPolicyNotFound
+from apps.privacy.models import RetentionPolicy
+from apps.privacy.selectors import retention_model_get, retention_models, subject_get, subject_references
+from tenants.fields import with_blind_indexes
+from tenants.models import User
+
+_PURGE_BATCH = 500
+
+
+@dataclass(frozen=True)
+class Erasure:
+    entity: Entity
+    erased_now: bool  # False: it had been erased before (the call is idempotent)
+    related_rows: int
+
+
+def _anonymise(instance: models.Model, *, extra_fields: dict[str, Any], actor: User) -> None:
+    """Replace the instance's ``PERSONAL_FIELDS`` by their erased values; save and audit the change."""
+    before = audit_snapshot(instance)
+    personal: dict[str, Any] = type(instance).PERSONAL_FIELDS  # type: ignore[attr-defined]
+    for name, value in {**personal, **extra_fields}.items():
+        setattr(instance, name, copy.deepcopy(value))
+    fields = with_blind_indexes(type(instance), [*personal, *extra_fields])
+    instance.save(update_fields=fields)
+    audit_change(
+        action=AuditEntry.Action.UPDATE, instance=instance, before=before, actor=actor, fields=fields
+    )
+
+
+@transaction.atomic
+def subject_erase(*, actor: User, entity_id: uuid.UUID) -> Erasure:
+    """Anonymise the entity's personal fields, and those of every row of any module referring to it.
+
+    The rows stay (what accounting or the audit trail must keep), without personal data; the audit
+    trail never held those values (``apps.audit.services``). Irreversible; erasing again changes
+    nothing and is recorded as a read.
+    """
+    entity = subject_get(entity_id=entity_id, lock=True)
+    if entity.erased_at is not None:
+        audit_access(instance=entity, actor=actor)
+        return Erasure(entity=entity, erased_now=False, related_rows=0)
+    now = timezone.now()
+    _anonymise(entity, extra_fields={"erased_at": now, "updated_by": actor, "updated_at": now}, actor=actor)
+    related_rows = 0
+    for model, field_name in subject_references():
+        if getattr(model, "PERSONAL_FIELDS", None):
+            for row in model._default_manager.select_for_update().filter(**{field_name: entity}):
+                _anonymise(row, extra_fields={}, actor=actor)
+                related_rows += 1
+    return Erasure(entity=entity, erased_now=True, related_rows=related_rows)
+
+
+# --- Retention ---------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def retention_policy_set(*, actor: User, model: str, days: int) -> RetentionPolicy:
+    retention_model_get(model)
+    policy = RetentionPolicy.objects.select_for_update().filter(model=model).first()
+    if policy is None:
+        policy = RetentionPolicy.objects.create(model=model, days=days, updated_by=actor)
+        audit_change(action=AuditEntry.Action.CREATE, instance=policy, actor=actor)
+        return policy
+    before = audit_snapshot(policy)
+    policy.days, policy.updated_by = days, actor
+    policy.save(update_fields=["days", "updated_by", "updated_at"])
+    audit_change(
+        action=AuditEntry.Action.UPDATE, instance=policy, before=before, actor=actor, fields=["days"]
+    )
+    return policy
+
+
+@transaction.atomic
+def retention_policy_delete(*, actor: User, model: str) -> None:
+    policy = RetentionPolicy.objects.select_for_update().filter(model=model).first()
+    if policy is None:
+        raise RetentionPolicyNotFound()
+    policy_id = policy.pk
+    policy.delete()
+    policy.pk = policy_id
+    audit_change(action=AuditEntry.Action.DELETE, instance=policy, actor=actor)
+
+
+@dataclass
+class PurgeResult:
+    model: str
+    days: int
+    purged: int = 0
+    kept: list[str] = field(default_factory=list)  # ids still referenced by rows that must stay
+
+
+def _delete(model: type[models.Model], pks: list[Any]) -> None:
+    """Delete the rows (cascading, audited by ``apps.audit.receivers``) and the object permissions on them."""
+    model._default_manager.filter(pk__in=pks).delete()
+    content_type = ContentType.objects.get_for_model(model)
+    object_pks = [str(pk) for pk in pks]
+    for permissions in (UserObjectPermission, GroupObjectPermission):
+        permissions.objects.filter(content_type=content_type, object_pk__in=object_pks).delete()
+
+
+def _purge(
+    model: type[models.Model], cutoff: datetime.datetime, result: PurgeResult, *, dry_run: bool
+) -> None:
+    pks = list(
+        model._default_manager.filter(deleted_at__lt=cutoff).order_by("pk").values_list("pk", flat=True)
+    )
+    if dry_run:
+        result.purged = len(pks)
+        return
+    for start in range(0, len(pks), _PURGE_BATCH):
+        batch = pks[start : start + _PURGE_BATCH]
+        try:
+            with transaction.atomic():
+                _delete(model, batch)
+            result.purged += len(batch)
+        except (ProtectedError, RestrictedError, IntegrityError):
+            for pk in batch:  # some row is still referenced: keep that one, purge the others
+                try:
+                    with transaction.atomic():
+                        _delete(model, [pk])
+                    result.purged += 1
+                except (ProtectedError, RestrictedError, IntegrityError):
+                    result.kept.append(str(pk))
+
+
+@transaction.atomic
+def retention_apply(*, now: datetime.datetime | None = None, dry_run: bool = False) -> list[PurgeResult]:
+    """Purge, for every policy of the current organization, the soft-deleted rows older than it.
+
+    Safe to re-run: what is purged is gone, what is kept (still referenced) is tried again next time.
+    """
+    now = now or timezone.now()
+    models_by_label = retention_models()
+    results = []
+    for policy in RetentionPolicy.objects.order_by("model"):
+        model = models_by_label.get(policy.model)
+        if model is None:
+            continue  # the model was removed since; its policy applies to nothing
+        result = PurgeResult(model=policy.model, days=policy.days)
+        _purge(model, now - datetime.timedelta(days=policy.days), result, dry_run=dry_run)
+        results.append(result)
+    return results
