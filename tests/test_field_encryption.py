@@ -26,7 +26,7 @@ from tenants.master_keys import master_key_generate, master_key_parse
 from tenants.models import DataKey, Organization, User
 from tenants.routers import MIGRATION_ALIAS
 from tenants.services import tenant_delete, tenant_provision
-from tests.helpers import assert_error
+from tests.helpers import assert_error, owner_cursor
 
 ENTITIES = "/api/v1/entities/"
 EMAIL = "Ada.Lovelace@Example.com"
@@ -41,16 +41,6 @@ def _raw(tenant: Organization, entity_id: uuid.UUID, *columns: str) -> tuple[Any
         row = cursor.fetchone()
     assert row is not None
     return tuple(row)
-
-
-def _as_owner(tenant: Organization, sql: str, params: list[Any]) -> None:
-    owner = tenant_connection(MIGRATION_ALIAS)
-    owner.set_tenant(tenant)
-    try:
-        with transaction.atomic(using=MIGRATION_ALIAS), connections[MIGRATION_ALIAS].cursor() as cursor:
-            cursor.execute(sql, params)
-    finally:
-        owner.set_schema_to_public()
 
 
 def _create(client: Client, **fields: Any) -> dict[str, Any]:
@@ -324,11 +314,11 @@ def test_deleting_an_organization_shreds_its_keys(fresh: Organization) -> None:
 
 def test_plaintext_stored_before_encryption_is_encrypted_by_the_migration(fresh: Organization) -> None:
     entity = _entity_in(fresh)
-    _as_owner(
-        fresh,
-        "UPDATE entities_entity SET email = %s, phone = %s WHERE id = %s",
-        ["legacy@example.com", PHONE_E164, entity.id],
-    )
+    with owner_cursor(fresh) as cursor:
+        cursor.execute(
+            "UPDATE entities_entity SET email = %s, phone = %s WHERE id = %s",
+            ["legacy@example.com", PHONE_E164, entity.id],
+        )
     migration = importlib.import_module("apps.entities.migrations.0005_encrypted_contact_fields")
     owner = tenant_connection(MIGRATION_ALIAS)
     owner.set_tenant(fresh)

@@ -15,10 +15,9 @@ from django.db import DatabaseError, connection, connections, transaction
 from django_tenants.utils import tenant_context
 
 from apps.entities import services
-from tenants.db import tenant_connection
 from tenants.models import Organization, User
-from tenants.routers import MIGRATION_ALIAS
 from tenants.services import tenant_provision
+from tests.helpers import owner_cursor
 
 VERIFY_URL = "/api/v1/audit/verify"
 
@@ -70,16 +69,11 @@ def gamma(committed_db: None) -> Organization:
 
 def _as_owner(tenant: Organization, sql: str) -> None:
     """Run ``sql`` as the owner role with the append-only trigger off (what only the owner can do)."""
-    owner = tenant_connection(MIGRATION_ALIAS)
-    owner.set_tenant(tenant)
-    try:
-        with transaction.atomic(using=MIGRATION_ALIAS), connections[MIGRATION_ALIAS].cursor() as cursor:
-            cursor.execute("ALTER TABLE audit_auditentry DISABLE TRIGGER audit_entry_append_only")
-            cursor.execute(sql)
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # fire pending checks before the ALTER
-            cursor.execute("ALTER TABLE audit_auditentry ENABLE TRIGGER audit_entry_append_only")
-    finally:
-        owner.set_schema_to_public()
+    with owner_cursor(tenant) as cursor:
+        cursor.execute("ALTER TABLE audit_auditentry DISABLE TRIGGER audit_entry_append_only")
+        cursor.execute(sql)
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # fire pending checks before the ALTER
+        cursor.execute("ALTER TABLE audit_auditentry ENABLE TRIGGER audit_entry_append_only")
 
 
 def _verify(tenant: Organization) -> tuple[int, str]:

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connections, transaction
 from django.test import Client
 from django.utils import timezone
 from django_tenants.utils import tenant_context
@@ -22,11 +21,9 @@ from apps.entities.models import Entity, EntityRelation
 from apps.entities.tests.helpers import JSON
 from apps.privacy.models import RetentionPolicy
 from apps.privacy.services import retention_apply, retention_policy_set
-from tenants.db import tenant_connection
 from tenants.models import Organization, User
-from tenants.routers import MIGRATION_ALIAS
 from tenants.services import tenant_provision
-from tests.helpers import assert_error
+from tests.helpers import assert_error, owner_cursor
 
 URL = "/api/v1/privacy/retention"
 ENTITY = "entities.entity"
@@ -223,14 +220,9 @@ def test_rows_still_referenced_are_kept_and_the_others_purged(delta: Organizatio
     is kept and counted; the rest of its batch is purged all the same."""
     with tenant_context(delta):
         gone_500 = Entity.objects.get(name="Gone 500")
-    owner = tenant_connection(MIGRATION_ALIAS)
-    owner.set_tenant(delta)
-    try:
-        with transaction.atomic(using=MIGRATION_ALIAS), connections[MIGRATION_ALIAS].cursor() as cursor:
-            cursor.execute("CREATE TABLE keeper (entity_id uuid REFERENCES entities_entity (id))")
-            cursor.execute("INSERT INTO keeper VALUES (%s)", [gone_500.id])
-    finally:
-        owner.set_schema_to_public()
+    with owner_cursor(delta) as cursor:
+        cursor.execute("CREATE TABLE keeper (entity_id uuid REFERENCES entities_entity (id))")
+        cursor.execute("INSERT INTO keeper VALUES (%s)", [gone_500.id])
 
     with tenant_context(delta):
         [result] = retention_apply()
