@@ -16,7 +16,7 @@ from api.pagination import paginate
 from api.schemas import ERRORS
 from apps.audit import selectors
 from apps.audit.models import ACTION_CODES
-from apps.audit.schemas import AuditFilter, AuditPage, AuditVerifyOut
+from apps.audit.schemas import AuditFilter, AuditPage, AuditVerifyOut, AuditVerifyQuery
 
 router = Router(auth=admin_auth)
 
@@ -35,5 +35,9 @@ def audit_entry_list(request: HttpRequest, filters: Query[AuditFilter]) -> dict[
 
 
 @router.get("verify", response={200: AuditVerifyOut, **ERRORS})
-def audit_verify(request: HttpRequest) -> selectors.ChainReport:
-    return selectors.audit_chain_verify()
+def audit_verify(request: HttpRequest, anchor: Query[AuditVerifyQuery]) -> selectors.ChainReport:
+    """Walk the chain; with ``?sequence=&hash=`` of a head recorded earlier, also check that the chain
+    still holds that entry (entries removed from the end show only this way)."""
+    if anchor.sequence is None or anchor.hash is None:
+        return selectors.audit_chain_verify()
+    return selectors.audit_chain_verify(selectors.ChainHead(sequence=anchor.sequence, hash=anchor.hash))

@@ -7,7 +7,7 @@ import uuid
 from typing import Any, Literal
 
 from ninja import Schema
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from api.pagination import PageParams
 from apps.audit.models import AuditEntry
@@ -64,8 +64,27 @@ class AuditPage(Schema):
     count: int
 
 
+class AuditHead(Schema):
+    sequence: int
+    hash: str
+
+
+class AuditVerifyQuery(Schema):
+    """An anchor: the head a previous check answered, kept outside the database (both or neither)."""
+
+    sequence: int | None = Field(None, ge=1, le=2**62)
+    hash: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> AuditVerifyQuery:
+        if (self.sequence is None) != (self.hash is None):
+            raise ValueError("an anchor needs both sequence and hash")
+        return self
+
+
 class AuditVerifyOut(Schema):
     ok: bool
     entries: int
     first_broken: int | None
     reason: str
+    head: AuditHead | None = Field(description="The last entry: record it to check against later.")

@@ -41,6 +41,15 @@ def audit_entry_list(
 
 
 @dataclass(frozen=True)
+class ChainHead:
+    """The last entry of a chain as seen at some time: kept outside the database, it is the anchor that
+    shows entries removed from the end (a chain cut short is otherwise still a valid chain)."""
+
+    sequence: int
+    hash: str
+
+
+@dataclass(frozen=True)
 class ChainReport:
     """The outcome of walking an organization's chain: ``first_broken`` is a sequence number."""
 
@@ -48,14 +57,31 @@ class ChainReport:
     entries: int
     first_broken: int | None = None
     reason: str = ""
+    head: ChainHead | None = None
 
 
-def audit_chain_verify() -> ChainReport:
+def audit_chain_verify(anchor: ChainHead | None = None) -> ChainReport:
     """Walk the current organization's chain in order: every entry's hash must be the digest of its
-    fields and the previous hash, link to the previous entry, and follow it without a gap.
+    fields and the previous hash, link to the previous entry, and follow it without a gap; with an
+    ``anchor`` (a head recorded earlier), the chain must still hold that entry with that hash.
 
     The digest is the database's own (``audit_entry_digest``), the function that made it on insert.
     """
+    report = _chain_walk(anchor)
+    if report.ok and anchor is not None and (report.head is None or report.head.sequence < anchor.sequence):
+        last = report.head.sequence if report.head else 0
+        return ChainReport(
+            ok=False,
+            entries=report.entries,
+            first_broken=last + 1,
+            reason=f"the chain ends at entry {last}, before the anchored entry {anchor.sequence}: entries "
+            "were removed from its end",
+            head=report.head,
+        )
+    return report
+
+
+def _chain_walk(anchor: ChainHead | None) -> ChainReport:
     count, expected_sequence, previous_hash = 0, 1, ""
     with connection.cursor() as cursor:
         cursor.execute(
@@ -71,9 +97,12 @@ def audit_chain_verify() -> ChainReport:
                     problem = "its previous_hash does not match the previous entry"
                 elif digest != entry_hash:
                     problem = "its content does not match its hash"
+                elif anchor is not None and sequence == anchor.sequence and entry_hash != anchor.hash:
+                    problem = "it is not the entry anchored at this position: the chain was rewritten"
                 if problem:
                     broken = expected_sequence if sequence != expected_sequence else sequence
                     return ChainReport(ok=False, entries=count, first_broken=broken, reason=problem)
                 count += 1
                 expected_sequence, previous_hash = sequence + 1, entry_hash
-    return ChainReport(ok=True, entries=count)
+    head = ChainHead(sequence=expected_sequence - 1, hash=previous_hash) if count else None
+    return ChainReport(ok=True, entries=count, head=head)

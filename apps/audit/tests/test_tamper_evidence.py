@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
 import threading
 import uuid
 from typing import Any
@@ -17,7 +18,7 @@ from django_tenants.utils import tenant_context
 from apps.entities import services
 from tenants.models import Organization, User
 from tenants.services import tenant_provision
-from tests.helpers import owner_cursor
+from tests.helpers import assert_error, owner_cursor
 
 VERIFY_URL = "/api/v1/audit/verify"
 
@@ -96,7 +97,11 @@ def test_untouched_chain_verifies(gamma: Organization, client_for: Any) -> None:
     code, output = _verify(gamma)
     assert code == 0
     assert f"[1/1 100%] {gamma.slug}: 3 entries ok" in output
-    assert _api_verify(client_for, gamma) == {"ok": True, "entries": 3, "first_broken": None, "reason": ""}
+    body = _api_verify(client_for, gamma)
+    head = body.pop("head")
+    assert body == {"ok": True, "entries": 3, "first_broken": None, "reason": ""}
+    assert head["sequence"] == 3
+    assert len(head["hash"]) == 64
 
 
 def test_altered_entry_is_named(gamma: Organization, client_for: Any) -> None:
@@ -127,6 +132,69 @@ def test_deleted_entry_in_the_middle_is_named(gamma: Organization, client_for: A
     assert code == 1
     assert "BROKEN at entry 2" in output
     assert _api_verify(client_for, gamma)["first_broken"] == 2
+
+
+def test_entries_removed_from_the_end_are_caught_against_a_recorded_anchor(
+    gamma: Organization, client_for: Any, tmp_path: Any
+) -> None:
+    anchors = tmp_path / "heads.json"
+    call_command(
+        "verify_audit", "--tenant", gamma.slug, "--record-anchors", str(anchors), stdout=io.StringIO()
+    )
+    head = json.loads(anchors.read_text())[gamma.slug]
+    assert head["sequence"] == 3
+
+    _as_owner(gamma, "DELETE FROM audit_auditentry WHERE sequence = 3")
+
+    assert _verify(gamma)[0] == 0  # a chain cut short is still a valid chain: only the anchor shows it
+    out = io.StringIO()
+    with pytest.raises(CommandError) as caught:
+        call_command("verify_audit", "--tenant", gamma.slug, "--anchors", str(anchors), stdout=out)
+    assert caught.value.returncode == 1
+    assert "BROKEN at entry 3" in out.getvalue()
+    assert "removed from its end" in out.getvalue()
+    admin = client_for(gamma, ["admin"])
+    body = admin.get(VERIFY_URL, {"sequence": head["sequence"], "hash": head["hash"]}).json()
+    assert (body["ok"], body["first_broken"]) == (False, 3)
+
+
+def test_an_anchored_entry_replaced_by_another_is_caught(gamma: Organization, tmp_path: Any) -> None:
+    anchors = tmp_path / "heads.json"
+    call_command(
+        "verify_audit", "--tenant", gamma.slug, "--record-anchors", str(anchors), stdout=io.StringIO()
+    )
+    _as_owner(gamma, "DELETE FROM audit_auditentry WHERE sequence = 3")
+    with tenant_context(gamma):  # a new entry takes the removed one's place in the chain
+        services.entity_create(actor=User.objects.get(id=uuid.UUID(int=0x6A)), kind="customer", name="Four")
+    out = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("verify_audit", "--tenant", gamma.slug, "--anchors", str(anchors), stdout=out)
+    assert "BROKEN at entry 3" in out.getvalue()
+    assert "rewritten" in out.getvalue()
+
+
+def test_unreadable_anchors_are_an_error(committed_db: None, tmp_path: Any) -> None:
+    bad = tmp_path / "heads.json"
+    for content in ("not json", '{"alpha": {"sequence": "x"}}', "[1]"):
+        bad.write_text(content)
+        with pytest.raises(CommandError, match="Cannot read the anchors"):
+            call_command("verify_audit", "--anchors", str(bad))
+    with pytest.raises(CommandError, match="Cannot read the anchors"):
+        call_command("verify_audit", "--anchors", str(tmp_path / "missing.json"))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"sequence": "3"},
+        {"hash": "a" * 64},
+        {"sequence": "0", "hash": "a" * 64},
+        {"sequence": "3", "hash": "xyz"},
+    ],
+)
+def test_malformed_anchor_is_refused(admin_client: Any, query: dict[str, str]) -> None:
+    assert_error(admin_client.get(VERIFY_URL, query), 422)
 
 
 def test_verify_walks_every_tenant_with_progress(gamma: Organization) -> None:
