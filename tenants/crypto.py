@@ -31,7 +31,7 @@ import os
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 from cryptography.exceptions import InvalidTag
@@ -102,6 +102,11 @@ class OrganizationKeys:
     organization_id: uuid.UUID
     keys: dict[int, bytes]
     loaded_at: float
+    # One cipher per version, made once: building an AESGCM costs more than a short encryption.
+    ciphers: dict[int, AESGCM] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.ciphers.update({version: AESGCM(key) for version, key in self.keys.items()})
 
     @property
     def current(self) -> int:
@@ -200,7 +205,7 @@ def encrypt(
     keys = data_keys(organization_id, using=using)
     version = keys.current
     nonce = os.urandom(_NONCE_BYTES)
-    sealed = AESGCM(keys.keys[version]).encrypt(
+    sealed = keys.ciphers[version].encrypt(
         nonce, plaintext.encode(), _associated_data(organization_id, context)
     )
     return f"{PREFIX}:{version}:{base64.urlsafe_b64encode(nonce + sealed).decode()}"
@@ -230,7 +235,7 @@ def decrypt(stored: str, *, organization_id: uuid.UUID, context: str, using: str
     if version not in keys.keys:
         raise FieldKeyError(f"data key version {version} of {organization_id} does not exist")
     try:
-        plain = AESGCM(keys.keys[version]).decrypt(
+        plain = keys.ciphers[version].decrypt(
             blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], _associated_data(organization_id, context)
         )
     except InvalidTag:
