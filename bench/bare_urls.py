@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+from django.db.backends.signals import connection_created
 from django.http import HttpRequest
 from django.urls import path
 from ninja import NinjaAPI, Query
@@ -26,6 +28,14 @@ api = NinjaAPI(
     docs_url=None,
 )
 install_error_handlers(api)
+
+
+def _name_the_schema(sender: Any, connection: Any, **kwargs: Any) -> None:
+    """The plain backend knows no tenant; encrypted fields find their organization by schema name."""
+    connection.schema_name = getattr(settings, "BENCH_SCHEMA")  # noqa: B009 - bench.bare_settings only
+
+
+connection_created.connect(_name_the_schema, dispatch_uid="bench-schema-name")
 
 
 @api.get("/entities/", response=EntityPage)
