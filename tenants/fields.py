@@ -25,8 +25,8 @@ _SCHEMA_PREFIX = "org_"
 def connection_organization_id(connection: BaseDatabaseWrapper) -> uuid.UUID:
     """The organization whose schema ``connection`` is on (schema names are ``org_<uuid hex>``)."""
     organization_id = getattr(getattr(connection, "tenant", None), "organization_id", None)
-    if organization_id is not None:
-        return uuid.UUID(str(organization_id))
+    if isinstance(organization_id, uuid.UUID):
+        return organization_id
     schema = str(getattr(connection, "schema_name", ""))
     if schema.startswith(_SCHEMA_PREFIX):
         try:
