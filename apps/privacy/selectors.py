@@ -9,7 +9,7 @@ from django.apps import apps
 from django.conf import settings
 from django.core import serializers
 from django.db import models
-from django.db.models import QuerySet
+from django.db.models import ForeignObjectRel, QuerySet
 from django.utils import timezone
 
 from apps.audit.models import ACTION_NAMES, AuditEntry
@@ -31,10 +31,13 @@ def subject_get(*, entity_id: uuid.UUID, lock: bool = False) -> Entity:
 
 def subject_references() -> list[tuple[type[models.Model], str]]:
     """Every (model, foreign key name) that points at an entity, in any module: what refers to a subject."""
+    # include_hidden: a foreign key declared with related_name="+" refers to the entity all the same.
     return [
         (relation.related_model, relation.field.name)
-        for relation in Entity._meta.related_objects
-        if isinstance(relation.related_model, type) and relation.field.concrete
+        for relation in Entity._meta.get_fields(include_hidden=True)
+        if isinstance(relation, ForeignObjectRel)
+        and isinstance(relation.related_model, type)
+        and relation.field.concrete
     ]
 
 

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 import pytest
+from django.apps import apps
 from django.db import connection, transaction
 from django.test import Client
 from django_tenants.utils import tenant_context
@@ -107,8 +108,16 @@ def test_export_queries_do_not_grow_with_the_related_rows(
 
 
 def test_every_model_referring_to_an_entity_is_part_of_the_export() -> None:
-    references = {(model._meta.label_lower, name) for model, name in subject_references()}
-    assert {("entities.entityrelation", "source"), ("entities.entityrelation", "target")} <= references
+    """Found from the other side: every foreign key of every model whose target is the entity, hidden
+    reverse relations (``related_name="+"``) included."""
+    expected = {
+        (model._meta.label_lower, field.name)
+        for model in apps.get_models()
+        for field in model._meta.concrete_fields
+        if field.is_relation and field.related_model is Entity
+    }
+    assert {("entities.entityrelation", "source"), ("entities.entityrelation", "target")} <= expected
+    assert {(model._meta.label_lower, name) for model, name in subject_references()} == expected
 
 
 # --- Erase -------------------------------------------------------------------------------------------
