@@ -47,6 +47,7 @@ TENANT_APPS = [
     "apps.audit",
     "apps.entities",
     "apps.privacy",
+    "apps.ledger",
 ]
 INSTALLED_APPS = [*SHARED_APPS, *[app for app in TENANT_APPS if app not in SHARED_APPS], "ninja"]
 

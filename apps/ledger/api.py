@@ -1,0 +1,169 @@
+"""HTTP of the ledger: each function translates one request into one service or selector call.
+
+``member`` posts, ``viewer`` reads (the API's default authentication).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
+from ninja import Header, Query, Router, Status
+
+from api.auth import Principal, Role, member_auth, request_actor
+from api.pagination import PageParams, paginate_audited
+from api.schemas import ERRORS
+from apps.entities.selectors import EntityViewer
+from apps.ledger import selectors, services
+from apps.ledger.errors import IdempotencyKeyRequired
+from apps.ledger.models import Account, Transaction
+from apps.ledger.schemas import (
+    AccountFilter,
+    AccountIn,
+    AccountOut,
+    AccountPage,
+    AccountPatch,
+    BalanceOut,
+    BalanceQuery,
+    ReverseIn,
+    StatementPage,
+    TransactionFilter,
+    TransactionIn,
+    TransactionOut,
+    TransactionPage,
+    TrialBalanceOut,
+)
+
+router = Router()
+IDEMPOTENCY_KEY_MAX = 255
+
+
+def _viewer(request: HttpRequest) -> EntityViewer:
+    """The caller as the entities module sees it, for linking accounts and transactions to entities."""
+    principal = getattr(request, "auth", None)
+    assert isinstance(principal, Principal)  # noqa: S101 - every operation here is authenticated
+    return EntityViewer(user_id=principal.user_id, is_admin=principal.has_role(Role.ADMIN))
+
+
+def _idempotency_key(value: str | None) -> str:
+    if not value or len(value) > IDEMPOTENCY_KEY_MAX or not value.isprintable():
+        raise IdempotencyKeyRequired()
+    return value
+
+
+def _render(txn: Transaction) -> dict[str, Any]:
+    return TransactionOut.from_orm(txn).model_dump(mode="json")
+
+
+@router.get("accounts", response={200: AccountPage, **ERRORS})
+def account_list(request: HttpRequest, filters: Query[AccountFilter]) -> dict[str, Any]:
+    accounts = selectors.account_list(archived=filters.archived, currency=filters.currency, type=filters.type)
+    return paginate_audited(accounts, limit=filters.limit, offset=filters.offset)
+
+
+@router.post("accounts", response={201: AccountOut, **ERRORS}, auth=member_auth)
+def account_create(request: HttpRequest, payload: AccountIn) -> Status[Account]:
+    account = services.account_create(actor=request_actor(request), viewer=_viewer(request), **payload.dict())
+    return Status(201, account)
+
+
+@router.get("accounts/{uuid:account_id}", response={200: AccountOut, **ERRORS})
+def account_read(request: HttpRequest, account_id: uuid.UUID) -> Account:
+    return selectors.account_get(account_id=account_id)
+
+
+@router.patch("accounts/{uuid:account_id}", response={200: AccountOut, **ERRORS}, auth=member_auth)
+def account_update(request: HttpRequest, account_id: uuid.UUID, payload: AccountPatch) -> Account:
+    """Partial update; ``{"archived": true}`` archives the account (accounts are never deleted)."""
+    account = selectors.account_get(account_id=account_id)
+    changes = payload.dict(exclude_unset=True)
+    return services.account_update(
+        actor=request_actor(request), account=account, changes=changes, viewer=_viewer(request)
+    )
+
+
+@router.get("accounts/{uuid:account_id}/balance", response={200: BalanceOut, **ERRORS})
+def account_balance(request: HttpRequest, account_id: uuid.UUID, query: Query[BalanceQuery]) -> Any:
+    """Posted balance and posted+pending balance: now (maintained, O(1)) or at the end of ``as_of``."""
+    account = selectors.account_get(account_id=account_id)
+    return selectors.account_balance(account=account, as_of=query.as_of)
+
+
+@router.get("accounts/{uuid:account_id}/statement", response={200: StatementPage, **ERRORS})
+def account_statement(request: HttpRequest, account_id: uuid.UUID, page: Query[PageParams]) -> dict[str, Any]:
+    """The account's posted postings, oldest first, each with the running balance after it."""
+    account = selectors.account_get(account_id=account_id)
+    statement = selectors.account_statement(account=account)
+    return paginate_audited(statement, limit=page.limit, offset=page.offset)
+
+
+@router.get("trial-balance", response={200: TrialBalanceOut, **ERRORS})
+def trial_balance(request: HttpRequest) -> Any:
+    """Every account's posted balance; per currency, debits and credits always sum to zero."""
+    return selectors.trial_balance()
+
+
+@router.get("", response={200: TransactionPage, **ERRORS})
+def transaction_list(request: HttpRequest, filters: Query[TransactionFilter]) -> dict[str, Any]:
+    transactions = selectors.transaction_list(
+        account_id=filters.account,
+        entity_id=filters.entity,
+        state=filters.state,
+        date_from=filters.date_from,
+        date_to=filters.date_to,
+        reference=filters.reference,
+    )
+    return paginate_audited(transactions, limit=filters.limit, offset=filters.offset)
+
+
+@router.post("", response={201: TransactionOut, **ERRORS}, auth=member_auth)
+def transaction_create(
+    request: HttpRequest,
+    payload: TransactionIn,
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
+) -> JsonResponse:
+    """Record a transaction (``posted`` unless ``pending`` is asked). Needs an ``Idempotency-Key``: the
+    same key and body again answer the first response without posting twice; another body is 409.
+
+    The body is answered as stored (already rendered), for a new transaction and a replay alike.
+    """
+    result = services.transaction_create_idempotent(
+        actor=request_actor(request),
+        key=_idempotency_key(idempotency_key),
+        request=payload.model_dump(mode="python"),
+        render=_render,
+        viewer=_viewer(request),
+    )
+    return JsonResponse(result.body, status=result.status)
+
+
+@router.get("{uuid:transaction_id}", response={200: TransactionOut, **ERRORS})
+def transaction_read(request: HttpRequest, transaction_id: uuid.UUID) -> Transaction:
+    return selectors.transaction_get(transaction_id=transaction_id)
+
+
+@router.post("{uuid:transaction_id}/post", response={200: TransactionOut, **ERRORS}, auth=member_auth)
+def transaction_post(request: HttpRequest, transaction_id: uuid.UUID) -> Transaction:
+    """Post a pending transaction."""
+    txn = selectors.transaction_get(transaction_id=transaction_id)
+    return services.transaction_post(actor=request_actor(request), txn=txn)
+
+
+@router.post("{uuid:transaction_id}/void", response={200: TransactionOut, **ERRORS}, auth=member_auth)
+def transaction_void(request: HttpRequest, transaction_id: uuid.UUID) -> Transaction:
+    """Void a pending transaction (a posted one is reversed instead)."""
+    txn = selectors.transaction_get(transaction_id=transaction_id)
+    return services.transaction_void(actor=request_actor(request), txn=txn)
+
+
+@router.post("{uuid:transaction_id}/reverse", response={201: TransactionOut, **ERRORS}, auth=member_auth)
+def transaction_reverse(
+    request: HttpRequest, transaction_id: uuid.UUID, payload: ReverseIn | None = None
+) -> Status[Transaction]:
+    """Reverse a posted transaction once: 201 with the new transaction, whose ``reverses_id`` is it."""
+    txn = selectors.transaction_get(transaction_id=transaction_id)
+    reversal = services.transaction_reverse(
+        actor=request_actor(request), txn=txn, effective_date=payload.effective_date if payload else None
+    )
+    return Status(201, reversal)
