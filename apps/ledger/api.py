@@ -5,9 +5,11 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, JsonResponse
 from ninja import Header, Query, Router, Status
 
@@ -26,7 +28,7 @@ from apps.ledger.schemas import (
     AccountPatch,
     BalanceOut,
     BalanceQuery,
-    ReverseIn,
+    ReverseQuery,
     StatementPage,
     TransactionFilter,
     TransactionIn,
@@ -53,7 +55,11 @@ def _idempotency_key(value: str | None) -> str:
 
 
 def _render(txn: Transaction) -> dict[str, Any]:
-    return TransactionOut.from_orm(txn).model_dump(mode="json")
+    """The response body as JSON values, encoded as every other response is (``DjangoJSONEncoder``)."""
+    body: dict[str, Any] = json.loads(
+        json.dumps(TransactionOut.from_orm(txn).model_dump(), cls=DjangoJSONEncoder)
+    )
+    return body
 
 
 @router.get("accounts", response={200: AccountPage, **ERRORS})
@@ -159,11 +165,12 @@ def transaction_void(request: HttpRequest, transaction_id: uuid.UUID) -> Transac
 
 @router.post("{uuid:transaction_id}/reverse", response={201: TransactionOut, **ERRORS}, auth=member_auth)
 def transaction_reverse(
-    request: HttpRequest, transaction_id: uuid.UUID, payload: ReverseIn | None = None
+    request: HttpRequest, transaction_id: uuid.UUID, query: Query[ReverseQuery]
 ) -> Status[Transaction]:
-    """Reverse a posted transaction once: 201 with the new transaction, whose ``reverses_id`` is it."""
+    """Reverse a posted transaction once: 201 with the new transaction, whose ``reverses_id`` is it.
+    No body (``?effective_date=`` dates the reversal, today by default)."""
     txn = selectors.transaction_get(transaction_id=transaction_id)
     reversal = services.transaction_reverse(
-        actor=request_actor(request), txn=txn, effective_date=payload.effective_date if payload else None
+        actor=request_actor(request), txn=txn, effective_date=query.effective_date
     )
     return Status(201, reversal)

@@ -124,7 +124,7 @@ class TransactionPage(Schema):
     count: int
 
 
-class ReverseIn(BodyIn):
+class ReverseQuery(Schema):
     effective_date: date | None = Field(None, description="Of the reversal; defaults to today")
 
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 import pytest
 from django_tenants.utils import tenant_context
 
+from apps.entities.models import Entity
+from apps.entities.services import entity_create
 from apps.ledger import services
 from apps.ledger.models import Account
 from apps.ledger.tests.helpers import B_SUB, DEFAULT_SUB
 from tenants.models import Organization, User
+from tenants.services import tenant_provision
 
 
 @pytest.fixture
@@ -61,3 +65,30 @@ def chart(tenant_a: Organization, actor: User) -> Chart:
 @pytest.fixture
 def b_chart(tenant_b: Organization, b_actor: User) -> Chart:
     return chart_create(tenant_b, b_actor)
+
+
+@pytest.fixture
+def entity_a(tenant_a: Organization, actor: User) -> Entity:
+    """A live customer of organization A."""
+    with tenant_context(tenant_a):
+        return entity_create(actor=actor, kind="customer", name="Acme AG")
+
+
+@pytest.fixture
+def gamma(committed_db: None) -> Organization:
+    """A committed organization of its own (threads with their own connections see its rows), dropped
+    with its schema after the test by ``committed_db``."""
+    return tenant_provision(
+        organization_id=uuid.uuid4(), slug=f"gamma-{uuid.uuid4().hex[:6]}", name="Gamma", check_identity=False
+    )
+
+
+@pytest.fixture
+def gamma_actor(committed_db: None) -> User:
+    user, _ = User.objects.get_or_create(id=DEFAULT_SUB, defaults={"email": "someone@example.com"})
+    return user
+
+
+@pytest.fixture
+def gamma_chart(gamma: Organization, gamma_actor: User) -> Chart:
+    return chart_create(gamma, gamma_actor)
