@@ -23,6 +23,8 @@ from apps.audit.models import ACTION_NAMES, AuditEntry
 from apps.entities import services
 from apps.entities.models import Entity
 from apps.entities.tests.helpers import DEFAULT_SUB, JSON
+from apps.ledger import services as ledger_services
+from apps.ledger.models import Account, Transaction
 from apps.privacy.services import retention_policy_set
 from tenants.models import Organization, User
 
@@ -35,6 +37,9 @@ KIND = "entities.entitykind"
 GRANT = "guardian.userobjectpermission"
 POLICY = "privacy.retentionpolicy"
 GRANTEE = uuid.UUID(int=0x6A47)
+ACCOUNT = "ledger.account"
+TRANSACTION = "ledger.transaction"
+POSTING = "ledger.posting"
 
 
 @dataclass
@@ -46,6 +51,9 @@ class Target:
     grantee: User
     grant_id: str  # ``view`` on ``entity`` for ``grantee``
     policy_id: str  # the retention policy of entities
+    account: Account
+    posted: Transaction  # posted to ``account``
+    pending: Transaction  # pending on ``account``
 
 
 @dataclass(frozen=True)
@@ -53,8 +61,9 @@ class Expect:
     """One audit entry an operation must write.
 
     ``object_id``: ``"entity"`` (the path's entity), ``"policy"`` (the target's retention policy),
-    ``"created"`` (the object in the response body), or ``"listed"`` (a list read: one entry whose
-    ``object_ids`` are exactly the ids returned, as ``Call.listed`` reads them).
+    ``"account"``, ``"posted"`` or ``"pending"`` (the path's account or transaction), ``"created"`` (the
+    object in the response body), or ``"listed"`` (a list read: one entry whose ``object_ids`` are
+    exactly the ids returned, as ``Call.listed`` reads them).
     """
 
     action: str
@@ -74,6 +83,7 @@ class Call:
     ]
     # Only the explicit exceptions are False; they must then write no entry at all.
     audited: bool = True
+    headers: Callable[[Target], dict[str, str]] | None = None
 
 
 # (method, path as in the OpenAPI document) -> how to call it and what it must leave in the trail.
@@ -132,6 +142,60 @@ OPERATIONS: dict[tuple[str, str], Call] = {
         200, (Expect("update", POLICY, "policy"),), body=lambda t: {"days": 45}
     ),
     ("DELETE", "/api/v1/privacy/retention/{model}"): Call(204, (Expect("delete", POLICY, "policy"),)),
+    ("GET", "/api/v1/transactions/accounts"): Call(200, (Expect("access", ACCOUNT, "listed"),)),
+    ("POST", "/api/v1/transactions/accounts"): Call(
+        201,
+        (Expect("create", ACCOUNT, "created"),),
+        body=lambda t: {
+            "code": f"W-{uuid.uuid4().hex[:8]}",
+            "name": "Walk",
+            "type": "asset",
+            "currency": "EUR",
+        },
+    ),
+    ("GET", "/api/v1/transactions/accounts/{account_id}"): Call(200, (Expect("access", ACCOUNT, "account"),)),
+    ("PATCH", "/api/v1/transactions/accounts/{account_id}"): Call(
+        200,
+        (Expect("access", ACCOUNT, "account"), Expect("update", ACCOUNT, "account")),
+        body=lambda t: {"name": "Walked account"},
+    ),
+    ("GET", "/api/v1/transactions/accounts/{account_id}/balance"): Call(
+        200, (Expect("access", ACCOUNT, "account"),)
+    ),
+    ("GET", "/api/v1/transactions/accounts/{account_id}/statement"): Call(
+        200,
+        (Expect("access", ACCOUNT, "account"), Expect("access", POSTING, "listed")),
+        listed=lambda t, body: [str(item["posting_id"]) for item in body["items"]],
+    ),
+    ("GET", "/api/v1/transactions/trial-balance"): Call(
+        200,
+        (Expect("access", ACCOUNT, "listed"),),
+        listed=lambda t, body: [item["account_id"] for item in body["accounts"]],
+    ),
+    ("GET", "/api/v1/transactions/"): Call(200, (Expect("access", TRANSACTION, "listed"),)),
+    ("POST", "/api/v1/transactions/"): Call(
+        201,
+        (Expect("create", TRANSACTION, "created"),),
+        body=lambda t: {
+            "description": "Walk",
+            "currency": "EUR",
+            "postings": [
+                {"account_id": str(t.account.id), "amount": "1.00"},
+                {"account_id": str(t.account.id), "amount": "-1.00"},
+            ],
+        },
+        headers=lambda t: {"Idempotency-Key": uuid.uuid4().hex},
+    ),
+    ("GET", "/api/v1/transactions/{transaction_id}"): Call(200, (Expect("access", TRANSACTION, "posted"),)),
+    ("POST", "/api/v1/transactions/{transaction_id}/post"): Call(
+        200, (Expect("access", TRANSACTION, "pending"), Expect("update", TRANSACTION, "pending"))
+    ),
+    ("POST", "/api/v1/transactions/{transaction_id}/void"): Call(
+        200, (Expect("access", TRANSACTION, "pending"), Expect("update", TRANSACTION, "pending"))
+    ),
+    ("POST", "/api/v1/transactions/{transaction_id}/reverse"): Call(
+        201, (Expect("access", TRANSACTION, "posted"), Expect("create", TRANSACTION, "created"))
+    ),
     # Exceptions: the audit log's own endpoints (admins only) are not audited, see apps.audit.api.
     ("GET", "/api/v1/audit/"): Call(200, audited=False),
     ("GET", "/api/v1/audit/verify"): Call(200, audited=False),
@@ -159,13 +223,34 @@ def _target(tenant: Organization, actor: User) -> Target:
             actor=actor, entity=entity, user_id=grantee.id, permission="view"
         )
         policy = retention_policy_set(actor=actor, model=ENTITY, days=30)
+        account = ledger_services.account_create(
+            actor=actor, code=f"A-{suffix}", name="Walk", type="asset", currency="EUR"
+        )
+        legs = [{"account_id": account.id, "amount": "2.00"}, {"account_id": account.id, "amount": "-2.00"}]
+        posted = ledger_services.transaction_create(
+            actor=actor, description="Walk", currency="EUR", postings=legs
+        )
+        pending = ledger_services.transaction_create(
+            actor=actor, description="Walk", currency="EUR", postings=legs, state="pending"
+        )
     return Target(
-        entity=entity, other=other, grantee=grantee, grant_id=str(grant.pk), policy_id=str(policy.pk)
+        entity=entity,
+        other=other,
+        grantee=grantee,
+        grant_id=str(grant.pk),
+        policy_id=str(policy.pk),
+        account=account,
+        posted=posted,
+        pending=pending,
     )
 
 
 def _url(path: str, target: Target) -> str:
     url = path.replace("{entity_id}", str(target.entity.id)).replace("{model}", ENTITY)
+    url = url.replace("{account_id}", str(target.account.id))
+    # Posting and voiding take a pending transaction; reading and reversing a posted one.
+    txn = target.pending if path.endswith(("/post", "/void")) else target.posted
+    url = url.replace("{transaction_id}", str(txn.id))
     assert "{" not in url, f"{path}: a path parameter the walk cannot fill; teach _url about it"
     return url
 
@@ -177,7 +262,9 @@ def _response_id(body: dict[str, Any]) -> str:
 def _call(client: Client, method: str, url: str, call: Call, target: Target) -> Any:
     body = call.body(target) if call.body else None
     query = call.query(target) if call.query else {}
-    kwargs: dict[str, Any] = {"headers": {"User-Agent": "audit-walk/1"}}
+    kwargs: dict[str, Any] = {
+        "headers": {"User-Agent": "audit-walk/1", **(call.headers(target) if call.headers else {})}
+    }
     if method == "GET":
         return client.get(url, query, **kwargs)
     if query:
@@ -206,8 +293,8 @@ def _problems(
             if expect.object_id == "listed":
                 if entry.object_pk == "" and entry.object_ids == call.listed(target, body):
                     match = entry
-            elif expect.object_id == "entity":
-                match = entry if entry.object_pk == str(target.entity.id) else None
+            elif expect.object_id in ("entity", "account", "posted", "pending"):
+                match = entry if entry.object_pk == str(getattr(target, expect.object_id).id) else None
             elif expect.object_id == "policy":
                 match = entry if entry.object_pk == target.policy_id else None
             else:
