@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export HUB_HOST ?= 127.0.0.1
 export HUB_PORT ?= 8000
 
-.PHONY: run dev test check format bench install bootstrap clean
+.PHONY: run dev test check format bench bench-ledger install bootstrap clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ format: install
 # Throughput and latency of the entities list, with and without the isolation layers.
 bench: install
 	$(PY) bench/entities_list.py
+
+# Posted ledger transfers per second, over HTTP (1 and 16 clients) and through the service layer.
+bench-ledger: install
+	$(PY) bench/ledger_post.py
 
 clean:
 	rm -rf $(VENV) .data .coverage htmlcov .mypy_cache .ruff_cache

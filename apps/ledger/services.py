@@ -223,8 +223,7 @@ def _transaction_write(
     return txn
 
 
-@transaction.atomic
-def transaction_create(
+def _transaction_create(
     *,
     actor: User,
     description: str,
@@ -258,6 +257,11 @@ def transaction_create(
         created_by=actor,
     )
     return _transaction_write(actor=actor, txn=txn, lines=lines)
+
+
+# The atomic entry point. ``transaction_create_idempotent`` calls the body inside its own transaction,
+# which saves a savepoint's two round-trips on every posting.
+transaction_create = transaction.atomic(_transaction_create)
 
 
 @dataclass(frozen=True)
@@ -320,7 +324,8 @@ def transaction_create_idempotent(
     fingerprint = request_fingerprint(request)
     if not _key_claim(key=key, fingerprint=fingerprint):
         return _key_replay(key=key, fingerprint=fingerprint)
-    txn = transaction_create(actor=actor, viewer=viewer, **request)
+    # Not the atomic ``transaction_create``: this function's transaction is enough (no savepoint).
+    txn = _transaction_create(actor=actor, viewer=viewer, **request)
     body = render(txn)
     IdempotencyKey.objects.filter(key=key).update(status=201, response=body, transaction=txn)
     return IdempotentResult(status=201, body=body, replayed=False)
