@@ -116,7 +116,7 @@ class TransactionFilter(PageParams):
     state: State | None = None
     date_from: date | None = None
     date_to: date | None = None
-    reference: str | None = Field(None, max_length=100)
+    reference: str | None = Field(None, max_length=100, pattern=r"^[^\x00-\x1f\x7f]*$")
 
 
 class TransactionPage(Schema):

@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.audit.models import AuditEntry
@@ -183,13 +183,19 @@ def _balances_move(lines: list[_Line], *, posted: int, pending: int) -> None:
     for line in lines:
         totals[line.account_id] = totals.get(line.account_id, ZERO) + line.amount
     ids = sorted(totals)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE ledger_account a SET balance = a.balance + %s * d.amount, "
-            "pending_balance = a.pending_balance + %s * d.amount "
-            "FROM unnest(%s::uuid[], %s::numeric[]) AS d(id, amount) WHERE a.id = d.id",
-            [posted, pending, ids, [totals[account_id] for account_id in ids]],
-        )
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE ledger_account a SET balance = a.balance + %s * d.amount, "
+                "pending_balance = a.pending_balance + %s * d.amount "
+                "FROM unnest(%s::uuid[], %s::numeric[]) AS d(id, amount) WHERE a.id = d.id",
+                [posted, pending, ids, [totals[account_id] for account_id in ids]],
+            )
+    except DataError as exc:  # numeric field overflow: the caller's transaction is rolled back
+        raise LedgerConflict(
+            "This posting would take an account's balance beyond what the ledger can hold.",
+            code="balance_overflow",
+        ) from exc
 
 
 def _audit_created(txn: Transaction, lines: list[_Line], *, actor: User) -> None:
@@ -399,3 +405,11 @@ def transaction_reverse(*, actor: User, txn: Transaction, effective_date: date |
         created_by=actor,
     )
     return _transaction_write(actor=actor, txn=reversal, lines=lines, allow_archived=True)
+
+
+def idempotency_keys_purge(*, older_than: timedelta = IDEMPOTENCY_KEY_TTL) -> int:
+    """Delete the current organization's idempotency keys older than ``older_than`` (at least the
+    24-hour TTL, never less); return how many."""
+    cutoff = timezone.now() - max(older_than, IDEMPOTENCY_KEY_TTL)
+    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

@@ -184,3 +184,20 @@ def test_malformed_json(raw: bytes, member_client: Client, tenant_a: Organizatio
     assert response.status_code in (400, 422)
     assert_error(response, response.status_code)
     assert ledger_counts(tenant_a) == before
+
+
+def test_a_balance_overflow_is_refused(member_client: Client, chart: Chart, tenant_a: Organization) -> None:
+    with tenant_context(tenant_a):
+        Account.objects.filter(id=chart.bank.id).update(balance="999999999999999999.0000")
+    before = ledger_counts(tenant_a)
+
+    error = assert_error(
+        post(member_client, transfer(chart.cash.id, chart.bank.id, "1")), 409, "balance_overflow"
+    )
+
+    assert "beyond" in error["detail"]
+    assert ledger_counts(tenant_a) == before
+
+
+def test_control_characters_in_a_filter_are_refused(viewer_client: Client) -> None:
+    assert_error(viewer_client.get(URL, {"reference": "a\x00b"}), 422)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import threading
 import uuid
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 from django.db import connections
 from django.test import Client
 from django.utils import timezone
@@ -117,3 +119,21 @@ def test_concurrent_requests_with_one_key_post_once(
     with tenant_context(gamma):
         assert Transaction.objects.count() == 1
     assert balances(gamma, gamma_chart.bank) == [("9.9900", "9.9900")]
+
+
+@pytest.mark.django_db
+def test_purge_deletes_only_keys_past_their_day(
+    member_client: Client, chart: Chart, tenant_a: Organization
+) -> None:
+    for key in ("fresh", "stale"):
+        post(member_client, transfer(chart.cash.id, chart.bank.id, "1"), key=key)
+    with tenant_context(tenant_a):
+        IdempotencyKey.objects.filter(key="stale").update(created_at=timezone.now() - dt.timedelta(hours=25))
+    out = io.StringIO()
+
+    call_command("purge_idempotency_keys", "--hours", "1", stdout=out)  # less than a day counts as a day
+
+    assert f"{tenant_a.slug}: 1 keys deleted" in out.getvalue()
+    with tenant_context(tenant_a):
+        assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["fresh"]
+        assert Transaction.objects.count() == 2  # the transactions stay
