@@ -127,7 +127,12 @@ def transaction_list(request: HttpRequest, filters: Query[TransactionFilter]) ->
 def transaction_create(
     request: HttpRequest,
     payload: TransactionIn,
-    idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
+    # Optional to the schema so that a missing key gets the ledger's own 400 with its reason.
+    idempotency_key: str | None = Header(
+        None,
+        alias="Idempotency-Key",
+        description="Required: 1 to 255 printable characters, unique per request",
+    ),
 ) -> JsonResponse:
     """Record a transaction (``posted`` unless ``pending`` is asked). Needs an ``Idempotency-Key``: the
     same key and body again answer the first response without posting twice; another body is 409.
