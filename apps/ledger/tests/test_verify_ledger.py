@@ -7,27 +7,20 @@ import io
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connections, transaction
 from django_tenants.utils import tenant_context
 
 from apps.ledger import services
 from apps.ledger.tests.conftest import Chart
-from tenants.db import tenant_connection
 from tenants.models import Organization, User
-from tenants.routers import MIGRATION_ALIAS
+from tests.helpers import owner_cursor
 
 
 def _as_owner(tenant: Organization, sql: str) -> None:
     """Run ``sql`` as the owner role with the ledger's user triggers off (what only the owner can do)."""
-    owner = tenant_connection(MIGRATION_ALIAS)
-    owner.set_tenant(tenant)
-    try:
-        with transaction.atomic(using=MIGRATION_ALIAS), connections[MIGRATION_ALIAS].cursor() as cursor:
-            cursor.execute("ALTER TABLE ledger_posting DISABLE TRIGGER USER")
-            cursor.execute(sql)
-            cursor.execute("ALTER TABLE ledger_posting ENABLE TRIGGER USER")
-    finally:
-        owner.set_schema_to_public()
+    with owner_cursor(tenant) as cursor:
+        cursor.execute("ALTER TABLE ledger_posting DISABLE TRIGGER USER")
+        cursor.execute(sql)
+        cursor.execute("ALTER TABLE ledger_posting ENABLE TRIGGER USER")
 
 
 def _verify(tenant: Organization) -> tuple[int, str]:
