@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from ninja import Schema
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from api.pagination import PageParams
 from api.schemas import BodyIn
@@ -27,6 +27,9 @@ class AccountIn(BodyIn):
 
 
 class AccountPatch(BodyIn):
+    # A field that cannot change (currency, balances) is refused by name rather than ignored.
+    model_config = ConfigDict(extra="forbid")
+
     code: str | None = Field(None, max_length=40)
     name: str | None = Field(None, max_length=200)
     type: AccountType | None = None

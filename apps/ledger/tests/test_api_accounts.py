@@ -80,7 +80,17 @@ def test_change_and_archive(member_client: Client, chart: Chart, entity_a: Any) 
     assert member_client.delete(account_url(chart.cash.id)).status_code == 405
 
 
-@pytest.mark.parametrize("body", [{"name": None}, {"archived": None}, {"code": ""}, {"type": "revenue"}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"name": None},
+        {"archived": None},
+        {"code": ""},
+        {"type": "revenue"},
+        {"currency": "USD"},
+        {"balance": "1"},
+    ],
+)
 def test_bad_change_is_refused(body: dict[str, Any], member_client: Client, chart: Chart) -> None:
     assert_error(member_client.patch(account_url(chart.cash.id), body, content_type=JSON), 422)
     assert member_client.get(account_url(chart.cash.id)).json()["name"] == "Cash"
