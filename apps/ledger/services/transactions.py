@@ -1,4 +1,4 @@
-"""Writes of the ledger. Every function is atomic and validates before it writes a row.
+"""Writes of transactions: create, post, void, reverse. Every function is atomic and validates first.
 
 Posting locks the accounts it touches in id order (so two transfers between the same accounts wait for
 each other instead of deadlocking), writes the transaction and its postings, and moves the maintained
@@ -8,116 +8,27 @@ postings balance (migration ``0002_guarantees``); the checks here come first, wi
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from django.db import DataError, IntegrityError, connection, transaction
+from django.db import DataError, connection, transaction
 from django.utils import timezone
 
 from apps.audit.models import AuditEntry
-from apps.audit.services import audit_access, audit_change, audit_record, audit_snapshot
-from apps.entities.errors import EntityNotFound
-from apps.entities.models import Entity
-from apps.entities.selectors import EntityViewer, entity_list
+from apps.audit.services import audit_change, audit_record, audit_snapshot
+from apps.entities.selectors import EntityViewer
 from apps.ledger import validators
-from apps.ledger.errors import (
-    AccountNotFound,
-    IdempotencyKeyReused,
-    LedgerConflict,
-    LedgerInvalid,
-)
-from apps.ledger.models import Account, IdempotencyKey, Posting, Transaction
+from apps.ledger.errors import AccountNotFound, LedgerConflict, LedgerInvalid
+from apps.ledger.models import Account, Posting, Transaction
+from apps.ledger.services.accounts import entity_linked_get
 from tenants.models import User
 
-IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
 POSTINGS_MAX = 100
 ZERO = Decimal(0)
-
-
-def _entity_get(entity_id: uuid.UUID | None, *, viewer: EntityViewer | None) -> Entity | None:
-    """A live entity ``viewer`` may see; a missing, deleted or hidden one is the same 404."""
-    if entity_id is None:
-        return None
-    entity = entity_list(viewer=viewer).filter(id=entity_id).first()
-    if entity is None:
-        raise EntityNotFound("No entity has this entity_id.", code="entity_not_found")
-    return entity
-
-
-def _account_save(account: Account, **kwargs: Any) -> None:
-    try:
-        with transaction.atomic():
-            account.save(**kwargs)
-    except IntegrityError as exc:
-        if "ledger_account_code_key" in str(exc):
-            raise LedgerConflict(f"An account already has code {account.code!r}.", code="code_taken") from exc
-        raise  # pragma: no cover - every other constraint is checked above first
-
-
-def _type_clean(value: str) -> str:
-    if value not in Account.Type.values:
-        raise LedgerInvalid(f"type must be one of {', '.join(Account.Type.values)}.", field="type")
-    return value
-
-
-@transaction.atomic
-def account_create(
-    *,
-    actor: User,
-    code: str,
-    name: str,
-    type: str,
-    currency: str,
-    entity_id: uuid.UUID | None = None,
-    viewer: EntityViewer | None = None,
-) -> Account:
-    """Open an account; its code is unique in the organization, its currency fixed for good."""
-    account = Account(
-        code=validators.text_clean(code, field="code", max_length=validators.CODE_MAX),
-        name=validators.text_clean(name, field="name", max_length=validators.NAME_MAX),
-        type=_type_clean(type),
-        currency=validators.currency_clean(currency),
-        entity=_entity_get(entity_id, viewer=viewer),
-        created_by=actor,
-    )
-    _account_save(account, force_insert=True)
-    audit_change(action=AuditEntry.Action.CREATE, instance=account, actor=actor)
-    return account
-
-
-@transaction.atomic
-def account_update(
-    *, actor: User, account: Account, changes: dict[str, Any], viewer: EntityViewer | None = None
-) -> Account:
-    """Change ``code``, ``name``, ``type``, ``entity_id`` or ``archived`` (archive, never delete).
-
-    The currency and the balances are not changeable: postings depend on them.
-    """
-    before = audit_snapshot(account)
-    for field, value in changes.items():
-        if field == "entity_id":
-            account.entity = _entity_get(value, viewer=viewer)
-        elif value is None:
-            raise LedgerInvalid(f"{field} cannot be null.", field=field)
-        elif field == "type":
-            account.type = _type_clean(value)
-        elif field == "archived":
-            account.archived = bool(value)
-        elif field in ("code", "name"):
-            limit = validators.CODE_MAX if field == "code" else validators.NAME_MAX
-            setattr(account, field, validators.text_clean(value, field=field, max_length=limit))
-        else:
-            raise LedgerInvalid(f"{field} cannot be changed.", field=field)
-    fields = [field.removesuffix("_id") for field in changes] + ["updated_at"]
-    _account_save(account, update_fields=fields)
-    audit_change(action=AuditEntry.Action.UPDATE, instance=account, before=before, actor=actor, fields=fields)
-    return account
 
 
 @dataclass(frozen=True)
@@ -229,7 +140,7 @@ def _transaction_write(
     return txn
 
 
-def _transaction_create(
+def transaction_record(
     *,
     actor: User,
     description: str,
@@ -241,7 +152,8 @@ def _transaction_create(
     state: str = Transaction.State.POSTED,
     viewer: EntityViewer | None = None,
 ) -> Transaction:
-    """Record a transaction, ``posted`` (balances move) or ``pending`` (only ``pending_balance`` does).
+    """Record a transaction, ``posted`` (balances move) or ``pending`` (only ``pending_balance`` does),
+    in the caller's database transaction (``transaction_create`` is the atomic one).
 
     ``postings``: ``[{"account_id": UUID, "amount": "-10.00"}, ...]``, amounts as decimal strings.
     """
@@ -258,7 +170,7 @@ def _transaction_create(
         reference=validators.optional_text_clean(
             reference, field="reference", max_length=validators.REFERENCE_MAX
         ),
-        entity=_entity_get(entity_id, viewer=viewer),
+        entity=entity_linked_get(entity_id, viewer=viewer),
         state=state,
         created_by=actor,
     )
@@ -267,74 +179,7 @@ def _transaction_create(
 
 # The atomic entry point. ``transaction_create_idempotent`` calls the body inside its own transaction,
 # which saves a savepoint's two round-trips on every posting.
-transaction_create = transaction.atomic(_transaction_create)
-
-
-@dataclass(frozen=True)
-class IdempotentResult:
-    """What ``POST /transactions/`` answers: the first response to its key, replayed or new."""
-
-    status: int
-    body: dict[str, Any]
-    replayed: bool
-
-
-def request_fingerprint(request: dict[str, Any]) -> str:
-    """SHA-256 of the request body's canonical JSON: equal bodies, equal fingerprints."""
-    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _key_claim(*, key: str, fingerprint: str) -> bool:
-    """Insert the key's row first, so a concurrent request with the same key waits on the unique
-    index until this transaction ends; a key older than the TTL is taken over. False: already taken."""
-    now = timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO ledger_idempotencykey (key, fingerprint, created_at) VALUES (%s, %s, %s) "
-            "ON CONFLICT (key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, "
-            "created_at = EXCLUDED.created_at, status = NULL, response = NULL, transaction_id = NULL "
-            "WHERE ledger_idempotencykey.created_at < %s RETURNING id",
-            [key, fingerprint, now, now - IDEMPOTENCY_KEY_TTL],
-        )
-        return cursor.fetchone() is not None
-
-
-def _key_replay(*, key: str, fingerprint: str) -> IdempotentResult:
-    stored = IdempotencyKey.objects.select_related("transaction").get(key=key)
-    if stored.fingerprint != fingerprint:
-        raise IdempotencyKeyReused()
-    # The row is completed in the transaction that inserted it, so a committed row is complete.
-    assert stored.status is not None  # noqa: S101
-    assert stored.transaction is not None  # noqa: S101
-    assert isinstance(stored.response, dict)  # noqa: S101
-    audit_access(instance=stored.transaction)
-    return IdempotentResult(status=stored.status, body=stored.response, replayed=True)
-
-
-@transaction.atomic
-def transaction_create_idempotent(
-    *,
-    actor: User,
-    key: str,
-    request: dict[str, Any],
-    render: Callable[[Transaction], dict[str, Any]],
-    viewer: EntityViewer | None = None,
-) -> IdempotentResult:
-    """``transaction_create`` at most once per ``key``: the same key and body again answer the first
-    response (same id, same status) without posting; the same key with another body is a conflict.
-
-    ``request`` is the validated body (``transaction_create``'s keyword arguments); ``render`` turns the
-    new transaction into the response body that is stored for replays.
-    """
-    fingerprint = request_fingerprint(request)
-    if not _key_claim(key=key, fingerprint=fingerprint):
-        return _key_replay(key=key, fingerprint=fingerprint)
-    # Not the atomic ``transaction_create``: this function's transaction is enough (no savepoint).
-    txn = _transaction_create(actor=actor, viewer=viewer, **request)
-    body = render(txn)
-    IdempotencyKey.objects.filter(key=key).update(status=201, response=body, transaction=txn)
-    return IdempotentResult(status=201, body=body, replayed=False)
+transaction_create = transaction.atomic(transaction_record)
 
 
 def _locked(txn: Transaction) -> Transaction:
@@ -405,11 +250,3 @@ def transaction_reverse(*, actor: User, txn: Transaction, effective_date: date |
         created_by=actor,
     )
     return _transaction_write(actor=actor, txn=reversal, lines=lines, allow_archived=True)
-
-
-def idempotency_keys_purge(*, older_than: timedelta = IDEMPOTENCY_KEY_TTL) -> int:
-    """Delete the current organization's idempotency keys older than ``older_than`` (at least the
-    24-hour TTL, never less); return how many."""
-    cutoff = timezone.now() - max(older_than, IDEMPOTENCY_KEY_TTL)
-    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
-    return deleted

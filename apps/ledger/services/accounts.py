@@ -1,0 +1,98 @@
+"""Writes of accounts: open, change, archive (accounts are never deleted)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from apps.audit.models import AuditEntry
+from apps.audit.services import audit_change, audit_snapshot
+from apps.entities.errors import EntityNotFound
+from apps.entities.models import Entity
+from apps.entities.selectors import EntityViewer, entity_list
+from apps.ledger import validators
+from apps.ledger.errors import LedgerConflict, LedgerInvalid
+from apps.ledger.models import Account
+from tenants.models import User
+
+
+def entity_linked_get(entity_id: uuid.UUID | None, *, viewer: EntityViewer | None) -> Entity | None:
+    """A live entity ``viewer`` may see; a missing, deleted or hidden one is the same 404."""
+    if entity_id is None:
+        return None
+    entity = entity_list(viewer=viewer).filter(id=entity_id).first()
+    if entity is None:
+        raise EntityNotFound("No entity has this entity_id.", code="entity_not_found")
+    return entity
+
+
+def _account_save(account: Account, **kwargs: Any) -> None:
+    try:
+        with transaction.atomic():
+            account.save(**kwargs)
+    except IntegrityError as exc:
+        if "ledger_account_code_key" in str(exc):
+            raise LedgerConflict(f"An account already has code {account.code!r}.", code="code_taken") from exc
+        raise  # pragma: no cover - every other constraint is checked above first
+
+
+def _type_clean(value: str) -> str:
+    if value not in Account.Type.values:
+        raise LedgerInvalid(f"type must be one of {', '.join(Account.Type.values)}.", field="type")
+    return value
+
+
+@transaction.atomic
+def account_create(
+    *,
+    actor: User,
+    code: str,
+    name: str,
+    type: str,
+    currency: str,
+    entity_id: uuid.UUID | None = None,
+    viewer: EntityViewer | None = None,
+) -> Account:
+    """Open an account; its code is unique in the organization, its currency fixed for good."""
+    account = Account(
+        code=validators.text_clean(code, field="code", max_length=validators.CODE_MAX),
+        name=validators.text_clean(name, field="name", max_length=validators.NAME_MAX),
+        type=_type_clean(type),
+        currency=validators.currency_clean(currency),
+        entity=entity_linked_get(entity_id, viewer=viewer),
+        created_by=actor,
+    )
+    _account_save(account, force_insert=True)
+    audit_change(action=AuditEntry.Action.CREATE, instance=account, actor=actor)
+    return account
+
+
+@transaction.atomic
+def account_update(
+    *, actor: User, account: Account, changes: dict[str, Any], viewer: EntityViewer | None = None
+) -> Account:
+    """Change ``code``, ``name``, ``type``, ``entity_id`` or ``archived`` (archive, never delete).
+
+    The currency and the balances are not changeable: postings depend on them.
+    """
+    before = audit_snapshot(account)
+    for field, value in changes.items():
+        if field == "entity_id":
+            account.entity = entity_linked_get(value, viewer=viewer)
+        elif value is None:
+            raise LedgerInvalid(f"{field} cannot be null.", field=field)
+        elif field == "type":
+            account.type = _type_clean(value)
+        elif field == "archived":
+            account.archived = bool(value)
+        elif field in ("code", "name"):
+            limit = validators.CODE_MAX if field == "code" else validators.NAME_MAX
+            setattr(account, field, validators.text_clean(value, field=field, max_length=limit))
+        else:
+            raise LedgerInvalid(f"{field} cannot be changed.", field=field)
+    fields = [field.removesuffix("_id") for field in changes] + ["updated_at"]
+    _account_save(account, update_fields=fields)
+    audit_change(action=AuditEntry.Action.UPDATE, instance=account, before=before, actor=actor, fields=fields)
+    return account

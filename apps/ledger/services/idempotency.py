@@ -1,0 +1,97 @@
+"""``POST /transactions/`` at most once per ``Idempotency-Key``: keys, replays, purge."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from apps.audit.services import audit_access
+from apps.entities.selectors import EntityViewer
+from apps.ledger.errors import IdempotencyKeyReused
+from apps.ledger.models import IdempotencyKey, Transaction
+from apps.ledger.services.transactions import transaction_record
+from tenants.models import User
+
+IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class IdempotentResult:
+    """What ``POST /transactions/`` answers: the first response to its key, replayed or new."""
+
+    status: int
+    body: dict[str, Any]
+    replayed: bool
+
+
+def request_fingerprint(request: dict[str, Any]) -> str:
+    """SHA-256 of the request body's canonical JSON: equal bodies, equal fingerprints."""
+    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _key_claim(*, key: str, fingerprint: str) -> bool:
+    """Insert the key's row first, so a concurrent request with the same key waits on the unique
+    index until this transaction ends; a key older than the TTL is taken over. False: already taken."""
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO ledger_idempotencykey (key, fingerprint, created_at) VALUES (%s, %s, %s) "
+            "ON CONFLICT (key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, "
+            "created_at = EXCLUDED.created_at, status = NULL, response = NULL, transaction_id = NULL "
+            "WHERE ledger_idempotencykey.created_at < %s RETURNING id",
+            [key, fingerprint, now, now - IDEMPOTENCY_KEY_TTL],
+        )
+        return cursor.fetchone() is not None
+
+
+def _key_replay(*, key: str, fingerprint: str) -> IdempotentResult:
+    stored = IdempotencyKey.objects.select_related("transaction").get(key=key)
+    if stored.fingerprint != fingerprint:
+        raise IdempotencyKeyReused()
+    # The row is completed in the transaction that inserted it, so a committed row is complete.
+    assert stored.status is not None  # noqa: S101
+    assert stored.transaction is not None  # noqa: S101
+    assert isinstance(stored.response, dict)  # noqa: S101
+    audit_access(instance=stored.transaction)
+    return IdempotentResult(status=stored.status, body=stored.response, replayed=True)
+
+
+@transaction.atomic
+def transaction_create_idempotent(
+    *,
+    actor: User,
+    key: str,
+    request: dict[str, Any],
+    render: Callable[[Transaction], dict[str, Any]],
+    viewer: EntityViewer | None = None,
+) -> IdempotentResult:
+    """``transaction_create`` at most once per ``key``: the same key and body again answer the first
+    response (same id, same status) without posting; the same key with another body is a conflict.
+
+    ``request`` is the validated body (``transaction_create``'s keyword arguments); ``render`` turns the
+    new transaction into the response body that is stored for replays.
+    """
+    fingerprint = request_fingerprint(request)
+    if not _key_claim(key=key, fingerprint=fingerprint):
+        return _key_replay(key=key, fingerprint=fingerprint)
+    # Not the atomic ``transaction_create``: this function's transaction is enough (no savepoint).
+    txn = transaction_record(actor=actor, viewer=viewer, **request)
+    body = render(txn)
+    IdempotencyKey.objects.filter(key=key).update(status=201, response=body, transaction=txn)
+    return IdempotentResult(status=201, body=body, replayed=False)
+
+
+def idempotency_keys_purge(*, older_than: timedelta = IDEMPOTENCY_KEY_TTL) -> int:
+    """Delete the current organization's idempotency keys older than ``older_than`` (at least the
+    24-hour TTL, never less); return how many."""
+    cutoff = timezone.now() - max(older_than, IDEMPOTENCY_KEY_TTL)
+    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
