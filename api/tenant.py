@@ -8,6 +8,7 @@ from api.auth import viewer_auth
 from api.errors import StrictJSONParser, install_error_handlers
 from apps.audit.api import router as audit_router
 from apps.entities.api import router as entities_router
+from apps.scheduling.api import router as scheduling_router
 
 api = NinjaAPI(
     title="Hub tenant API",
@@ -19,4 +20,5 @@ api = NinjaAPI(
 )
 install_error_handlers(api)
 api.add_router("/entities/", entities_router, tags=["entities"])
+api.add_router("/scheduling/", scheduling_router, tags=["scheduling"])
 api.add_router("/audit/", audit_router, tags=["audit"])

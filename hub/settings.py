@@ -46,6 +46,7 @@ TENANT_APPS = [
     "auditlog",
     "apps.audit",
     "apps.entities",
+    "apps.scheduling",
 ]
 INSTALLED_APPS = [*SHARED_APPS, *[app for app in TENANT_APPS if app not in SHARED_APPS], "ninja"]
 
@@ -182,6 +183,11 @@ WORKFLOW_SERVICE_URL: str = env.str("WORKFLOW_SERVICE_URL", default="http://loca
 # Record reads (``access`` entries). Off only to measure what read auditing costs (bench variant
 # hub_noaudit); creates, updates and deletes are audited whatever this says.
 HUB_AUDIT_READS: bool = env.bool("HUB_AUDIT_READS", default=True)
+
+# --- Scheduling ----------------------------------------------------------------------------------
+# Shortest and longest single booking, in minutes (apps.scheduling.validators).
+HUB_BOOKING_MIN_MINUTES: int = env.int("HUB_BOOKING_MIN_MINUTES", default=5)
+HUB_BOOKING_MAX_MINUTES: int = env.int("HUB_BOOKING_MAX_MINUTES", default=24 * 60)
 
 # --- Logging -------------------------------------------------------------------------------------
 HUB_LOG_FORMAT: str = env.str("HUB_LOG_FORMAT", default="json" if IS_PROD else "text")
