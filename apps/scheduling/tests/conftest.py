@@ -6,7 +6,7 @@ import pytest
 from django_tenants.utils import tenant_context
 
 from apps.entities.tests.conftest import actor, b_actor, entity_a  # noqa: F401 - shared fixtures
-from apps.scheduling import availability, services
+from apps.scheduling import services
 from apps.scheduling.models import Resource
 from apps.scheduling.tests.helpers import weekdays
 from tenants.models import Organization
@@ -39,6 +39,3 @@ def room_b(tenant_b: Organization) -> Resource:
     """Organization B's room."""
     with tenant_context(tenant_b):
         return services.resource_create(kind="room", name="Beta Room", timezone="America/New_York")
-
-
-__all__ = ["actor", "availability", "b_actor", "entity_a"]
