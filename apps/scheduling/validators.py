@@ -101,7 +101,7 @@ def notes_clean(value: str | None) -> str:
 
 
 def booking_times_clean(start: datetime, end: datetime) -> tuple[datetime, datetime]:
-    """End after start, and a length between the configured minimum and maximum."""
+    """End after start, and a length between the configured minimum and maximum; both in UTC."""
     if end <= start:
         raise SchedulingInvalid("end must be after start.", field="end", code="end_before_start")
     shortest = timedelta(minutes=settings.HUB_BOOKING_MIN_MINUTES)
@@ -113,7 +113,7 @@ def booking_times_clean(start: datetime, end: datetime) -> tuple[datetime, datet
             field="end",
             code="booking_length",
         )
-    return start, end
+    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 def window_clean(start: datetime, end: datetime) -> tuple[datetime, datetime]:
