@@ -32,7 +32,7 @@ def slots(
     client: Client, resource: Resource, start: str, end: str, duration: int = 30
 ) -> list[tuple[str, str]]:
     response = client.get(
-        AVAILABILITY, {"resource": str(resource.id), "from": start, "to": end, "duration": duration}
+        AVAILABILITY, {"resource": str(resource.id), "from": start, "to": end, "duration": str(duration)}
     )
     assert response.status_code == 200, response.content
     body = response.json()
@@ -233,7 +233,7 @@ class TestFreeSlots:
             "resource": str(room.id),
             "from": "2026-03-02T00:00Z",
             "to": "2026-03-03T00:00Z",
-            "duration": 30,
+            "duration": "30",
         }
         assert_error(b_member_client.get(AVAILABILITY, params), 404, "resource_not_found")
 
