@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export HUB_HOST ?= 127.0.0.1
 export HUB_PORT ?= 8000
 
-.PHONY: run dev test check format bench install bootstrap clean
+.PHONY: run dev test check format bench bench-scheduling install bootstrap clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ format: install
 # Throughput and latency of the entities list, with and without the isolation layers.
 bench: install
 	$(PY) bench/entities_list.py
+
+# Latency of the free-slot search (one resource, 90 days, 2,000 bookings), selector and request stack.
+bench-scheduling: install
+	$(PY) bench/scheduling_availability.py
 
 clean:
 	rm -rf $(VENV) .data .coverage htmlcov .mypy_cache .ruff_cache

@@ -8,9 +8,10 @@ Roles: a ``viewer`` reads everything here; a ``member`` books (create, move, can
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest
 from ninja import Query, Router, Status
 
@@ -57,6 +58,14 @@ def _viewer(request: HttpRequest) -> EntityViewer:
     """The caller as the entities selectors see it (for the ``entity_id`` a resource or booking names)."""
     principal = _principal(request)
     return EntityViewer(user_id=principal.user_id, is_admin=principal.has_role(Role.ADMIN))
+
+
+_encoder = DjangoJSONEncoder()
+
+
+def _iso(value: datetime) -> str:
+    """A date-time as every other one of the API is rendered (``DjangoJSONEncoder``)."""
+    return str(_encoder.default(value))
 
 
 def _override(request: HttpRequest, wanted: bool) -> bool:
@@ -133,7 +142,7 @@ def free_slots(request: HttpRequest, query: Query[SlotQuery]) -> dict[str, Any]:
         end=query.end,
         duration=timedelta(minutes=query.duration),
     )
-    slots = [{"start": start, "end": end} for start, end in found.slots]
+    slots = [{"start": _iso(start), "end": _iso(end)} for start, end in found.slots]
     return {
         "resource_id": found.resource.id,
         "start": found.start,

@@ -114,6 +114,8 @@ def open_intervals(
 
 def busy_intervals(bookings: Iterable[Interval], capacity: int) -> list[Interval]:
     """Where ``capacity`` or more of ``bookings`` overlap: the times no further booking fits."""
+    if capacity == 1:
+        return merge(bookings)  # the common case, without the event sweep
     events = sorted([(s, 1) for s, _ in bookings] + [(e, -1) for _, e in bookings])
     busy: list[Interval] = []
     count, since = 0, None

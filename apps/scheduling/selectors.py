@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
+from django.db import connection
 from django.db.models import Prefetch, QuerySet
 
 from apps.audit.services import audit_access, audit_access_list
@@ -85,6 +86,25 @@ def overlapping(*, resource: Resource, start: datetime, end: datetime) -> list[B
     )
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Integer microseconds since the epoch (exact: ``extract(epoch ...)`` is numeric), read with a plain
+# cursor: thousands of rows load several times faster than as timestamps through the ORM.
+_TAKEN_SQL = """
+    SELECT (extract(epoch FROM start_at) * 1000000)::bigint, (extract(epoch FROM end_at) * 1000000)::bigint
+    FROM scheduling_booking
+    WHERE resource_id = %s AND status <> 'cancelled' AND start_at < %s AND end_at > %s
+"""
+
+
+def taken(*, resource: Resource, start: datetime, end: datetime) -> list[availability.Interval]:
+    """The ``[start, end)`` of every live booking of ``resource`` overlapping the window (one query,
+    no model instances: the free-slot search reads thousands)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_TAKEN_SQL, [resource.pk, end, start])
+        rows = cursor.fetchall()
+    return [(_EPOCH + timedelta(microseconds=s), _EPOCH + timedelta(microseconds=e)) for s, e in rows]
+
+
 def availability_rules(
     *, resource: Resource
 ) -> tuple[list[availability.WeeklyHours], list[availability.DateException]]:
@@ -124,9 +144,11 @@ def free_slots(*, resource_id: uuid.UUID, start: datetime, end: datetime, durati
     start, end = window_clean(start, end)
     resource = resource_get(resource_id=resource_id)
     opened = open_intervals(resource=resource, start=start, end=end)
-    taken = [(b.start, b.end) for b in overlapping(resource=resource, start=start, end=end)]
     slots = availability.free_slots(
-        opened=opened, bookings=taken, capacity=resource.capacity, duration=duration
+        opened=opened,
+        bookings=taken(resource=resource, start=start, end=end),
+        capacity=resource.capacity,
+        duration=duration,
     )
     return FreeSlots(resource=resource, start=start, end=end, duration=duration, slots=slots)
 
