@@ -156,7 +156,7 @@ def measure(tenant: Any, resource: Any, runs: int, warmup: int, minutes: int) ->
         assert found.slots
 
     now = int(time.time())
-    claims = {
+    claims: dict[str, Any] = {
         "sub": str(uuid.UUID(int=0x5C4ED)),
         "email": "bench@example.com",
         "tenant_id": str(ORGANIZATION_ID),
