@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import calendar
 import re
+import warnings
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from itertools import islice
@@ -29,6 +31,9 @@ WINDOW_MAX = timedelta(days=366)
 SERIES_MAX_OCCURRENCES = 500
 SERIES_HORIZON = timedelta(days=366)
 RRULE_MAX = 500
+RRULE_PARTS = frozenset({"FREQ", "INTERVAL", "COUNT", "UNTIL", "BYDAY", "BYMONTHDAY", "BYMONTH", "WKST"})
+RRULE_FREQUENCIES = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")
+RRULE_INTERVAL_MAX = 1000
 
 
 def aware_datetime_parse(value: Any) -> datetime:
@@ -127,39 +132,108 @@ def window_clean(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     return start, end
 
 
+def _rrule_error(detail: str, code: str = "rrule_invalid") -> SchedulingInvalid:
+    return SchedulingInvalid(detail, field="rrule", code=code)
+
+
+def _rrule_parts(body: str) -> dict[str, str]:
+    """``{NAME: value}`` of an RRULE body; only the supported subset passes.
+
+    dateutil searches up to the year 9999 for a rule no date satisfies (``BYMONTH=2;BYMONTHDAY=30``),
+    seconds of CPU per request, and stops there only then. The subset below (whole-day frequencies,
+    INTERVAL at most ``RRULE_INTERVAL_MAX``, the BY-parts whose impossible combinations are checked
+    here) keeps every expansion short: a satisfiable rule of it recurs within a few decades.
+    """
+    parts: dict[str, str] = {}
+    for part in body.split(";"):
+        name, _, value = part.partition("=")
+        if name.upper() in parts or not value:
+            raise _rrule_error(f"rrule part {part[:20]!r} is malformed or repeated.")
+        parts[name.upper()] = value.upper()
+    unsupported = sorted(parts.keys() - RRULE_PARTS)
+    if unsupported:
+        raise _rrule_error(f"rrule parts {', '.join(unsupported)} are not supported.", "rrule_unsupported")
+    if parts.get("FREQ") not in RRULE_FREQUENCIES:
+        raise _rrule_error(f"FREQ must be one of {', '.join(RRULE_FREQUENCIES)}.", "rrule_unsupported")
+    if (
+        not parts.get("INTERVAL", "1").isdigit()
+        or not 1 <= int(parts.get("INTERVAL", "1")) <= RRULE_INTERVAL_MAX
+    ):
+        raise _rrule_error(f"INTERVAL must be 1 to {RRULE_INTERVAL_MAX}.")
+    if "COUNT" not in parts and "UNTIL" not in parts:
+        raise _rrule_error("rrule needs COUNT or UNTIL: a series must end.", "rrule_unbounded")
+    return parts
+
+
+def _rrule_satisfiable(parts: dict[str, str]) -> None:
+    """Refuse the combinations of the subset that no date satisfies."""
+    ordinals = [day for day in parts.get("BYDAY", "").split(",") if day[:-2]]
+    if ordinals and "BYMONTHDAY" in parts:
+        raise _rrule_error(
+            "BYDAY with a position (2MO) cannot be combined with BYMONTHDAY.", "rrule_unsupported"
+        )
+    within_month = parts["FREQ"] == "MONTHLY" or "BYMONTH" in parts
+    if within_month and any(not day[:-2].lstrip("+-").isdigit() or int(day[:-2]) > 5 for day in ordinals):
+        raise _rrule_error("A month has at most 5 of each weekday.", "rrule_empty")
+    if "BYMONTH" in parts and "BYMONTHDAY" in parts:
+        try:
+            months = [int(month) for month in parts["BYMONTH"].split(",")]
+            days = [abs(int(day)) for day in parts["BYMONTHDAY"].split(",")]
+        except ValueError:
+            raise _rrule_error("BYMONTH and BYMONTHDAY take numbers.") from None
+        longest = {month: calendar.monthrange(2000, month)[1] for month in range(1, 13)}  # a leap year
+        if not any(0 < day <= longest.get(month, 0) for month in months for day in days):
+            raise _rrule_error("No date has these BYMONTH and BYMONTHDAY.", "rrule_empty")
+
+
 def _rrule_parse(text: str, first: datetime) -> RRule:
     text = text.strip()
-    if len(text) > RRULE_MAX or _CONTROL.search(text):
-        raise SchedulingInvalid("rrule must be one RRULE line.", field="rrule", code="rrule_invalid")
+    if len(text) > RRULE_MAX or _CONTROL.search(text) or ":" in text.removeprefix("RRULE:"):
+        raise _rrule_error("rrule must be one RRULE line (no DTSTART: the first occurrence is start).")
     body = text.removeprefix("RRULE:")
-    parts = {part.split("=", 1)[0].upper() for part in body.split(";") if part}
-    if "DTSTART" in body.upper() or ":" in body:
-        raise SchedulingInvalid(
-            "rrule holds only the rule; the first occurrence is start.", field="rrule", code="rrule_invalid"
-        )
-    if not parts & {"COUNT", "UNTIL"}:
-        raise SchedulingInvalid(
-            "rrule needs COUNT or UNTIL: a series must end.", field="rrule", code="rrule_unbounded"
-        )
+    _rrule_satisfiable(_rrule_parts(body))
     try:
         rule = rrulestr(body, dtstart=first)
     except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
-        raise SchedulingInvalid(
-            f"rrule is not a valid RFC 5545 rule: {exc}", field="rrule", code="rrule_invalid"
-        ) from None
+        raise _rrule_error(f"rrule is not a valid RFC 5545 rule: {exc}") from None
     if not isinstance(rule, RRule):
-        raise SchedulingInvalid("rrule must be a single rule.", field="rrule", code="rrule_invalid")
+        raise _rrule_error("rrule must be a single rule.")
     return rule
+
+
+def _too_many() -> SchedulingInvalid:
+    return _rrule_error(f"A series has at most {SERIES_MAX_OCCURRENCES} occurrences.", "rrule_too_long")
+
+
+def _beyond_horizon() -> SchedulingInvalid:
+    return SchedulingInvalid(
+        f"A series ends within {SERIES_HORIZON.days} days of its first occurrence.",
+        field="rrule",
+        code="rrule_beyond_horizon",
+    )
 
 
 def rrule_expand(text: str, *, start: datetime, timezone: str) -> list[datetime]:
     """The occurrences' starts, in UTC. The rule runs on the resource's wall clock, so a weekly 09:00
     stays 09:00 local across daylight-saving changes. More than ``SERIES_MAX_OCCURRENCES`` or anything
-    after ``SERIES_HORIZON`` is refused, as is a rule that produces nothing."""
+    after ``SERIES_HORIZON`` is refused, as is a rule that produces nothing.
+
+    The expansion itself is cut at the horizon: a rule no date satisfies (``BYMONTHDAY=30;BYMONTH=2``)
+    would otherwise make dateutil search up to the year 9999, seconds of CPU per request.
+    """
     first = start.astimezone(zone(timezone))
     rule = _rrule_parse(text, first)
+    horizon_end = first + SERIES_HORIZON
+    until, count = getattr(rule, "_until", None), getattr(rule, "_count", None)
+    if until is not None and until > horizon_end:
+        raise _beyond_horizon()
+    if count is not None and count > SERIES_MAX_OCCURRENCES:
+        raise _too_many()
     try:
-        starts = list(islice(iter(rule), SERIES_MAX_OCCURRENCES + 1))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # COUNT with UNTIL: dateutil warns
+            capped = rule if until is not None else rule.replace(until=horizon_end)
+            starts = list(islice(iter(capped), SERIES_MAX_OCCURRENCES + 1))
     except (ValueError, OverflowError) as exc:
         raise SchedulingInvalid(
             f"rrule cannot be expanded: {exc}", field="rrule", code="rrule_invalid"
@@ -170,13 +244,13 @@ def rrule_expand(text: str, *, start: datetime, timezone: str) -> list[datetime]
             field="rrule",
             code="rrule_too_long",
         )
+    if count is not None and 0 < len(starts) < count:
+        raise _beyond_horizon()
     if not starts:
-        raise SchedulingInvalid("rrule produces no occurrence.", field="rrule", code="rrule_empty")
-    if starts[-1] - first > SERIES_HORIZON:
         raise SchedulingInvalid(
-            f"A series ends within {SERIES_HORIZON.days} days of its first occurrence.",
+            f"rrule produces no occurrence within {SERIES_HORIZON.days} days.",
             field="rrule",
-            code="rrule_beyond_horizon",
+            code="rrule_empty",
         )
     # Wall-clock times that do not exist (skipped by a spring-forward) are normalised by UTC.
     return [occurrence.astimezone(UTC) for occurrence in starts]
