@@ -7,13 +7,14 @@
    open every day 07:00-22:00) holding exactly 2,000 confirmed 30-minute bookings spread over the
    90 days (idempotent: reseeded only when they differ);
 2. measure ``apps.scheduling.selectors.free_slots`` directly (its queries, the interval arithmetic
-   and its audit entry), and ``GET /api/v1/scheduling/availability`` through Django's full request
-   stack (middleware, token check, tenant routing, transaction, audit flush, JSON) with the in-process
-   test client, i.e. without a socket or a WSGI server;
+   and its audit entry); ``GET /api/v1/scheduling/availability`` through Django's full request stack
+   (middleware, token check, tenant routing, transaction, audit flush, JSON) with the in-process test
+   client; and the same request over HTTP to gunicorn started as ``make run`` starts it
+   (``bench.entities_list.gunicorn_server``), one keep-alive client, requests one after another;
 3. print p50/p95/max per path and write ``bench/results/scheduling_availability.json``.
 
-Each measured call runs in a transaction that is rolled back, so the audit table does not grow with
-the run and every call sees the same data.
+Each in-process call runs in a transaction that is rolled back, so the audit table does not grow with
+the run; the gunicorn requests commit their audit entries, as in production.
 """
 
 from __future__ import annotations
@@ -137,6 +138,28 @@ def _summary(samples: list[float]) -> dict[str, float]:
     }
 
 
+def _gunicorn_samples(host: str, token: str, query: dict[str, str], runs: int, warmup: int) -> list[float]:
+    """The request over a socket to gunicorn (``make run``'s configuration), one client."""
+    import httpx
+
+    from bench.entities_list import Variant, gunicorn_server
+
+    env = {**os.environ, "HUB_LOG_FORMAT": "json"}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    samples = []
+    with gunicorn_server(Variant("scheduling", "the Hub", "hub.settings"), env) as server:
+        headers = {"Host": host, "Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=server.base_url, headers=headers, timeout=30) as client:
+            for index in range(warmup + runs):
+                began = time.perf_counter()
+                response = client.get("/api/v1/scheduling/availability", params=query)
+                elapsed = (time.perf_counter() - began) * 1000
+                assert response.status_code == 200, response.text
+                if index >= warmup:
+                    samples.append(elapsed)
+    return sorted(samples)
+
+
 def measure(tenant: Any, resource: Any, runs: int, warmup: int, minutes: int) -> dict[str, Any]:
     import jwt
     from django.conf import settings
@@ -178,6 +201,7 @@ def measure(tenant: Any, resource: Any, runs: int, warmup: int, minutes: int) ->
     return {
         "selector": _summary(_timed(direct, runs, warmup)),
         "http_in_process": _summary(_timed(http, runs, warmup)),
+        "http_gunicorn": _summary(_gunicorn_samples(tenant.primary_domain, token, query, runs, warmup)),
     }
 
 
@@ -193,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     options = parser.parse_args(argv)
     _setup()
+    RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
     tenant, resource = prepare()
     results = measure(tenant, resource, options.runs, options.warmup, options.duration)
     report = {
@@ -201,7 +226,6 @@ def main(argv: list[str] | None = None) -> int:
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         **results,
     }
-    RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
     RESULTS_FILE.write_text(json.dumps(report, indent=2) + "\n")
     for path, figures in results.items():
         print(
