@@ -212,8 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--duration",
         type=int,
-        default=5,
-        help="minutes; 5 makes every gap a slot (about 2,000 in the answer)",
+        default=30,
+        help="minutes (default 30: about 90 slots per answer; 5 makes every 8-minute gap one, about 2,000)",
     )
     options = parser.parse_args(argv)
     _setup()
