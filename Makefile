@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export HUB_HOST ?= 127.0.0.1
 export HUB_PORT ?= 8000
 
-.PHONY: run dev test check format bench bench-ledger install bootstrap clean
+.PHONY: run dev test check format bench bench-ledger bench-scheduling install bootstrap clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,9 @@ bench: install
 # Posted ledger transfers per second, over HTTP (1 and 16 clients) and through the service layer.
 bench-ledger: install
 	$(PY) bench/ledger_post.py
+# Latency of the free-slot search (one resource, 90 days, 2,000 bookings), selector and request stack.
+bench-scheduling: install
+	$(PY) bench/scheduling_availability.py
 
 clean:
 	rm -rf $(VENV) .data .coverage htmlcov .mypy_cache .ruff_cache

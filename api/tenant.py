@@ -10,6 +10,7 @@ from apps.audit.api import router as audit_router
 from apps.entities.api import router as entities_router
 from apps.ledger.api import router as ledger_router
 from apps.privacy.api import router as privacy_router
+from apps.scheduling.api import router as scheduling_router
 
 api = NinjaAPI(
     title="Hub tenant API",
@@ -22,5 +23,6 @@ api = NinjaAPI(
 install_error_handlers(api)
 api.add_router("/entities/", entities_router, tags=["entities"])
 api.add_router("/transactions/", ledger_router, tags=["transactions"])
+api.add_router("/scheduling/", scheduling_router, tags=["scheduling"])
 api.add_router("/audit/", audit_router, tags=["audit"])
 api.add_router("/privacy/", privacy_router, tags=["privacy"])

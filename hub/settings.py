@@ -48,6 +48,7 @@ TENANT_APPS = [
     "apps.entities",
     "apps.privacy",
     "apps.ledger",
+    "apps.scheduling",
 ]
 INSTALLED_APPS = [*SHARED_APPS, *[app for app in TENANT_APPS if app not in SHARED_APPS], "ninja"]
 
@@ -191,6 +192,10 @@ HUB_AUDIT_READS: bool = env.bool("HUB_AUDIT_READS", default=True)
 # ``manage.py rotate_field_keys``, then drop the old one. ``prod`` refuses the development key.
 DEV_FIELD_KEY = "ZGV2LW9ubHktaHViLWZpZWxkLWtleS0zMi1ieXRlcyE="  # b"dev-only-hub-field-key-32-bytes!"
 HUB_FIELD_KEYS: list[str] = env.list("HUB_FIELD_KEYS", default=[] if IS_PROD else [DEV_FIELD_KEY])
+# --- Scheduling ----------------------------------------------------------------------------------
+# Shortest and longest single booking, in minutes (apps.scheduling.validators).
+HUB_BOOKING_MIN_MINUTES: int = env.int("HUB_BOOKING_MIN_MINUTES", default=5)
+HUB_BOOKING_MAX_MINUTES: int = env.int("HUB_BOOKING_MAX_MINUTES", default=24 * 60)
 
 # --- Logging -------------------------------------------------------------------------------------
 HUB_LOG_FORMAT: str = env.str("HUB_LOG_FORMAT", default="json" if IS_PROD else "text")

@@ -7,4 +7,6 @@ class AuditConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from apps.audit import receivers  # noqa: F401 - connects the hard-delete receivers
+        from apps.audit.receivers import hard_deletes_connect
+
+        hard_deletes_connect()

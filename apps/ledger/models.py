@@ -152,6 +152,9 @@ class IdempotencyKey(models.Model):
     ``IDEMPOTENCY_KEY_TTL`` (24 hours); an older key may be used again for a new request.
     """
 
+    # Not business data: purged by age, not audited (apps.audit.receivers).
+    AUDIT_HARD_DELETES: ClassVar[bool] = False
+
     id = models.BigAutoField(primary_key=True)
     key = models.CharField(max_length=255, unique=True)
     fingerprint = models.CharField(max_length=64)

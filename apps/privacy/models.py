@@ -14,6 +14,9 @@ RETENTION_DAYS_MAX = 36500  # a hundred years: anything longer is a typo
 class RetentionPolicy(models.Model):
     """Soft-deleted rows of ``model`` (``app_label.model``) older than ``days`` are purged."""
 
+    # Its removal is audited by the service that removes it, with its actor.
+    AUDIT_HARD_DELETES: ClassVar[bool] = False
+
     model = models.CharField(max_length=100, unique=True)
     days = models.PositiveIntegerField()
     created_at = models.DateTimeField(auto_now_add=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -26,6 +27,8 @@ from apps.entities.tests.helpers import DEFAULT_SUB, JSON
 from apps.ledger import services as ledger_services
 from apps.ledger.models import Account, Transaction
 from apps.privacy.services import retention_policy_set
+from apps.scheduling import services as scheduling
+from apps.scheduling.models import Booking, Resource
 from tenants.models import Organization, User
 
 pytestmark = pytest.mark.django_db
@@ -40,6 +43,9 @@ GRANTEE = uuid.UUID(int=0x6A47)
 ACCOUNT = "ledger.account"
 TRANSACTION = "ledger.transaction"
 POSTING = "ledger.posting"
+RESOURCE = "scheduling.resource"
+BOOKING = "scheduling.booking"
+SERIES = "scheduling.bookingseries"
 
 
 @dataclass
@@ -54,6 +60,8 @@ class Target:
     account: Account
     posted: Transaction  # posted to ``account``
     pending: Transaction  # pending on ``account``
+    resource: Resource
+    booking: Booking  # of ``resource``, in the past (so the resource may be deleted)
 
 
 @dataclass(frozen=True)
@@ -62,13 +70,17 @@ class Expect:
 
     ``object_id``: ``"entity"`` (the path's entity), ``"policy"`` (the target's retention policy),
     ``"account"``, ``"posted"`` or ``"pending"`` (the path's account or transaction), ``"created"`` (the
-    object in the response body), or ``"listed"`` (a list read: one entry whose ``object_ids`` are
-    exactly the ids returned, as ``Call.listed`` reads them).
+    object in the response body), ``"listed"`` (a list read: one entry whose ``object_ids`` are
+    exactly the ids returned, as ``Call.listed`` reads them), or ``"picked"`` (the id ``pick`` returns).
     """
 
     action: str
     object_type: str
     object_id: str
+    # ``object_id="picked"``: the id this returns (the path's resource or booking, an item of the body).
+    pick: Callable[[Target, dict[str, Any]], str] | None = None
+    # A list read of its own (an operation listing two kinds); else ``Call.listed``.
+    listed: Callable[[Target, dict[str, Any]], list[str]] | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +97,17 @@ class Call:
     audited: bool = True
     headers: Callable[[Target], dict[str, str]] | None = None
 
+
+def _resource_id(target: Target, body: dict[str, Any]) -> str:
+    return str(target.resource.id)
+
+
+def _booking_id(target: Target, body: dict[str, Any]) -> str:
+    return str(target.booking.id)
+
+
+_PATH_RESOURCE_READ = Expect("access", RESOURCE, "picked", pick=_resource_id)
+_PATH_BOOKING_READ = Expect("access", BOOKING, "picked", pick=_booking_id)
 
 # (method, path as in the OpenAPI document) -> how to call it and what it must leave in the trail.
 OPERATIONS: dict[tuple[str, str], Call] = {
@@ -196,6 +219,89 @@ OPERATIONS: dict[tuple[str, str], Call] = {
     ("POST", "/api/v1/transactions/{transaction_id}/reverse"): Call(
         201, (Expect("access", TRANSACTION, "posted"), Expect("create", TRANSACTION, "created"))
     ),
+    **{
+        (method, f"/api/v1/scheduling/{path}"): call
+        for (method, path), call in {
+            ("GET", "resources"): Call(200, (Expect("access", RESOURCE, "listed"),)),
+            ("POST", "resources"): Call(
+                201,
+                (Expect("create", RESOURCE, "created"),),
+                body=lambda t: {"kind": "room", "name": "Walk Room", "timezone": "Europe/Berlin"},
+            ),
+            ("GET", "resources/{resource_id}"): Call(200, (_PATH_RESOURCE_READ,)),
+            ("PATCH", "resources/{resource_id}"): Call(
+                200,
+                (_PATH_RESOURCE_READ, Expect("update", RESOURCE, "picked", pick=_resource_id)),
+                body=lambda t: {"name": "Walked Room", "capacity": 2},
+            ),
+            ("DELETE", "resources/{resource_id}"): Call(
+                204, (_PATH_RESOURCE_READ, Expect("delete", RESOURCE, "picked", pick=_resource_id))
+            ),
+            ("GET", "resources/{resource_id}/availability"): Call(200, (_PATH_RESOURCE_READ,)),
+            ("PUT", "resources/{resource_id}/availability"): Call(
+                200,
+                (_PATH_RESOURCE_READ, Expect("update", RESOURCE, "picked", pick=_resource_id)),
+                body=lambda t: {"weekly": [{"weekday": 0, "start": "09:00", "end": "17:00"}]},
+            ),
+            ("GET", "availability"): Call(
+                200,
+                (_PATH_RESOURCE_READ,),
+                query=lambda t: {
+                    "resource": str(t.resource.id),
+                    "from": "2020-01-06T00:00Z",
+                    "to": "2020-01-07T00:00Z",
+                    "duration": "30",
+                },
+            ),
+            ("GET", "calendar"): Call(
+                200,
+                (
+                    Expect("access", RESOURCE, "listed", listed=lambda t, b: [str(t.resource.id)]),
+                    Expect("access", BOOKING, "listed", listed=lambda t, b: [str(t.booking.id)]),
+                ),
+                query=lambda t: {
+                    "resource": str(t.resource.id),
+                    "from": "2020-01-06T00:00Z",
+                    "to": "2020-01-07T00:00Z",
+                },
+            ),
+            ("GET", "bookings"): Call(
+                200, (Expect("access", BOOKING, "listed"),), query=lambda t: {"resource": str(t.resource.id)}
+            ),
+            ("POST", "bookings"): Call(
+                201,
+                (Expect("create", BOOKING, "created"),),
+                body=lambda t: {
+                    "resource_id": str(t.resource.id),
+                    "start": "2020-01-07T10:00Z",
+                    "end": "2020-01-07T11:00Z",
+                },
+            ),
+            ("GET", "bookings/{booking_id}"): Call(200, (_PATH_BOOKING_READ,)),
+            ("PATCH", "bookings/{booking_id}"): Call(
+                200,
+                (_PATH_BOOKING_READ, Expect("update", BOOKING, "picked", pick=_booking_id)),
+                body=lambda t: {"start": "2020-01-06T12:00Z", "end": "2020-01-06T13:00Z"},
+            ),
+            ("POST", "bookings/{booking_id}/cancel"): Call(
+                200, (_PATH_BOOKING_READ, Expect("update", BOOKING, "picked", pick=_booking_id))
+            ),
+            ("POST", "series"): Call(
+                201,
+                (
+                    Expect("create", SERIES, "created"),
+                    Expect("create", BOOKING, "picked", pick=lambda t, b: str(b["bookings"][0]["id"])),
+                    Expect("create", BOOKING, "picked", pick=lambda t, b: str(b["bookings"][1]["id"])),
+                ),
+                body=lambda t: {
+                    "resource_id": str(t.resource.id),
+                    "start": "2020-02-03T10:00Z",
+                    "end": "2020-02-03T11:00Z",
+                    "rrule": "FREQ=WEEKLY;COUNT=2",
+                },
+            ),
+        }.items()
+    },
     # Exceptions: the audit log's own endpoints (admins only) are not audited, see apps.audit.api.
     ("GET", "/api/v1/audit/"): Call(200, audited=False),
     ("GET", "/api/v1/audit/verify"): Call(200, audited=False),
@@ -233,6 +339,13 @@ def _target(tenant: Organization, actor: User) -> Target:
         pending = ledger_services.transaction_create(
             actor=actor, description="Walk", currency="EUR", postings=legs, state="pending"
         )
+        resource = scheduling.resource_create(kind="room", name=f"Walk {suffix}", timezone="UTC")
+        booking = scheduling.booking_create(
+            actor=actor,
+            resource_id=resource.id,
+            start=datetime(2020, 1, 6, 10, tzinfo=UTC),
+            end=datetime(2020, 1, 6, 11, tzinfo=UTC),
+        )
     return Target(
         entity=entity,
         other=other,
@@ -242,6 +355,8 @@ def _target(tenant: Organization, actor: User) -> Target:
         account=account,
         posted=posted,
         pending=pending,
+        resource=resource,
+        booking=booking,
     )
 
 
@@ -251,6 +366,9 @@ def _url(path: str, target: Target) -> str:
     # Posting and voiding take a pending transaction; reading and reversing a posted one.
     txn = target.pending if path.endswith(("/post", "/void")) else target.posted
     url = url.replace("{transaction_id}", str(txn.id))
+    url = url.replace("{resource_id}", str(target.resource.id)).replace(
+        "{booking_id}", str(target.booking.id)
+    )
     assert "{" not in url, f"{path}: a path parameter the walk cannot fill; teach _url about it"
     return url
 
@@ -291,12 +409,15 @@ def _problems(
             if ACTION_NAMES[entry.action] != expect.action or entry.object_type != expect.object_type:
                 continue
             if expect.object_id == "listed":
-                if entry.object_pk == "" and entry.object_ids == call.listed(target, body):
+                listed = expect.listed or call.listed
+                if entry.object_pk == "" and entry.object_ids == listed(target, body):
                     match = entry
             elif expect.object_id in ("entity", "account", "posted", "pending"):
                 match = entry if entry.object_pk == str(getattr(target, expect.object_id).id) else None
             elif expect.object_id == "policy":
                 match = entry if entry.object_pk == target.policy_id else None
+            elif expect.object_id == "picked" and expect.pick is not None:
+                match = entry if entry.object_pk == expect.pick(target, body) else None
             else:
                 match = entry if entry.object_pk == _response_id(body) else None
             if match is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import uuid
 from typing import Any
@@ -16,7 +17,11 @@ from apps.audit.models import ACTION_NAMES, AuditEntry
 from apps.entities import services as entity_services
 from apps.entities.models import Entity, EntityRelation
 from apps.entities.tests.helpers import JSON, tenant_state
+from apps.ledger import services as ledger
+from apps.ledger.models import Account
 from apps.privacy.selectors import subject_references
+from apps.scheduling import services as scheduling
+from apps.scheduling.models import Booking
 from tenants.models import Organization, User
 from tests.helpers import assert_error
 
@@ -206,3 +211,37 @@ def test_only_admins_export_or_erase(
     assert_error(client.get(export_url(entity_a.id)), 403)
     assert_error(client.post(erase_url(entity_a.id)), 403)
     assert tenant_state(tenant_a) == before
+
+
+def test_erase_reaches_rows_of_other_modules_that_hold_personal_data(
+    admin_client: Client, tenant_a: Organization, actor: User, entity_a: Entity
+) -> None:
+    """A booking for the entity keeps its time and resource, loses its notes; a ledger account for it
+    (no personal fields) is exported and left as it is."""
+    with tenant_context(tenant_a):
+        room = scheduling.resource_create(kind="room", name="Room 1", timezone="UTC")
+        booking = scheduling.booking_create(
+            actor=actor,
+            resource_id=room.id,
+            start=datetime.datetime(2030, 1, 7, 10, tzinfo=datetime.UTC),
+            end=datetime.datetime(2030, 1, 7, 11, tzinfo=datetime.UTC),
+            entity_id=entity_a.id,
+            notes="Ada Lovelace brings her analytical engine",
+        )
+        account = ledger.account_create(
+            actor=actor, code="1100", name="Receivable", type="asset", currency="EUR", entity_id=entity_a.id
+        )
+    exported = admin_client.get(export_url(entity_a.id)).json()
+    assert {(row["type"], row["id"]) for row in exported["related"]} == {
+        ("scheduling.booking", str(booking.id)),
+        ("ledger.account", str(account.id)),
+    }
+
+    body = admin_client.post(erase_url(entity_a.id)).json()
+    assert body["related_rows"] == 1
+    with tenant_context(tenant_a):
+        kept = Booking.objects.get(id=booking.id)
+        assert (kept.notes, kept.start, kept.resource_id) == ("", booking.start, room.id)
+        assert Account.objects.get(id=account.id).name == "Receivable"
+        trail = json.dumps(list(AuditEntry.objects.values_list("changes", "object_repr")))
+    assert "Lovelace" not in trail

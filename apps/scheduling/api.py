@@ -1,0 +1,220 @@
+"""HTTP of the scheduling module: each function translates one request into one service or selector call.
+
+Roles: a ``viewer`` reads everything here; a ``member`` books (create, move, cancel, series); an
+``admin`` also manages resources and their availability, and may book outside availability
+(``override_availability``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Query, Router, Status
+
+from api.auth import Principal, Role, admin_auth, member_auth, request_actor
+from api.pagination import paginate_audited
+from api.schemas import ERRORS
+from apps.entities.selectors import EntityViewer
+from apps.scheduling import availability, selectors, services
+from apps.scheduling.errors import OverrideRequired
+from apps.scheduling.models import Booking, Resource
+from apps.scheduling.schemas import (
+    AvailabilityIn,
+    AvailabilityOut,
+    BookingFilter,
+    BookingIn,
+    BookingOut,
+    BookingPage,
+    BookingPatch,
+    CalendarOut,
+    CalendarQuery,
+    FreeSlotsOut,
+    ResourceFilter,
+    ResourceIn,
+    ResourceOut,
+    ResourcePage,
+    ResourcePatch,
+    ScopeQuery,
+    SeriesIn,
+    SeriesOut,
+    SlotQuery,
+    series_out,
+)
+
+router = Router()
+
+
+def _principal(request: HttpRequest) -> Principal:
+    principal = getattr(request, "auth", None)
+    assert isinstance(principal, Principal)  # noqa: S101 - every operation here is authenticated
+    return principal
+
+
+def _viewer(request: HttpRequest) -> EntityViewer:
+    """The caller as the entities selectors see it (for the ``entity_id`` a resource or booking names)."""
+    principal = _principal(request)
+    return EntityViewer(user_id=principal.user_id, is_admin=principal.has_role(Role.ADMIN))
+
+
+def _iso(value: datetime) -> str:
+    """A UTC date-time as ``DjangoJSONEncoder`` renders every other one of the API (milliseconds at
+    most, ``Z``), without its per-value overhead: a free-slot answer may hold thousands."""
+    text = value.isoformat(timespec="milliseconds" if value.microsecond else "seconds")
+    return text.removesuffix("+00:00") + "Z" if text.endswith("+00:00") else text
+
+
+def _override(request: HttpRequest, wanted: bool) -> bool:
+    """``override_availability`` is an admin's call; anyone else asking for it gets a 403."""
+    if wanted and not _principal(request).has_role(Role.ADMIN):
+        raise OverrideRequired()
+    return wanted
+
+
+@router.get("resources", response={200: ResourcePage, **ERRORS})
+def resource_list(request: HttpRequest, filters: Query[ResourceFilter]) -> dict[str, Any]:
+    resources = selectors.resource_list(kind=filters.kind)
+    return paginate_audited(resources, limit=filters.limit, offset=filters.offset)
+
+
+@router.post("resources", response={201: ResourceOut, **ERRORS}, auth=admin_auth)
+def resource_create(request: HttpRequest, payload: ResourceIn) -> Status[Resource]:
+    return Status(201, services.resource_create(**payload.dict(), viewer=_viewer(request)))
+
+
+@router.get("resources/{uuid:resource_id}", response={200: ResourceOut, **ERRORS})
+def resource_read(request: HttpRequest, resource_id: uuid.UUID) -> Resource:
+    return selectors.resource_get(resource_id=resource_id)
+
+
+@router.patch("resources/{uuid:resource_id}", response={200: ResourceOut, **ERRORS}, auth=admin_auth)
+def resource_update(request: HttpRequest, resource_id: uuid.UUID, payload: ResourcePatch) -> Resource:
+    resource = selectors.resource_get(resource_id=resource_id)
+    changes = payload.dict(exclude_unset=True)
+    return services.resource_update(resource=resource, changes=changes, viewer=_viewer(request))
+
+
+@router.delete("resources/{uuid:resource_id}", response={204: None, **ERRORS}, auth=admin_auth)
+def resource_delete(request: HttpRequest, resource_id: uuid.UUID) -> Status[None]:
+    services.resource_delete(resource=selectors.resource_get(resource_id=resource_id))
+    return Status(204, None)
+
+
+def _availability_out(resource: Resource) -> dict[str, Any]:
+    weekly, exceptions = selectors.availability_rules(resource=resource)
+    return {
+        "resource_id": resource.id,
+        "timezone": resource.timezone,
+        "weekly": weekly,
+        "exceptions": exceptions,
+    }
+
+
+@router.get("resources/{uuid:resource_id}/availability", response={200: AvailabilityOut, **ERRORS})
+def availability_read(request: HttpRequest, resource_id: uuid.UUID) -> dict[str, Any]:
+    return _availability_out(selectors.resource_get(resource_id=resource_id))
+
+
+@router.put(
+    "resources/{uuid:resource_id}/availability", response={200: AvailabilityOut, **ERRORS}, auth=admin_auth
+)
+def availability_set(request: HttpRequest, resource_id: uuid.UUID, payload: AvailabilityIn) -> dict[str, Any]:
+    """Replace the weekly hours (local time of the resource's zone) and the date exceptions."""
+    resource = services.availability_set(
+        resource=selectors.resource_get(resource_id=resource_id),
+        weekly=[availability.WeeklyHours(**hours.dict()) for hours in payload.weekly],
+        exceptions=[availability.DateException(**day.dict()) for day in payload.exceptions],
+    )
+    return _availability_out(resource)
+
+
+@router.get("availability", response={200: FreeSlotsOut, **ERRORS}, by_alias=True)
+def free_slots(request: HttpRequest, query: Query[SlotQuery]) -> dict[str, Any]:
+    """The free intervals of ``resource`` between ``from`` and ``to`` (at most a year) long enough for
+    ``duration`` minutes: inside its availability, outside its bookings."""
+    found = selectors.free_slots(
+        resource_id=query.resource,
+        start=query.start,
+        end=query.end,
+        duration=timedelta(minutes=query.duration),
+    )
+    slots = [{"start": _iso(start), "end": _iso(end)} for start, end in found.slots]
+    return {
+        "resource_id": found.resource.id,
+        "start": found.start,
+        "end": found.end,
+        "duration": query.duration,
+        "slots": slots,
+    }
+
+
+@router.get("calendar", response={200: CalendarOut, **ERRORS}, by_alias=True)
+def calendar(request: HttpRequest, query: Query[CalendarQuery]) -> dict[str, Any]:
+    """Live bookings between ``from`` and ``to`` (at most a year), grouped by resource: the resources
+    named by ``resource`` (repeat it for several), or all."""
+    resources = selectors.calendar(resource_ids=query.resource, start=query.start, end=query.end)
+    return {"start": query.start, "end": query.end, "resources": resources}
+
+
+@router.get("bookings", response={200: BookingPage, **ERRORS})
+def booking_list(request: HttpRequest, filters: Query[BookingFilter]) -> dict[str, Any]:
+    bookings = selectors.booking_list(
+        resource_id=filters.resource,
+        start=filters.start,
+        end=filters.end,
+        status=filters.status,
+        series_id=filters.series,
+    )
+    return paginate_audited(bookings, limit=filters.limit, offset=filters.offset)
+
+
+@router.post("bookings", response={201: BookingOut, **ERRORS}, auth=member_auth)
+def booking_create(request: HttpRequest, payload: BookingIn) -> Status[Booking]:
+    fields = payload.dict()
+    fields["override_availability"] = _override(request, payload.override_availability)
+    booking = services.booking_create(actor=request_actor(request), viewer=_viewer(request), **fields)
+    return Status(201, booking)
+
+
+@router.get("bookings/{uuid:booking_id}", response={200: BookingOut, **ERRORS})
+def booking_read(request: HttpRequest, booking_id: uuid.UUID) -> Booking:
+    return selectors.booking_get(booking_id=booking_id)
+
+
+@router.patch("bookings/{uuid:booking_id}", response={200: BookingOut, **ERRORS}, auth=member_auth)
+def booking_update(
+    request: HttpRequest, booking_id: uuid.UUID, payload: BookingPatch, scope: Query[ScopeQuery]
+) -> Booking:
+    """Move or edit the booking; ``?scope=following`` applies the same shift and edits to the later
+    occurrences of its series too. Answers with the booking asked for."""
+    changes = payload.dict(exclude_unset=True)
+    override = _override(request, changes.pop("override_availability", False))
+    changed = services.booking_update(
+        actor=request_actor(request),
+        booking=selectors.booking_get(booking_id=booking_id),
+        changes=changes,
+        scope=scope.scope,
+        override_availability=override,
+        viewer=_viewer(request),
+    )
+    return changed[0]
+
+
+@router.post("bookings/{uuid:booking_id}/cancel", response={200: BookingOut, **ERRORS}, auth=member_auth)
+def booking_cancel(request: HttpRequest, booking_id: uuid.UUID, scope: Query[ScopeQuery]) -> Booking:
+    """Cancel the booking (``?scope=following``: and the later occurrences of its series)."""
+    booking = selectors.booking_get(booking_id=booking_id)
+    services.booking_cancel(actor=request_actor(request), booking=booking, scope=scope.scope)
+    return booking
+
+
+@router.post("series", response={201: SeriesOut, **ERRORS}, auth=member_auth)
+def series_create(request: HttpRequest, payload: SeriesIn) -> Status[dict[str, Any]]:
+    """Book every occurrence of an RRULE (COUNT or UNTIL required, at most 500 occurrences within a
+    year). All or nothing, unless ``skip_conflicts``: then the rest is booked and the others listed."""
+    fields = payload.dict()
+    fields["override_availability"] = _override(request, payload.override_availability)
+    result = services.series_create(actor=request_actor(request), viewer=_viewer(request), **fields)
+    return Status(201, series_out(result))

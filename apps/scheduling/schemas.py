@@ -1,0 +1,212 @@
+"""HTTP shapes of the scheduling module (In / Patch / Out / Filter, as Ninja's docs recommend).
+
+Date-times are ISO 8601 text with a UTC offset: a naive one, a date alone or a number is a 422.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, time
+from typing import Annotated, Any, Literal
+
+from ninja import Schema
+from pydantic import BaseModel, BeforeValidator, Field
+
+from api.pagination import PageParams
+from api.schemas import BodyIn
+from apps.scheduling.validators import aware_datetime_parse
+
+AwareDatetime = Annotated[datetime, BeforeValidator(aware_datetime_parse)]
+BookableStatus = Literal["tentative", "confirmed"]
+Status = Literal["tentative", "confirmed", "cancelled"]
+Timezone = Annotated[str, Field(max_length=64, examples=["Europe/Berlin"])]
+
+
+class ResourceIn(BodyIn):
+    kind: str = Field(max_length=40, examples=["room"])
+    name: str = Field(max_length=200)
+    timezone: Timezone
+    capacity: int = Field(1, ge=1, le=10_000)
+    entity_id: uuid.UUID | None = None
+
+
+class ResourcePatch(BodyIn):
+    kind: str | None = Field(None, max_length=40)
+    name: str | None = Field(None, max_length=200)
+    timezone: Timezone | None = None
+    capacity: int | None = Field(None, ge=1, le=10_000)
+    entity_id: uuid.UUID | None = None
+
+
+class ResourceOut(Schema):
+    id: uuid.UUID
+    kind: str
+    name: str
+    timezone: str
+    capacity: int
+    entity_id: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ResourceFilter(PageParams):
+    kind: str | None = Field(None, max_length=40)
+
+
+class ResourcePage(Schema):
+    items: list[ResourceOut]
+    count: int
+
+
+class WeeklyHoursIn(Schema):
+    weekday: int = Field(ge=0, le=6, description="0 = Monday")
+    start: time
+    end: time = Field(description="local time; 00:00 means midnight at the end of the day")
+
+
+class DateExceptionIn(Schema):
+    date: date
+    closed: bool = True
+    start: time | None = None
+    end: time | None = None
+
+
+class AvailabilityIn(BodyIn):
+    weekly: list[WeeklyHoursIn] = Field(default_factory=list, max_length=200)
+    exceptions: list[DateExceptionIn] = Field(default_factory=list, max_length=1000)
+
+
+class AvailabilityOut(Schema):
+    resource_id: uuid.UUID
+    timezone: str
+    weekly: list[WeeklyHoursIn]
+    exceptions: list[DateExceptionIn]
+
+
+class SlotQuery(Schema):
+    resource: uuid.UUID
+    start: AwareDatetime = Field(alias="from")
+    end: AwareDatetime = Field(alias="to")
+    duration: int = Field(ge=1, le=24 * 60, description="minutes a booking needs")
+
+
+class Slot(BaseModel):
+    """A free interval. Plain pydantic with preformatted text: an answer may hold thousands, and
+    Ninja's ``Schema`` (attribute access per field) and per-datetime JSON encoding made them the
+    slowest part of the request."""
+
+    start: str = Field(json_schema_extra={"format": "date-time"})
+    end: str = Field(json_schema_extra={"format": "date-time"})
+
+
+class FreeSlotsOut(Schema):
+    resource_id: uuid.UUID
+    start: datetime = Field(serialization_alias="from")
+    end: datetime = Field(serialization_alias="to")
+    duration: int
+    slots: list[Slot]
+
+
+class BookingIn(BodyIn):
+    resource_id: uuid.UUID
+    start: AwareDatetime
+    end: AwareDatetime
+    status: BookableStatus = "confirmed"
+    entity_id: uuid.UUID | None = None
+    notes: str | None = Field(None, max_length=2000)
+    override_availability: bool = Field(False, description="admin only: book outside availability")
+
+
+class BookingPatch(BodyIn):
+    start: AwareDatetime | None = None
+    end: AwareDatetime | None = None
+    status: BookableStatus | None = None
+    entity_id: uuid.UUID | None = None
+    notes: str | None = Field(None, max_length=2000)
+    override_availability: bool = Field(False, description="admin only: move outside availability")
+
+
+class BookingOut(Schema):
+    id: uuid.UUID
+    resource_id: uuid.UUID
+    start: datetime
+    end: datetime
+    status: str
+    entity_id: uuid.UUID | None
+    notes: str
+    series_id: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
+    created_by: uuid.UUID | None = Field(validation_alias="created_by_id")
+    updated_by: uuid.UUID | None = Field(validation_alias="updated_by_id")
+
+
+class BookingFilter(PageParams):
+    resource: uuid.UUID | None = None
+    start: AwareDatetime | None = Field(None, alias="from")
+    end: AwareDatetime | None = Field(None, alias="to")
+    status: Status | None = None
+    series: uuid.UUID | None = None
+
+
+class BookingPage(Schema):
+    items: list[BookingOut]
+    count: int
+
+
+class ScopeQuery(Schema):
+    scope: Literal["this", "following"] = Field(
+        "this", description="this booking, or it and the later occurrences of its series"
+    )
+
+
+class SeriesIn(BookingIn):
+    rrule: str = Field(max_length=500, examples=["FREQ=WEEKLY;BYDAY=MO,WE;COUNT=10"])
+    skip_conflicts: bool = False
+
+
+class SkippedOut(Schema):
+    start: datetime
+    end: datetime
+    reason: str
+    conflicts: list[uuid.UUID]
+
+
+class SeriesOut(Schema):
+    id: uuid.UUID
+    resource_id: uuid.UUID
+    rrule: str
+    bookings: list[BookingOut]
+    skipped: list[SkippedOut]
+
+
+class CalendarQuery(Schema):
+    start: AwareDatetime = Field(alias="from")
+    end: AwareDatetime = Field(alias="to")
+    resource: list[uuid.UUID] | None = Field(None, max_length=100, description="repeat for several")
+
+
+class CalendarResource(Schema):
+    id: uuid.UUID
+    kind: str
+    name: str
+    timezone: str
+    capacity: int
+    bookings: list[BookingOut] = Field(validation_alias="window_bookings")
+
+
+class CalendarOut(Schema):
+    start: datetime = Field(serialization_alias="from")
+    end: datetime = Field(serialization_alias="to")
+    resources: list[CalendarResource]
+
+
+def series_out(result: Any) -> dict[str, Any]:
+    """A ``services.SeriesResult`` as ``SeriesOut`` reads it."""
+    return {
+        "id": result.series.id,
+        "resource_id": result.series.resource_id,
+        "rrule": result.series.rrule,
+        "bookings": result.bookings,
+        "skipped": result.skipped,
+    }

@@ -1,0 +1,135 @@
+"""Conflicts under real concurrency: many requests at once, each on its own connection, committed.
+
+The capacity-1 case is decided by the exclusion constraint alone (the service takes no lock there);
+the capacity-2 case by the resource's row lock.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from django.db import connections, transaction
+from django_tenants.utils import tenant_context
+
+from apps.scheduling import services
+from apps.scheduling.errors import BookingConflict
+from apps.scheduling.models import Booking
+from apps.scheduling.tests.helpers import book
+from tenants.models import Organization, User
+from tenants.services import tenant_provision
+
+WORKERS = 50
+
+
+@pytest.fixture
+def gamma(committed_db: None) -> Organization:
+    """A committed organization of its own (``committed_db`` deletes it afterwards)."""
+    return tenant_provision(
+        organization_id=uuid.uuid4(), slug=f"sched-{uuid.uuid4().hex[:6]}", name="Gamma", check_identity=False
+    )
+
+
+def _fire(client_for: Any, tenant: Organization, resource_id: uuid.UUID, starts: list[str]) -> Counter[int]:
+    """One booking request per start, all released at once from their own threads; the statuses."""
+    barrier, statuses, errors = threading.Barrier(len(starts)), Counter[int](), []
+    clients = [client_for(tenant, ["member"], sub=str(uuid.uuid4())) for _ in starts]
+
+    def attempt(index: int) -> None:
+        try:
+            barrier.wait()
+            start = starts[index]
+            response = book(clients[index], resource_id, start, start.replace("T10:", "T11:"))
+            statuses[response.status_code] += 1
+            if response.status_code == 409:
+                assert response.json()["conflicts"], response.content
+        except Exception as exc:  # reported by the assertion below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=attempt, args=(index,)) for index in range(len(starts))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    return statuses
+
+
+@pytest.mark.parametrize("capacity", [1, 2])
+def test_concurrent_conflicting_bookings(client_for: Any, gamma: Organization, capacity: int) -> None:
+    with tenant_context(gamma):
+        resource = services.resource_create(kind="room", name="Contested", timezone="UTC", capacity=capacity)
+    # every request overlaps every other (starts a minute apart within the same hour)
+    starts = [f"2026-06-01T10:{minute % 30:02}:00Z" for minute in range(WORKERS)]
+
+    statuses = _fire(client_for, gamma, resource.id, starts)
+
+    assert statuses == {201: capacity, 409: WORKERS - capacity}
+    with tenant_context(gamma):
+        assert Booking.objects.filter(resource_id=resource.id).count() == capacity
+
+
+def _lock_waiters() -> int:
+    """Backends of this database waiting for a lock (the exclusion check waits for the other insert)."""
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")  # else the transaction sees its first snapshot
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return int(cursor.fetchone()[0])
+
+
+def test_the_constraint_decides_a_race_the_check_cannot_see(gamma: Organization) -> None:
+    """B checks while A's booking is not committed yet, so B's own check finds nothing; B's insert then
+    waits on the exclusion constraint, which refuses it once A commits: a 409 naming A's booking."""
+    actor, _ = User.objects.get_or_create(id=uuid.UUID(int=0xACE), defaults={"email": "ace@example.com"})
+    with tenant_context(gamma):
+        resource = services.resource_create(kind="room", name="Raced", timezone="UTC")
+    start, end = datetime(2026, 7, 1, 10, tzinfo=UTC), datetime(2026, 7, 1, 11, tzinfo=UTC)
+    a_inserted, b_done = threading.Event(), threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def booker_a() -> None:
+        try:
+            with tenant_context(gamma), transaction.atomic():
+                outcome["a"] = services.booking_create(
+                    actor=actor, resource_id=resource.id, start=start, end=end
+                )
+                a_inserted.set()
+                deadline = time.monotonic() + 10
+                while _lock_waiters() == 0 and time.monotonic() < deadline:
+                    time.sleep(0.05)  # until B's insert waits on A's row
+                outcome["b_waited"] = _lock_waiters() > 0
+        finally:
+            connections.close_all()
+
+    def booker_b() -> None:
+        try:
+            a_inserted.wait(10)
+            with tenant_context(gamma):
+                services.booking_create(actor=actor, resource_id=resource.id, start=start, end=end)
+        except BookingConflict as exc:
+            outcome["b"] = exc
+        finally:
+            b_done.set()
+            connections.close_all()
+
+    threads = [threading.Thread(target=booker_a), threading.Thread(target=booker_b)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert outcome["b_waited"], "B never waited on the constraint: the race was not staged"
+    assert isinstance(outcome.get("b"), BookingConflict)
+    assert [c["id"] for c in outcome["b"].extra["conflicts"]] == [str(outcome["a"].id)]
+    with tenant_context(gamma):
+        assert Booking.objects.filter(resource_id=resource.id).count() == 1
