@@ -44,13 +44,15 @@ def encrypted_models() -> Iterator[tuple[type[models.Model], list[str], list[Bli
             yield model, encrypted, indexes
 
 
-def _reencrypt(model: type[models.Model], encrypted: list[str], indexes: list[BlindIndexField]) -> int:
+def _reencrypt(
+    model: type[models.Model], encrypted: list[str], indexes: list[BlindIndexField], *, batch_size: int
+) -> int:
     """Rewrite every row of ``model`` holding an encrypted value under the current data key."""
     rows = 0
     batch: list[models.Model] = []
     update = [*encrypted, *(index.name for index in indexes)]
     queryset = model._default_manager.using(MIGRATION_ALIAS).only("pk", *encrypted).order_by("pk")
-    for instance in queryset.iterator(chunk_size=_BATCH):
+    for instance in queryset.iterator(chunk_size=batch_size):
         if not any(getattr(instance, name) for name in encrypted):
             continue
         for index in indexes:
@@ -58,7 +60,7 @@ def _reencrypt(model: type[models.Model], encrypted: list[str], indexes: list[Bl
                 instance, index.attname, blind_index_compute(instance, index.source, using=MIGRATION_ALIAS)
             )
         batch.append(instance)
-        if len(batch) == _BATCH:
+        if len(batch) == batch_size:
             rows += model._default_manager.using(MIGRATION_ALIAS).bulk_update(batch, update)
             batch = []
     if batch:
@@ -66,7 +68,9 @@ def _reencrypt(model: type[models.Model], encrypted: list[str], indexes: list[Bl
     return rows
 
 
-def field_keys_rotate(*, tenant: Organization, new_data_key: bool = True) -> RotationReport:
+def field_keys_rotate(
+    *, tenant: Organization, new_data_key: bool = True, batch_size: int = _BATCH
+) -> RotationReport:
     """Rotate one organization's keys (see the module docstring); all or nothing."""
     connection = tenant_connection(MIGRATION_ALIAS)
     try:
@@ -76,7 +80,11 @@ def field_keys_rotate(*, tenant: Organization, new_data_key: bool = True) -> Rot
             if new_data_key:
                 crypto.data_key_create(tenant.organization_id, using=MIGRATION_ALIAS)
             version = crypto.data_keys(tenant.organization_id, using=MIGRATION_ALIAS).current
-            rows = sum(_reencrypt(*spec) for spec in encrypted_models()) if new_data_key else 0
+            rows = (
+                sum(_reencrypt(*spec, batch_size=batch_size) for spec in encrypted_models())
+                if new_data_key
+                else 0
+            )
     finally:
         # The keys this process read inside the transaction may not have been committed.
         crypto.data_keys_forget(tenant.organization_id)

@@ -359,3 +359,35 @@ def test_generate_field_key_prints_a_usable_master_key() -> None:
 def test_malformed_master_keys_are_refused(text: str) -> None:
     with pytest.raises(ValueError, match="32 random bytes"):
         master_key_parse(text)
+
+
+def test_rotation_rewrites_every_row_whatever_the_batch_size(fresh: Organization) -> None:
+    from tenants.key_rotation import field_keys_rotate
+
+    entities = [_entity_in(fresh, email=f"n{index}@example.com") for index in range(5)]
+    report = field_keys_rotate(tenant=fresh, batch_size=2)
+    assert (report.rows, report.data_key_version) == (5, 2)
+    for entity in entities:
+        assert crypto.ciphertext_version(_raw(fresh, entity.id, "email")[0]) == 2
+    assert _lookup_ids(fresh, "n4@example.com") == [entities[4].id]
+
+
+def test_a_missing_first_data_key_is_created_once(fresh: Organization) -> None:
+    with transaction.atomic(using=MIGRATION_ALIAS):
+        crypto.data_keys_shred(fresh.organization_id, using=MIGRATION_ALIAS)
+        crypto.data_key_ensure(fresh.organization_id, using=MIGRATION_ALIAS)
+        crypto.data_key_ensure(fresh.organization_id, using=MIGRATION_ALIAS)
+    assert list(DataKey.objects.filter(organization=fresh).values_list("version", flat=True)) == [1]
+
+
+@pytest.mark.django_db
+def test_values_that_cannot_be_read_say_why(tenant_a: Organization, settings: Any) -> None:
+    context, organization_id = "entities.entity.email", tenant_a.organization_id
+    with pytest.raises(crypto.FieldKeyError, match="not an encrypted value"):
+        crypto.decrypt("enc9:1:AAAA", organization_id=organization_id, context=context)
+    with pytest.raises(crypto.FieldKeyError, match=r"version 99 .* does not exist"):
+        crypto.decrypt("enc1:99:" + "A" * 40, organization_id=organization_id, context=context)
+    assert crypto.blind_index_candidates("   ", organization_id=organization_id, context=context) == []
+    settings.HUB_FIELD_KEYS = []
+    with pytest.raises(crypto.FieldKeyError, match="HUB_FIELD_KEYS is empty"):
+        crypto.master_keys()
