@@ -58,8 +58,9 @@ def _records(queryset: QuerySet[Any]) -> list[dict[str, Any]]:
 
 def subject_export(*, entity_id: uuid.UUID) -> dict[str, Any]:
     """Everything the organization holds about the entity: the entity, every row of any module that
-    refers to it, and the audit trail about it. Audited as a read of the entity. One query per
-    referring model, whatever the number of rows."""
+    refers to it, and the history of its changes from the audit trail (not the reads of it: they say
+    who looked, not what is held, and grow without bound). Audited as a read of the entity. One query
+    per referring model, whatever the number of rows."""
     entity = subject_get(entity_id=entity_id)
     related: list[dict[str, Any]] = []
     for model, field_name in subject_references():
@@ -72,9 +73,9 @@ def subject_export(*, entity_id: uuid.UUID) -> dict[str, Any]:
             "actor_id": entry.actor_id,
             "changes": entry.changes,
         }
-        for entry in AuditEntry.objects.filter(
-            object_type="entities.entity", object_pk=str(entity.pk)
-        ).order_by("sequence")
+        for entry in AuditEntry.objects.filter(object_type="entities.entity", object_pk=str(entity.pk))
+        .exclude(action=AuditEntry.Action.ACCESS)
+        .order_by("sequence")
     ]
     audit_access(instance=entity)
     return {
