@@ -10,6 +10,7 @@ from ninja import Schema
 from pydantic import Field, model_validator
 
 from api.pagination import PageParams
+from api.types import AwareDatetime
 from apps.audit.models import AuditEntry
 
 
@@ -18,8 +19,8 @@ class AuditFilter(PageParams):
     action: Literal["create", "update", "delete", "access"] | None = None
     object_type: str | None = Field(None, max_length=100, pattern=r"^[a-z0-9_]+\.[a-z0-9_]+$")
     object_id: str | None = Field(None, min_length=1, max_length=255)
-    since: datetime.datetime | None = None
-    until: datetime.datetime | None = None
+    since: AwareDatetime | None = None
+    until: AwareDatetime | None = None
 
 
 class AuditActor(Schema):

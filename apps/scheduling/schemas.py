@@ -10,13 +10,14 @@ from datetime import date, datetime, time
 from typing import Annotated, Any, Literal
 
 from ninja import Schema
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 
 from api.pagination import PageParams
 from api.schemas import BodyIn
-from apps.scheduling.validators import aware_datetime_parse
+from apps.scheduling.validators import aware_datetime_parse, local_time_check
 
 AwareDatetime = Annotated[datetime, BeforeValidator(aware_datetime_parse)]
+LocalTime = Annotated[time, AfterValidator(local_time_check)]
 BookableStatus = Literal["tentative", "confirmed"]
 Status = Literal["tentative", "confirmed", "cancelled"]
 Timezone = Annotated[str, Field(max_length=64, examples=["Europe/Berlin"])]
@@ -60,15 +61,15 @@ class ResourcePage(Schema):
 
 class WeeklyHoursIn(Schema):
     weekday: int = Field(ge=0, le=6, description="0 = Monday")
-    start: time
-    end: time = Field(description="local time; 00:00 means midnight at the end of the day")
+    start: LocalTime
+    end: LocalTime = Field(description="local time; 00:00 means midnight at the end of the day")
 
 
 class DateExceptionIn(Schema):
     date: date
     closed: bool = True
-    start: time | None = None
-    end: time | None = None
+    start: LocalTime | None = None
+    end: LocalTime | None = None
 
 
 class AvailabilityIn(BodyIn):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import calendar
 import re
 import warnings
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
 from itertools import islice
 from typing import Any
@@ -15,6 +15,7 @@ from dateutil.rrule import rrule as RRule
 from dateutil.rrule import rrulestr
 from django.conf import settings
 
+from api.types import instant_parse
 from apps.scheduling.errors import SchedulingInvalid
 
 NAME_MAX = 200
@@ -37,27 +38,15 @@ RRULE_INTERVAL_MAX = 1000
 
 
 def aware_datetime_parse(value: Any) -> datetime:
-    """ISO 8601 text with a UTC offset (or ``Z``) -> an aware datetime; anything else is refused.
+    """``api.types.instant_parse`` within the instants bookings may use (a before-validator: 422)."""
+    return instant_parse(value, earliest=EARLIEST, latest=LATEST)
 
-    Used by the schemas as a before-validator, so it raises ``ValueError`` (Ninja's 422). Numbers are
-    refused too: pydantic would read them as Unix timestamps.
-    """
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, str) and len(value) <= 40:
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            raise ValueError("must be an ISO 8601 date and time with a UTC offset") from None
-    else:
-        raise ValueError("must be an ISO 8601 date and time with a UTC offset, as a string")
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        raise ValueError(
-            "must carry a UTC offset (naive date-times are ambiguous), e.g. 2026-03-01T09:00+01:00"
-        )
-    if not EARLIEST <= parsed <= LATEST:
-        raise ValueError(f"must lie between {EARLIEST.date()} and {LATEST.date()}")
-    return parsed
+
+def local_time_check(value: time) -> time:
+    """A wall-clock time of the resource's own zone: an offset would contradict it (a 422)."""
+    if value.tzinfo is not None:
+        raise ValueError("must be a local time without a UTC offset; the resource's time zone applies")
+    return value
 
 
 @lru_cache(maxsize=1)

@@ -93,6 +93,18 @@ def test_filters_by_actor_and_time(admin_client: Client, activity: dict[str, Any
     assert admin_client.get(AUDIT_URL, {"since": past, "until": future}).json()["count"] >= 3
 
 
+def test_time_filters_take_any_offset(admin_client: Client, activity: dict[str, Any]) -> None:
+    # +16:00 is beyond what PostgreSQL accepts in a timestamp literal; the API converts to UTC first.
+    now = datetime.datetime.now(datetime.UTC)
+    since = (now - datetime.timedelta(hours=1)).astimezone(datetime.timezone(datetime.timedelta(hours=16)))
+    until = (now + datetime.timedelta(hours=1)).astimezone(datetime.timezone(-datetime.timedelta(hours=21)))
+    response = admin_client.get(AUDIT_URL, {"since": since.isoformat(), "until": until.isoformat()})
+    assert response.status_code == 200, response.content
+    assert response.json()["count"] >= 3
+    later = (now + datetime.timedelta(hours=1)).astimezone(datetime.timezone(datetime.timedelta(hours=16)))
+    assert admin_client.get(AUDIT_URL, {"since": later.isoformat()}).json()["count"] == 0
+
+
 def test_paginates(admin_client: Client, activity: dict[str, Any]) -> None:
     body = admin_client.get(AUDIT_URL, {"limit": 2, "offset": 1}).json()
     assert len(body["items"]) == 2
@@ -106,6 +118,8 @@ def test_paginates(admin_client: Client, activity: dict[str, Any]) -> None:
         {"actor": "not-a-uuid"},
         {"since": "yesterday"},
         {"until": "2026-13-45"},
+        {"since": "2026-03-01T10:00"},  # naive: whose 10 o'clock?
+        {"until": "1000"},
         {"object_type": "entities entity; DROP"},
         {"object_id": ""},
         {"limit": 0},

@@ -207,6 +207,21 @@ class TestAvailabilityOverride:
         assert patch(admin_client, url, {**late, "override_availability": True}).status_code == 200
 
 
+class TestOffsets:
+    def test_any_offset_python_reads_is_the_same_instant(self, member_client: Client, room: Resource) -> None:
+        # PostgreSQL takes offsets up to ±15:59 only; the API converts to UTC before it gets there.
+        response = book(member_client, room, "2026-03-02T20:00+16:00", "2026-03-02T21:00+16:00")
+        assert response.status_code == 201, response.content
+        created = response.json()
+        assert datetime.fromisoformat(created["start"]) == datetime(2026, 3, 2, 4, tzinfo=UTC)
+        listed = member_client.get(
+            BOOKINGS,
+            {"resource": str(room.id), "from": "2026-03-02T19:00+16:00", "to": "2026-03-02T22:00-21:00"},
+        )
+        assert listed.status_code == 200, listed.content
+        assert [item["id"] for item in listed.json()["items"]] == [created["id"]]
+
+
 class TestBadInput:
     @pytest.mark.parametrize(
         ("fields", "code"),

@@ -273,6 +273,12 @@ class TestRulesApi:
             {"exceptions": [{"date": "2026-12-24", "closed": True, "start": "10:00"}]},
             {"exceptions": [{"date": "2026-12-24", "closed": False}]},
             {"exceptions": [{"date": "2026-02-30", "closed": True}]},
+            # Wall-clock times of the resource's zone: an offset contradicts it (PostgreSQL would
+            # fail on -21:00, and silently drop +02:00).
+            {"weekly": [{"weekday": 1, "start": "09:00+02:00", "end": "10:00"}]},
+            {"weekly": [{"weekday": 1, "start": "09:00", "end": "10:00Z"}]},
+            {"weekly": [{"weekday": 1, "start": "00:00:00-21:00", "end": "10:00"}]},
+            {"exceptions": [{"date": "2026-12-24", "closed": False, "start": "10:00-16:00", "end": "11:00"}]},
             [],
         ],
     )
