@@ -98,6 +98,27 @@ class HealthCheckMiddleware:
         return JsonResponse({"status": "ready"})
 
 
+class NulGuardMiddleware:
+    """A NUL character in the path or the query string is a 400 before anything reads it.
+
+    PostgreSQL cannot hold NUL in text, so such a value could only ever fail, deep inside a query
+    (a 500). Request bodies are checked field by field by the schemas, with each field's reason.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if "\x00" in request.path or any(
+            "\x00" in key or any("\x00" in value for value in values) for key, values in request.GET.lists()
+        ):
+            return JsonResponse(
+                {"detail": "The path or query string contains a NUL character.", "code": "malformed_request"},
+                status=400,
+            )
+        return self.get_response(request)
+
+
 def _as_json_error(response: HttpResponse) -> HttpResponse:
     """Errors answered by the framework itself (Ninja's 405, say) get the contract's JSON shape too."""
     if response.status_code < 400 or response.get("Content-Type", "").startswith("application/json"):

@@ -422,6 +422,24 @@ def test_wrong_method_on_the_platform_api_is_405_json(platform_client):
     assert "Allow" in response
 
 
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        ("/api/v1/audit/", {"object_id": "a\x00b"}),
+        ("/api/v1/scheduling/resources", {"kind": "room\x00"}),
+        (ENTITIES, {"a\x00": "1"}),
+        ("/api/v1/privacy/retention/entities%00.entity", {}),
+    ],
+)
+def test_nul_in_the_path_or_query_is_400_before_anything_reads_it(admin_client, path, query):
+    # PostgreSQL cannot hold NUL in text: such a value reaching a query could only fail there (a 500).
+    _json_error(admin_client.get(path, query), 400, "malformed_request")
+
+
+def test_nul_in_a_platform_query_is_400(platform_client):
+    _json_error(platform_client.get("/api/platform/v1/tenants", {"status": "\x00"}), 400, "malformed_request")
+
+
 def _entity_count(client: Client) -> int:
     response = client.get(ENTITIES)
     assert response.status_code == 200

@@ -9,6 +9,7 @@ before failing (a PATCH refused after the entity was found, say) happened all th
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
@@ -29,8 +30,9 @@ class AuditMiddleware:
             return self.get_response(request)
         buffer = AuditBuffer(
             request_id=request_id_var.get(),
-            remote_addr=request.META.get("REMOTE_ADDR") or None,
-            user_agent=request.headers.get("User-Agent", ""),
+            remote_addr=_ip_or_none(request.META.get("REMOTE_ADDR")),
+            # Whatever a client sends, stored as text PostgreSQL can hold (no NUL).
+            user_agent=request.headers.get("User-Agent", "").replace("\x00", "\ufffd"),
         )
         with audit_buffering(buffer):
             response = self.get_response(request)
@@ -54,3 +56,13 @@ def _reads_rewrite(reads: list[AuditEntry]) -> None:
     for entry in reads:
         entry.pk = None
     audit_flush(entries=reads)
+
+
+def _ip_or_none(value: str | None) -> str | None:
+    """The client's address as given when it is one PostgreSQL's ``inet`` takes (no IPv6 zone id);
+    a server behind some proxy set-ups may pass anything."""
+    try:
+        ipaddress.ip_address(value or "")
+    except ValueError:
+        return None
+    return value if value and "%" not in value else None

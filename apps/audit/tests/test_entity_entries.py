@@ -57,6 +57,27 @@ def test_create_records_actor_request_and_fields(
     assert len(entry.entry_hash) == 64
 
 
+@pytest.mark.parametrize(
+    ("remote_addr", "stored"),
+    [("not-an-address", None), ("fe80::1%eth0", None), ("2001:db8::1", "2001:db8::1")],
+)
+def test_client_headers_are_stored_as_text_the_database_holds(
+    viewer_client: Client,
+    tenant_a: Organization,
+    entries_of: EntriesOf,
+    remote_addr: str,
+    stored: str | None,
+) -> None:
+    # A NUL in the user agent, or an address ``inet`` refuses, must not cost the request its entry.
+    response = viewer_client.get(
+        URL, headers={"X-Request-ID": "req-odd-client", "User-Agent": "odd\x00agent"}, REMOTE_ADDR=remote_addr
+    )
+    assert response.status_code == 200
+    [entry] = entries_of(tenant_a, "req-odd-client")
+    assert entry.user_agent == "odd\ufffdagent"
+    assert entry.remote_addr == stored
+
+
 def test_update_records_the_read_and_the_changed_fields_only(
     member_client: Client, tenant_a: Organization, entity_a: Entity, entries_of: EntriesOf
 ) -> None:
