@@ -77,9 +77,15 @@ def retention_policy_set(*, actor: User, model: str, days: int) -> RetentionPoli
     retention_model_get(model)
     policy = RetentionPolicy.objects.select_for_update().filter(model=model).first()
     if policy is None:
-        policy = RetentionPolicy.objects.create(model=model, days=days, updated_by=actor)
-        audit_change(action=AuditEntry.Action.CREATE, instance=policy, actor=actor)
-        return policy
+        try:
+            with transaction.atomic():
+                created = RetentionPolicy.objects.create(model=model, days=days, updated_by=actor)
+        except IntegrityError:
+            # A concurrent first PUT of the same model committed its row meanwhile: update that one.
+            policy = RetentionPolicy.objects.select_for_update().get(model=model)
+        else:
+            audit_change(action=AuditEntry.Action.CREATE, instance=created, actor=actor)
+            return created
     before = audit_snapshot(policy)
     policy.days, policy.updated_by = days, actor
     policy.save(update_fields=["days", "updated_by", "updated_at"])

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import datetime
 import io
+import threading
 import uuid
+from collections import Counter
 from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connections
 from django.test import Client
 from django.utils import timezone
 from django_tenants.utils import tenant_context
@@ -237,3 +240,43 @@ def test_a_policy_for_a_model_that_no_longer_exists_is_skipped(tenant_a: Organiz
         RetentionPolicy.objects.create(model="removed.model", days=1)
         assert retention_apply() == []
         assert Entity.objects.filter(id=old.id).exists()
+
+
+def test_concurrent_first_settings_of_a_policy_all_succeed(client_for: Any, committed_db: None) -> None:
+    """Many admins set the same model's first policy at once: each gets a 200, one row remains, and the
+    trail holds one create and an update per other request (none is lost to a unique violation)."""
+    tenant = tenant_provision(
+        organization_id=uuid.uuid4(), slug=f"race-{uuid.uuid4().hex[:6]}", name="Race", check_identity=False
+    )
+    workers = 8
+    clients = [client_for(tenant, ["admin"], sub=str(uuid.uuid4())) for _ in range(workers)]
+    barrier, statuses, errors = threading.Barrier(workers), Counter[int](), []
+
+    def put(index: int) -> None:
+        try:
+            barrier.wait()
+            response = clients[index].put(policy_url(), {"days": 10 + index}, content_type=JSON)
+            statuses[response.status_code] += 1
+        except Exception as exc:  # reported by the assertion below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=put, args=(index,)) for index in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert statuses == {200: workers}
+    [(model, days)] = _policies(tenant)
+    assert model == ENTITY
+    assert 10 <= days < 10 + workers
+    with tenant_context(tenant):
+        actions = Counter(
+            AuditEntry.objects.filter(
+                object_pk__isnull=False, content_type__model="retentionpolicy"
+            ).values_list("action", flat=True)
+        )
+    assert actions == {AuditEntry.Action.CREATE: 1, AuditEntry.Action.UPDATE: workers - 1}

@@ -10,16 +10,34 @@ from contextlib import contextmanager
 from django.db import IntegrityError, transaction
 
 from apps.scheduling import availability, selectors
-from apps.scheduling.errors import BookingConflict, OutsideAvailability
+from apps.scheduling.errors import BookingConflict, OutsideAvailability, ResourceNotFound
 from apps.scheduling.models import Booking, Resource
 
 EXCLUSION_VIOLATION = "23P01"
 
 
-def resource_locked(resource: Resource) -> Resource:
-    """The resource re-read under its row lock: bookings of a shared resource and capacity changes
-    serialize on it."""
-    return Resource.objects.select_for_update().get(pk=resource.pk)
+def resource_locked(resource: Resource, *, share: bool = False) -> Resource:
+    """The resource re-read under its row lock, and still live (deleted meanwhile: not found).
+
+    ``FOR UPDATE`` (updates, deletes, bookings of a shared resource) serializes with everything;
+    ``share`` takes ``FOR SHARE``, which bookings of a capacity-1 resource hold together (the
+    exclusion constraint decides between them) while a delete or a capacity change waits for them,
+    and they for it. Without it, a booking could commit on a resource deleted under it, or keep the
+    ``exclusive`` flag of a capacity the resource no longer has.
+    """
+    if share:
+        table = Resource._meta.db_table
+        found = list(
+            Resource.objects.raw(
+                f"SELECT * FROM {table} WHERE id = %s AND deleted_at IS NULL FOR SHARE",  # noqa: S608
+                [resource.pk],
+            )
+        )
+    else:
+        found = list(Resource.objects.select_for_update().filter(pk=resource.pk, deleted_at__isnull=True))
+    if not found:
+        raise ResourceNotFound()
+    return found[0]
 
 
 def peak_overlap(intervals: Sequence[availability.Interval]) -> int:
@@ -104,9 +122,12 @@ def overlap_as_conflict(
 
 
 def shared_locked(resource: Resource) -> Resource:
-    """A resource of capacity above 1 re-read under its row lock (its bookings serialize on it); a
-    capacity-1 resource as it is (the exclusion constraint needs no lock)."""
-    return resource_locked(resource) if resource.capacity > 1 else resource
+    """The resource as bookings of it must see it: re-read under ``FOR UPDATE`` when its capacity is
+    above 1 (its bookings serialize on it), else under ``FOR SHARE`` (see ``resource_locked``)."""
+    locked = resource_locked(resource, share=resource.capacity == 1)
+    if locked.capacity > 1 and resource.capacity == 1:  # raised while this request waited
+        return resource_locked(locked)
+    return locked
 
 
 def prepare(resource: Resource, spans: Sequence[availability.Interval], *, override: bool) -> Resource:

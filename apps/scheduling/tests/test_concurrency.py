@@ -18,8 +18,8 @@ from django.db import connections, transaction
 from django_tenants.utils import tenant_context
 
 from apps.scheduling import services
-from apps.scheduling.errors import BookingConflict
-from apps.scheduling.models import Booking
+from apps.scheduling.errors import BookingConflict, ResourceInUse, ResourceNotFound
+from apps.scheduling.models import Booking, Resource
 from apps.scheduling.tests.helpers import book
 from tenants.models import Organization, User
 from tenants.services import tenant_provision
@@ -132,4 +132,94 @@ def test_the_constraint_decides_a_race_the_check_cannot_see(gamma: Organization)
     assert isinstance(outcome.get("b"), BookingConflict)
     assert [c["id"] for c in outcome["b"].extra["conflicts"]] == [str(outcome["a"].id)]
     with tenant_context(gamma):
+        assert Booking.objects.filter(resource_id=resource.id).count() == 1
+
+
+def _staged(first: Any, second: Any) -> dict[str, Any]:
+    """``first`` runs in a transaction that stays open until ``second`` (started once ``first`` is
+    done) waits on a lock; then it commits. Each callable's result or error is in the outcome."""
+    first_done = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def run_first() -> None:
+        try:
+            with transaction.atomic():
+                outcome["first"] = first()
+                first_done.set()
+                deadline = time.monotonic() + 10
+                while _lock_waiters() == 0 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                outcome["second_waited"] = _lock_waiters() > 0
+        finally:
+            first_done.set()
+            connections.close_all()
+
+    def run_second() -> None:
+        try:
+            first_done.wait(10)
+            outcome["second"] = second()
+        except Exception as exc:  # the outcome the test asserts
+            outcome["second"] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run_first), threading.Thread(target=run_second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert outcome.get("second_waited"), "the second never waited on the first: the race was not staged"
+    return outcome
+
+
+def test_a_booking_racing_a_resource_delete_finds_it_gone(gamma: Organization) -> None:
+    """The delete checks for upcoming bookings and commits while the booking is under way: the booking
+    must wait for it and answer not found, not commit on a deleted resource."""
+    actor, _ = User.objects.get_or_create(id=uuid.UUID(int=0xACE), defaults={"email": "ace@example.com"})
+    with tenant_context(gamma):
+        resource = services.resource_create(kind="room", name="Going", timezone="UTC")
+
+    def delete() -> Any:
+        with tenant_context(gamma):
+            return services.resource_delete(resource=resource)
+
+    def book_it() -> Any:
+        with tenant_context(gamma):
+            return services.booking_create(
+                actor=actor,
+                resource_id=resource.id,
+                start=datetime(2030, 7, 1, 10, tzinfo=UTC),
+                end=datetime(2030, 7, 1, 11, tzinfo=UTC),
+            )
+
+    outcome = _staged(delete, book_it)
+    assert isinstance(outcome["second"], ResourceNotFound), outcome
+    with tenant_context(gamma):
+        assert not Booking.objects.filter(resource_id=resource.id).exists()
+
+
+def test_a_resource_delete_racing_a_booking_sees_it(gamma: Organization) -> None:
+    """The booking is inserted, not yet committed, when the delete comes: the delete waits, then finds
+    the upcoming booking and refuses."""
+    actor, _ = User.objects.get_or_create(id=uuid.UUID(int=0xACE), defaults={"email": "ace@example.com"})
+    with tenant_context(gamma):
+        resource = services.resource_create(kind="room", name="Staying", timezone="UTC")
+
+    def book_it() -> Any:
+        with tenant_context(gamma):
+            return services.booking_create(
+                actor=actor,
+                resource_id=resource.id,
+                start=datetime(2030, 7, 1, 10, tzinfo=UTC),
+                end=datetime(2030, 7, 1, 11, tzinfo=UTC),
+            )
+
+    def delete() -> Any:
+        with tenant_context(gamma):
+            return services.resource_delete(resource=resource)
+
+    outcome = _staged(book_it, delete)
+    assert isinstance(outcome["second"], ResourceInUse), outcome
+    with tenant_context(gamma):
+        assert Resource.objects.get(id=resource.id).deleted_at is None
         assert Booking.objects.filter(resource_id=resource.id).count() == 1
