@@ -87,54 +87,6 @@ def _lock_waiters() -> int:
         return int(cursor.fetchone()[0])
 
 
-def test_the_constraint_decides_a_race_the_check_cannot_see(gamma: Organization) -> None:
-    """B checks while A's booking is not committed yet, so B's own check finds nothing; B's insert then
-    waits on the exclusion constraint, which refuses it once A commits: a 409 naming A's booking."""
-    actor, _ = User.objects.get_or_create(id=uuid.UUID(int=0xACE), defaults={"email": "ace@example.com"})
-    with tenant_context(gamma):
-        resource = services.resource_create(kind="room", name="Raced", timezone="UTC")
-    start, end = datetime(2026, 7, 1, 10, tzinfo=UTC), datetime(2026, 7, 1, 11, tzinfo=UTC)
-    a_inserted, b_done = threading.Event(), threading.Event()
-    outcome: dict[str, Any] = {}
-
-    def booker_a() -> None:
-        try:
-            with tenant_context(gamma), transaction.atomic():
-                outcome["a"] = services.booking_create(
-                    actor=actor, resource_id=resource.id, start=start, end=end
-                )
-                a_inserted.set()
-                deadline = time.monotonic() + 10
-                while _lock_waiters() == 0 and time.monotonic() < deadline:
-                    time.sleep(0.05)  # until B's insert waits on A's row
-                outcome["b_waited"] = _lock_waiters() > 0
-        finally:
-            connections.close_all()
-
-    def booker_b() -> None:
-        try:
-            a_inserted.wait(10)
-            with tenant_context(gamma):
-                services.booking_create(actor=actor, resource_id=resource.id, start=start, end=end)
-        except BookingConflict as exc:
-            outcome["b"] = exc
-        finally:
-            b_done.set()
-            connections.close_all()
-
-    threads = [threading.Thread(target=booker_a), threading.Thread(target=booker_b)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-
-    assert outcome["b_waited"], "B never waited on the constraint: the race was not staged"
-    assert isinstance(outcome.get("b"), BookingConflict)
-    assert [c["id"] for c in outcome["b"].extra["conflicts"]] == [str(outcome["a"].id)]
-    with tenant_context(gamma):
-        assert Booking.objects.filter(resource_id=resource.id).count() == 1
-
-
 def _staged(first: Any, second: Any) -> dict[str, Any]:
     """``first`` runs in a transaction that stays open until ``second`` (started once ``first`` is
     done) waits on a lock; then it commits. Each callable's result or error is in the outcome."""
@@ -170,6 +122,26 @@ def _staged(first: Any, second: Any) -> dict[str, Any]:
         thread.join(30)
     assert outcome.get("second_waited"), "the second never waited on the first: the race was not staged"
     return outcome
+
+
+def test_the_constraint_decides_a_race_the_check_cannot_see(gamma: Organization) -> None:
+    """B checks while A's booking is not committed yet, so B's own check finds nothing; B's insert then
+    waits on the exclusion constraint, which refuses it once A commits: a 409 naming A's booking."""
+    actor, _ = User.objects.get_or_create(id=uuid.UUID(int=0xACE), defaults={"email": "ace@example.com"})
+    with tenant_context(gamma):
+        resource = services.resource_create(kind="room", name="Raced", timezone="UTC")
+    start, end = datetime(2026, 7, 1, 10, tzinfo=UTC), datetime(2026, 7, 1, 11, tzinfo=UTC)
+
+    def book_it() -> Any:
+        with tenant_context(gamma):
+            return services.booking_create(actor=actor, resource_id=resource.id, start=start, end=end)
+
+    outcome = _staged(book_it, book_it)
+
+    assert isinstance(outcome["second"], BookingConflict), outcome
+    assert [c["id"] for c in outcome["second"].extra["conflicts"]] == [str(outcome["first"].id)]
+    with tenant_context(gamma):
+        assert Booking.objects.filter(resource_id=resource.id).count() == 1
 
 
 def test_a_booking_racing_a_resource_delete_finds_it_gone(gamma: Organization) -> None:
