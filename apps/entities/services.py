@@ -97,13 +97,28 @@ def entity_create(
     return entity
 
 
+def _live_locked(entity: Entity) -> Entity:
+    """``entity`` re-read under its row lock, still live (deleted meanwhile: not found)."""
+    locked = Entity.objects.select_for_update().filter(pk=entity.pk, deleted_at__isnull=True).first()
+    if locked is None:
+        raise EntityNotFound()
+    return locked
+
+
 @transaction.atomic
 def entity_update(*, actor: User, entity: Entity, changes: dict[str, Any]) -> Entity:
     """Apply a partial update: only the fields in ``changes``; ``None`` clears an optional field.
 
-    Only the changed columns are written, so a concurrent soft delete is never undone by an update
-    that loaded the row before it.
+    The row is re-read under its lock first: a delete or an erasure that committed since the caller
+    loaded it wins (not found; personal fields of an erased entity stay erased, 409 ``subject_erased``).
     """
+    entity = _live_locked(entity)
+    erased = set(changes) & set(Entity.PERSONAL_FIELDS) if entity.erased_at is not None else set()
+    if erased:
+        raise EntityConflict(
+            f"This entity's personal data was erased; {', '.join(sorted(erased))} cannot be set again.",
+            code="subject_erased",
+        )
     before = audit_snapshot(entity)
     for field, value in changes.items():
         if field not in _CLEANERS and field not in ("kind", "status", "restricted"):
@@ -128,6 +143,7 @@ def entity_update(*, actor: User, entity: Entity, changes: dict[str, Any]) -> En
 @transaction.atomic
 def entity_delete(*, actor: User, entity: Entity) -> Entity:
     """Soft delete: the entity disappears from reads but its row (and history) stays."""
+    entity = _live_locked(entity)
     before = audit_snapshot(entity)
     entity.deleted_at = timezone.now()
     entity.deleted_by = actor

@@ -186,13 +186,11 @@ def test_body_larger_than_the_upload_limit(
     "query",
     [
         "kind=Customer",
-        "kind=a%00b",
         "kind=" + "k" * 41,
         "status=deleted",
         "tag=Has%20Space",
         "tag=" + "t" * 51,
         "q=",
-        "q=%00",
         "q=a%0Ab",
         "q=" + "x" * 101,
         "ordering=organization_id",
@@ -207,9 +205,7 @@ def test_list_refuses_bad_query(viewer_client: Client, entity_a: Entity, query: 
     assert_error(viewer_client.get(f"{URL}?{query}"), 422, "validation_error")
 
 
-@pytest.mark.parametrize(
-    "path", ["not-a-uuid", "00000000-0000-0000-0000-00000000000g", "..%2F..%2Fadmin", "%00"]
-)
+@pytest.mark.parametrize("path", ["not-a-uuid", "00000000-0000-0000-0000-00000000000g", "..%2F..%2Fadmin"])
 @pytest.mark.parametrize("method", ["get", "patch", "delete"])
 def test_bad_uuid_in_path_is_404(
     member_client: Client, entity_a: Entity, tenant_a: Organization, method: str, path: str
@@ -217,6 +213,22 @@ def test_bad_uuid_in_path_is_404(
     before = tenant_state(tenant_a)
     response = getattr(member_client, method)(detail_url(path), {"name": "x"}, content_type=JSON)
     assert_error(response, 404, "not_found")
+    assert tenant_state(tenant_a) == before
+
+
+@pytest.mark.parametrize("url", [f"{URL}?kind=a%00b", f"{URL}?q=%00", f"{URL}%00", f"{URL}?%00=1"])
+@pytest.mark.parametrize("method", ["get", "patch", "delete"])
+def test_nul_in_the_path_or_query_is_400(
+    member_client: Client, entity_a: Entity, tenant_a: Organization, method: str, url: str
+) -> None:
+    # PostgreSQL cannot hold NUL in text: refused before any code reads it.
+    before = tenant_state(tenant_a)
+    if method == "get":
+        response = member_client.get(url)  # (a data argument would replace the query string)
+    else:
+        target = url.replace(URL, detail_url(entity_a.id) + "/", 1)
+        response = getattr(member_client, method)(target, {"name": "x"}, content_type=JSON)
+    assert_error(response, 400, "malformed_request")
     assert tenant_state(tenant_a) == before
 
 

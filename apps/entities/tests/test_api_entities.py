@@ -140,7 +140,7 @@ class TestRead:
         assert_error(viewer_client.get(detail_url(uuid.uuid4())), 404, "entity_not_found")
 
     @pytest.mark.parametrize(
-        "bad", ["not-a-uuid", "123", "AAAAAAAA-0000-4000-8000-00000000000A", "%00", "1' OR '1'='1"]
+        "bad", ["not-a-uuid", "123", "AAAAAAAA-0000-4000-8000-00000000000A", "1' OR '1'='1"]
     )
     def test_bad_uuid_in_path_is_404(self, viewer_client: Client, bad: str) -> None:
         assert_error(viewer_client.get(detail_url(bad)), 404, "not_found")

@@ -69,23 +69,32 @@ class TestEntityUpdate:
             services.entity_update(actor=actor, entity=entity, changes={"status": "archived"})
         assert Entity.objects.get(id=entity.id).status == "active"
 
-    def test_writes_only_the_changed_columns(self, in_a: None, actor: User) -> None:
-        """A row soft-deleted after the caller loaded it stays deleted when the stale copy is updated."""
+    def test_a_stale_copy_of_a_deleted_row_is_not_found(self, in_a: None, actor: User) -> None:
+        """A row soft-deleted after the caller loaded it: the update re-reads it under its lock and
+        finds it gone, instead of writing to a deleted entity."""
         entity = services.entity_create(actor=actor, kind="asset", name="A")
         stale = Entity.objects.get(id=entity.id)
         services.entity_delete(actor=actor, entity=entity)
 
+        with pytest.raises(EntityNotFound):
+            services.entity_update(actor=actor, entity=stale, changes={"name": "B"})
+        with pytest.raises(EntityNotFound):
+            services.entity_delete(actor=actor, entity=stale)
+
+        row = Entity.objects.get(id=entity.id)
+        assert row.name == "A"
+        assert row.deleted_by_id == actor.id
+
+    def test_writes_only_the_changed_columns(self, in_a: None, actor: User) -> None:
+        """Another column changed after the caller loaded the row is kept."""
+        entity = services.entity_create(actor=actor, kind="asset", name="A")
+        stale = Entity.objects.get(id=entity.id)
+        services.entity_update(actor=actor, entity=entity, changes={"reference": "R-1"})
+
         services.entity_update(actor=actor, entity=stale, changes={"name": "B"})
 
         row = Entity.objects.get(id=entity.id)
-        assert row.name == "B"
-        assert row.deleted_at is not None
-        assert row.deleted_by_id == actor.id
-
-    def test_kind_change(self, in_a: None, actor: User) -> None:
-        entity = services.entity_create(actor=actor, kind="asset", name="A")
-        services.entity_update(actor=actor, entity=entity, changes={"kind": "Contact"})
-        assert Entity.objects.get(id=entity.id).kind_id == "contact"
+        assert (row.name, row.reference) == ("B", "R-1")
 
 
 def test_save_reraises_other_integrity_errors(in_a: None) -> None:

@@ -165,6 +165,25 @@ def test_after_erasure_no_personal_value_is_left_in_the_row_the_export_or_the_au
             assert value not in text, f"{value!r} left in the {where}"
 
 
+def test_personal_fields_of_an_erased_entity_cannot_be_set_again(
+    admin_client: Client, tenant_a: Organization, entity_a: Entity
+) -> None:
+    """Erasure is irreversible: a PATCH (even one sent before the erasure and applied after it)
+    cannot put personal data back; other fields still change."""
+    assert admin_client.post(erase_url(entity_a.id)).status_code == 200
+    url = f"/api/v1/entities/{entity_a.id}"
+    before = tenant_state(tenant_a)
+
+    refused = admin_client.patch(url, {"name": "Back again", "status": "inactive"}, content_type=JSON)
+    assert_error(refused, 409, "subject_erased")
+    assert tenant_state(tenant_a) == before
+
+    assert admin_client.patch(url, {"status": "inactive"}, content_type=JSON).status_code == 200
+    with tenant_context(tenant_a):
+        row = Entity.objects.get(id=entity_a.id)
+    assert (row.name, row.email, row.status) == ("[erased]", "", "inactive")
+
+
 def test_erase_is_idempotent(admin_client: Client, tenant_a: Organization, entity_a: Entity) -> None:
     first = admin_client.post(erase_url(entity_a.id)).json()
     before = tenant_state(tenant_a)
