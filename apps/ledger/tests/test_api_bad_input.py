@@ -200,4 +200,6 @@ def test_a_balance_overflow_is_refused(member_client: Client, chart: Chart, tena
 
 
 def test_control_characters_in_a_filter_are_refused(viewer_client: Client) -> None:
-    assert_error(viewer_client.get(URL, {"reference": "a\x00b"}), 422)
+    assert_error(viewer_client.get(URL, {"reference": "a\x01b"}), 422)
+    # NUL never reaches the filter: the request is refused as malformed first.
+    assert_error(viewer_client.get(URL, {"reference": "a\x00b"}), 400, "malformed_request")
