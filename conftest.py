@@ -16,9 +16,9 @@ from django.db import connections
 from django.test import Client
 from django_tenants.utils import tenant_context
 
+from tenants.ddl import public_schema_migrate
 from tenants.models import Organization
 from tenants.routers import MIGRATION_ALIAS
-from tenants.schemas import public_schema_migrate
 from tenants.services import tenant_delete, tenant_provision
 from tests.fakes import FakeIdentityService
 

@@ -14,11 +14,11 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from tenants import crypto
+from tenants.ddl import tenant_schema_create, tenant_schema_drop, tenant_schema_migrate
 from tenants.errors import DeleteNotConfirmed, TenantConflict, TenantInvalid
 from tenants.identity import identity_organization_exists
 from tenants.models import Domain, Organization
 from tenants.routers import MIGRATION_ALIAS
-from tenants.schemas import tenant_schema_create, tenant_schema_drop, tenant_schema_migrate
 
 logger = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
+from tenants.ddl import public_schema_migrate, tenant_schema_migrate
 from tenants.management.tenant_commands import tenants_progress
 from tenants.routers import MIGRATION_ALIAS
-from tenants.schemas import public_schema_migrate, tenant_schema_migrate
 
 
 class Command(BaseCommand):
