@@ -225,11 +225,16 @@ LOGGING = {
 
 
 def _refuse_unsafe_production_settings() -> None:
+    from hub.secret_strength import key_bytes_weakness, secret_weakness
+    from tenants.master_keys import master_key_parse
+
     problems = []
     if DEBUG:
         problems.append("HUB_DEBUG must be off")
     if not SECRET_KEY or SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 50:
         problems.append("HUB_SECRET_KEY must be set to a random value of at least 50 characters")
+    elif weakness := secret_weakness(SECRET_KEY):
+        problems.append(f"HUB_SECRET_KEY must be a random value: {weakness}")
     # HS256 needs a key of at least 256 bits (RFC 7518, 3.2): a short one can be brute-forced offline
     # from any token, and then every organization's tokens can be forged.
     if not IDENTITY_JWKS_URL and (
@@ -239,10 +244,16 @@ def _refuse_unsafe_production_settings() -> None:
             "IDENTITY_JWT_SECRET must be set to a random value of at least 32 characters "
             "(or IDENTITY_JWKS_URL)"
         )
+    elif IDENTITY_JWT_SECRET and (weakness := secret_weakness(IDENTITY_JWT_SECRET)):
+        problems.append(f"IDENTITY_JWT_SECRET must be a random value: {weakness}")
     if not HUB_FIELD_KEYS or DEV_FIELD_KEY in HUB_FIELD_KEYS:
         problems.append(
             "HUB_FIELD_KEYS must hold the master field-encryption key(s) (manage.py generate_field_key)"
         )
+    for position, text in enumerate(HUB_FIELD_KEYS, start=1):
+        weakness = secret_weakness(text) or key_bytes_weakness(master_key_parse(text).key)
+        if weakness and text != DEV_FIELD_KEY:
+            problems.append(f"HUB_FIELD_KEYS entry {position} must be random bytes: {weakness}")
     if problems:
         raise ImproperlyConfigured("HUB_ENV=prod refuses to start: " + "; ".join(problems))
 

@@ -4,6 +4,7 @@ the ``dev_setup`` command. Everything goes through ``django.test.Client`` with t
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.db import connections
@@ -343,6 +345,75 @@ def test_prod_accepts_a_jwks_url_instead_of_a_shared_secret():
     )
     result = _manage("check", environment=environment)
     assert result.returncode == 0, result.stderr
+
+
+_ZERO_FIELD_KEY = base64.b64encode(bytes(32)).decode()
+_TEXT_FIELD_KEY = base64.b64encode(b"our-company-field-key-32-bytes!!").decode()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        # The identity service's published sample, and what docker-compose.yml used to carry.
+        ("IDENTITY_JWT_SECRET", "your-super-secret-jwt-key-change-in-production"),
+        ("IDENTITY_JWT_SECRET", "change-me-shared-with-the-identity-service"),
+        ("HUB_SECRET_KEY", "change-me-to-a-random-value-of-at-least-fifty-characters-0123456789"),
+        ("HUB_SECRET_KEY", DEV_JWT_SECRET + "-" + DEV_JWT_SECRET),
+        ("IDENTITY_JWT_SECRET", "another-secret-that-is-long-enough-for-hs256"),
+        # Placeholders and low entropy, long enough for the length rule.
+        ("HUB_SECRET_KEY", "changeme" * 8),
+        ("HUB_SECRET_KEY", "x" * 64),
+        ("HUB_SECRET_KEY", "Xy7#kQ2!" * 8),
+        ("HUB_SECRET_KEY", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOP"),
+        ("IDENTITY_JWT_SECRET", "secret" * 8),
+        ("IDENTITY_JWT_SECRET", "correct-horse-battery-staple-is-the-key"),
+        ("HUB_FIELD_KEYS", _ZERO_FIELD_KEY),
+        ("HUB_FIELD_KEYS", _TEXT_FIELD_KEY),
+        ("HUB_FIELD_KEYS", f"{master_key_generate()},{_ZERO_FIELD_KEY}"),
+    ],
+)
+def test_prod_refuses_public_and_low_entropy_secrets(variable, value):
+    result = _manage("check", environment=_prod_environment(**{variable: value}))
+    assert result.returncode != 0, result.stdout
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert variable in last_line, result.stderr
+    # The message names the variable, never the secret (logs are read by more people than the secret).
+    for secret in value.split(","):
+        assert secret not in result.stdout + result.stderr
+
+
+def test_prod_accepts_generated_secrets():
+    # _prod_environment draws them the way the README says to; check --deploy adds nothing for them.
+    result = _manage("check", environment=_prod_environment(IDENTITY_JWT_SECRET=secrets.token_hex(16)))
+    assert result.returncode == 0, result.stderr
+
+
+def test_dev_and_test_keep_their_development_secrets():
+    for hub_env in ("dev", "test"):
+        environment = _prod_environment(
+            HUB_ENV=hub_env, HUB_SECRET_KEY=None, IDENTITY_JWT_SECRET="x" * 40, HUB_FIELD_KEYS=None
+        )
+        result = _manage("check", environment=environment)
+        assert result.returncode == 0, result.stderr
+
+
+def test_docker_compose_commits_no_secret():
+    compose = yaml.safe_load((PROJECT_DIR / "docker-compose.yml").read_text())
+    secret_names = {
+        "HUB_SECRET_KEY", "IDENTITY_JWT_SECRET", "HUB_FIELD_KEYS",
+        "POSTGRES_PASSWORD", "HUB_OWNER_PASSWORD", "HUB_APP_PASSWORD",
+    }  # fmt: skip
+    seen = set()
+    for service in compose["services"].values():
+        for name, value in (service.get("environment") or {}).items():
+            if name in secret_names:
+                seen.add(name)
+                assert re.fullmatch(rf"\$\{{{name}:\?[^}}]*\}}", value), (name, value)
+            if name.startswith("DATABASE_") and "URL" in name:
+                password = re.fullmatch(r"postgresql://[^:]+:([^@]+)@.*", value)
+                assert password is not None, (name, value)
+                assert password.group(1).startswith("${"), (name, value)
+    assert seen == secret_names
 
 
 def test_mint_dev_token_is_refused_in_prod():
