@@ -8,13 +8,20 @@
   newest version encrypts; every version decrypts. Deleting an organization's data keys makes its
   encrypted values unrecoverable, in the database and in every backup of it (crypto-shredding,
   ``tenants.services.tenant_delete``).
+* **Versions are never reused**: they come from one database sequence for every organization
+  (``tenants_datakey_version_seq``), so a version names one key forever, even after the organization
+  is deleted and provisioned again under the same id. That is what makes the per-process cache safe
+  across processes: a cached version can only ever decrypt what that very key encrypted, and before
+  encrypting (or computing a blind index) a process checks in the database that its newest cached
+  version is still the organization's newest. A process that still holds a shredded key, or misses a
+  rotation done elsewhere, reloads instead of writing under a key nobody else can read.
 * **Values** are AES-256-GCM under the organization's data key, with ``<organization>|<model>.<field>``
   as associated data, so a ciphertext copied to another organization, table or column does not decrypt.
   Stored as ``enc1:<version>:<base64url(nonce || ciphertext)>``; the empty string stays empty.
 * **Blind indexes** make exact-match lookups possible without decrypting the table: HMAC-SHA256 of the
   normalised value under a key derived (HKDF) from the data key. One per data-key version, so a lookup
-  asks for every version's digest (``blind_index_candidates``) and rows written by a process that has
-  not yet seen the newest version are still found.
+  asks for every version's digest (``blind_index_candidates``): rows written under an older version,
+  not yet re-encrypted by a rotation, are still found.
 
 The runtime role may only read ``tenants_datakey`` (``tenants.rls.runtime_read_only_ensure``): data keys
 are created by provisioning and by ``rotate_field_keys``, and removed by tenant deletion, all of them as
@@ -39,7 +46,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Max
 
 from tenants.master_keys import KEY_BYTES, MasterKey, master_key_parse
@@ -47,9 +54,10 @@ from tenants.models import DataKey
 
 _NONCE_BYTES = 12
 PREFIX = "enc1"
-# How long a process trusts its copy of an organization's data keys before reading them again, so a
-# rotation done elsewhere is picked up (until then it encrypts with the previous version, still valid).
+# How long a process keeps its copy of an organization's data keys for decrypting. Encryption does not
+# rely on it: it checks the newest version on every use (``_encryption_keys``).
 _CACHE_SECONDS = 300.0
+VERSION_SEQUENCE = "public.tenants_datakey_version_seq"
 
 
 class FieldKeyError(Exception):
@@ -149,17 +157,38 @@ def data_keys(organization_id: uuid.UUID, *, using: str = DEFAULT_DB_ALIAS) -> O
 def data_key_create(organization_id: uuid.UUID, *, using: str) -> int:
     """Add a new data key version for the organization (it encrypts from now on); return the version.
 
-    Run as the owner role, inside the caller's transaction: the version is unique per organization,
-    so two concurrent calls cannot both create the same one.
+    Run as the owner role, inside the caller's transaction. The version is drawn from a sequence
+    shared by every organization: never reused, not even by an organization deleted and provisioned
+    again with the same id (a process may still hold the shredded key under its version).
     """
-    latest = DataKey.objects.using(using).filter(organization_id=organization_id).aggregate(v=Max("version"))
-    version = (latest["v"] or 0) + 1
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT nextval(%s::regclass)", [VERSION_SEQUENCE])
+        version = int(cursor.fetchone()[0])
     wrapped, key_id = _wrap(os.urandom(KEY_BYTES), organization_id=organization_id)
     DataKey.objects.using(using).create(
         organization_id=organization_id, version=version, wrapped_key=wrapped, master_key_id=key_id
     )
     data_keys_forget(organization_id)
     return version
+
+
+def _newest_version(organization_id: uuid.UUID, *, using: str) -> int | None:
+    latest = DataKey.objects.using(using).filter(organization_id=organization_id).aggregate(v=Max("version"))
+    return latest["v"]
+
+
+def _encryption_keys(organization_id: uuid.UUID, *, using: str) -> OrganizationKeys:
+    """The organization's keys, their newest version checked against the database (one indexed read).
+
+    Another process may have rotated the keys (a newer version), or shredded them and provisioned the
+    organization again (other versions): either way this process's copy is dropped and re-read, so it
+    never writes a value, or a blind index, that the other processes cannot read or find.
+    """
+    cached = _cache.get(organization_id)
+    if cached is not None and _newest_version(organization_id, using=using) == cached.current:
+        return cached
+    data_keys_forget(organization_id)
+    return data_keys(organization_id, using=using)
 
 
 def data_key_ensure(organization_id: uuid.UUID, *, using: str) -> None:
@@ -185,7 +214,11 @@ def data_keys_rewrap(organization_id: uuid.UUID, *, using: str) -> int:
 
 
 def data_keys_shred(organization_id: uuid.UUID, *, using: str) -> int:
-    """Delete the organization's data keys: its encrypted values can never be read again."""
+    """Delete the organization's data keys: its encrypted values can never be read again.
+
+    Other processes may still hold the keys for a while (for decrypting only): their versions are
+    never reused, and no process encrypts under a version that is no longer the newest in the database.
+    """
     deleted, _ = DataKey.objects.using(using).filter(organization_id=organization_id).delete()
     data_keys_forget(organization_id)
     return deleted
@@ -202,7 +235,7 @@ def encrypt(
     plaintext: str, *, organization_id: uuid.UUID, context: str, using: str = DEFAULT_DB_ALIAS
 ) -> str:
     """``plaintext`` encrypted under the organization's current data key, bound to ``context``."""
-    keys = data_keys(organization_id, using=using)
+    keys = _encryption_keys(organization_id, using=using)
     version = keys.current
     nonce = os.urandom(_NONCE_BYTES)
     sealed = keys.ciphers[version].encrypt(
@@ -267,7 +300,7 @@ def blind_index(
     """The value's blind index under the current data key; empty for an empty value."""
     if not value:
         return ""
-    keys = data_keys(organization_id, using=using)
+    keys = _encryption_keys(organization_id, using=using)
     return _digest(keys.keys[keys.current], context, value)
 
 
@@ -277,5 +310,5 @@ def blind_index_candidates(
     """Every blind index ``value`` may be stored under (one per data-key version)."""
     if not blind_index_normalise(value):
         return []
-    keys = data_keys(organization_id, using=using)
+    keys = _encryption_keys(organization_id, using=using)
     return [_digest(key, context, value) for key in keys.keys.values()]

@@ -166,8 +166,13 @@ def test_ciphertext_moved_to_another_column_or_organization_does_not_decrypt(
     (email,) = _raw(tenant_a, mine.id, "email")
     (phone,) = _raw(tenant_a, mine.id, "phone")
     context = "entities.entity.email"
-    with pytest.raises(crypto.FieldKeyError, match="fails authentication"):
+    with pytest.raises(crypto.FieldKeyError, match="does not exist"):  # versions are never shared
         crypto.decrypt(email, organization_id=tenant_b.organization_id, context=context)
+    # Even relabelled with a version of B's, A's ciphertext is bound to A (associated data).
+    b_version = crypto.data_keys(tenant_b.organization_id).current
+    relabelled = f"{crypto.PREFIX}:{b_version}:{email.split(':', 2)[2]}"
+    with pytest.raises(crypto.FieldKeyError, match="fails authentication"):
+        crypto.decrypt(relabelled, organization_id=tenant_b.organization_id, context=context)
     with pytest.raises(crypto.FieldKeyError, match="fails authentication"):
         crypto.decrypt(phone, organization_id=tenant_a.organization_id, context=context)
     with pytest.raises(crypto.FieldKeyError, match="not an encrypted value"):
@@ -215,7 +220,8 @@ def test_runtime_role_can_read_but_not_change_data_keys(tenant_a: Organization) 
 
 @pytest.mark.django_db
 def test_wrapped_data_keys_are_bound_to_their_organization(tenant_a: Organization) -> None:
-    row = DataKey.objects.get(organization=tenant_a, version=1)
+    row = DataKey.objects.filter(organization=tenant_a).first()
+    assert row is not None
     with pytest.raises(crypto.FieldKeyError, match="tampered"):
         crypto._unwrap(bytes(row.wrapped_key), master_key_id=row.master_key_id, organization_id=uuid.uuid4())
 
@@ -224,18 +230,21 @@ def test_rotation_re_encrypts_under_a_new_data_key_and_master_key(fresh: Organiz
     entity = _entity_in(fresh, email=EMAIL, phone=PHONE)
     blank = _entity_in(fresh)
     (before,) = _raw(fresh, entity.id, "email")
+    first = crypto.data_keys(fresh.organization_id).current
     old_master = settings.HUB_FIELD_KEYS[0]
     new_master = master_key_generate()
     settings.HUB_FIELD_KEYS = [new_master, old_master]
 
     out = io.StringIO()
     call_command("rotate_field_keys", "--tenant", fresh.slug, stdout=out)
-    assert f"[1/1 100%] {fresh.slug}: 1 data keys re-wrapped, data key v2 current, 1 rows re-encrypted" in (
-        out.getvalue()
-    )
     (after,) = _raw(fresh, entity.id, "email")
-    assert crypto.ciphertext_version(before) == 1
-    assert crypto.ciphertext_version(after) == 2
+    second = crypto.ciphertext_version(after)
+    assert (
+        f"[1/1 100%] {fresh.slug}: 1 data keys re-wrapped, data key v{second} current, 1 rows re-encrypted"
+        in out.getvalue()
+    )
+    assert crypto.ciphertext_version(before) == first
+    assert second > first
     assert {row.master_key_id for row in DataKey.objects.filter(organization=fresh)} == {
         master_key_parse(new_master).id
     }
@@ -268,20 +277,21 @@ def test_values_written_under_an_older_data_key_stay_readable_and_findable(
     fresh: Organization, settings: Any
 ) -> None:
     old = _entity_in(fresh, email="old@example.com")
+    first = crypto.data_keys(fresh.organization_id).current
     call_command("rotate_field_keys", "--tenant", fresh.slug, "--rewrap-only", stdout=io.StringIO())
     with transaction.atomic(using=MIGRATION_ALIAS):
-        crypto.data_key_create(fresh.organization_id, using=MIGRATION_ALIAS)
+        second = crypto.data_key_create(fresh.organization_id, using=MIGRATION_ALIAS)
     crypto.data_keys_forget()
     new = _entity_in(fresh, email="new@example.com")
-    assert crypto.ciphertext_version(_raw(fresh, old.id, "email")[0]) == 1
-    assert crypto.ciphertext_version(_raw(fresh, new.id, "email")[0]) == 2
+    assert crypto.ciphertext_version(_raw(fresh, old.id, "email")[0]) == first
+    assert crypto.ciphertext_version(_raw(fresh, new.id, "email")[0]) == second > first
     assert _lookup_ids(fresh, "old@example.com") == [old.id]
     assert _lookup_ids(fresh, "new@example.com") == [new.id]
 
 
 def test_a_process_with_stale_keys_reads_a_value_of_a_newer_version(fresh: Organization) -> None:
     entity = _entity_in(fresh, email=EMAIL)
-    crypto.data_keys(fresh.organization_id)  # cached: version 1 only
+    first = crypto.data_keys(fresh.organization_id).current  # cached: the first version only
     with transaction.atomic(using=MIGRATION_ALIAS):
         crypto.data_key_create(fresh.organization_id, using=MIGRATION_ALIAS)
     stale = crypto.data_keys(fresh.organization_id)
@@ -292,7 +302,7 @@ def test_a_process_with_stale_keys_reads_a_value_of_a_newer_version(fresh: Organ
         )
     (stored,) = _raw(fresh, newer.id, "email")
     crypto._cache[fresh.organization_id] = crypto.OrganizationKeys(
-        organization_id=fresh.organization_id, keys={1: stale.keys[1]}, loaded_at=stale.loaded_at
+        organization_id=fresh.organization_id, keys={first: stale.keys[first]}, loaded_at=stale.loaded_at
     )
     assert crypto.decrypt(stored, organization_id=fresh.organization_id, context="entities.entity.email") == (
         "x@example.com"
@@ -365,19 +375,23 @@ def test_rotation_rewrites_every_row_whatever_the_batch_size(fresh: Organization
     from tenants.key_rotation import field_keys_rotate
 
     entities = [_entity_in(fresh, email=f"n{index}@example.com") for index in range(5)]
+    first = crypto.data_keys(fresh.organization_id).current
     report = field_keys_rotate(tenant=fresh, batch_size=2)
-    assert (report.rows, report.data_key_version) == (5, 2)
+    assert report.rows == 5
+    assert report.data_key_version > first
     for entity in entities:
-        assert crypto.ciphertext_version(_raw(fresh, entity.id, "email")[0]) == 2
+        assert crypto.ciphertext_version(_raw(fresh, entity.id, "email")[0]) == report.data_key_version
     assert _lookup_ids(fresh, "n4@example.com") == [entities[4].id]
 
 
 def test_a_missing_first_data_key_is_created_once(fresh: Organization) -> None:
+    (shredded,) = DataKey.objects.filter(organization=fresh).values_list("version", flat=True)
     with transaction.atomic(using=MIGRATION_ALIAS):
         crypto.data_keys_shred(fresh.organization_id, using=MIGRATION_ALIAS)
         crypto.data_key_ensure(fresh.organization_id, using=MIGRATION_ALIAS)
         crypto.data_key_ensure(fresh.organization_id, using=MIGRATION_ALIAS)
-    assert list(DataKey.objects.filter(organization=fresh).values_list("version", flat=True)) == [1]
+    (created,) = DataKey.objects.filter(organization=fresh).values_list("version", flat=True)
+    assert created > shredded  # never the shredded key's version again
 
 
 @pytest.mark.django_db
@@ -385,8 +399,8 @@ def test_values_that_cannot_be_read_say_why(tenant_a: Organization, settings: An
     context, organization_id = "entities.entity.email", tenant_a.organization_id
     with pytest.raises(crypto.FieldKeyError, match="not an encrypted value"):
         crypto.decrypt("enc9:1:AAAA", organization_id=organization_id, context=context)
-    with pytest.raises(crypto.FieldKeyError, match=r"version 99 .* does not exist"):
-        crypto.decrypt("enc1:99:" + "A" * 40, organization_id=organization_id, context=context)
+    with pytest.raises(crypto.FieldKeyError, match=r"version 2147483647 .* does not exist"):
+        crypto.decrypt("enc1:2147483647:" + "A" * 40, organization_id=organization_id, context=context)
     assert crypto.blind_index_candidates("   ", organization_id=organization_id, context=context) == []
     settings.HUB_FIELD_KEYS = []
     with pytest.raises(crypto.FieldKeyError, match="HUB_FIELD_KEYS is empty"):
