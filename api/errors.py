@@ -68,12 +68,17 @@ def _validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
         ]
         errors.append(
             {
-                "loc": [str(part) for part in location] or list(map(str, error.get("loc", ()))),
+                "loc": [_loc_part(part) for part in location or error.get("loc", ())],
                 "msg": str(error.get("msg", "invalid")),
                 "type": str(error.get("type", "invalid")),
             }
         )
     return errors
+
+
+def _loc_part(part: Any) -> str | int:
+    """A list index stays an integer (``["postings", 0, "amount"]``), as ``hub.errors.loc_parts`` gives it."""
+    return part if isinstance(part, int) and not isinstance(part, bool) else str(part)
 
 
 def install_error_handlers(api: NinjaAPI) -> None:
@@ -88,7 +93,7 @@ def install_error_handlers(api: NinjaAPI) -> None:
     def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
         errors = _validation_errors(exc)
         first = errors[0] if errors else {"loc": [], "msg": "invalid"}
-        where = ".".join(first["loc"]) or "request"
+        where = ".".join(map(str, first["loc"])) or "request"
         detail = f"Invalid {where}: {first['msg']}" + (
             f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         )

@@ -6,7 +6,7 @@ from typing import Any
 
 from ninja import Schema
 from ninja.schema import DjangoGetter
-from pydantic import model_validator
+from pydantic import ConfigDict, model_validator
 
 
 class Error(Schema):
@@ -19,7 +19,17 @@ ERRORS: dict[int, type[Schema]] = {
 }  # fmt: skip
 
 
-class BodyIn(Schema):
+class InputSchema(Schema):
+    """Every shape a client writes (a request body, and each object nested in one).
+
+    An unknown field is a 422 naming it (``loc`` = its path, ``type`` = ``extra_forbidden``), never
+    dropped: ``"emial"`` for ``"email"`` would otherwise answer 201 and lose the value.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class BodyIn(InputSchema):
     """A request body: a JSON object, nothing else.
 
     Ninja's ``Schema`` reads its input by attribute, so a list, a string or ``null`` would pass as an

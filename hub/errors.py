@@ -81,9 +81,17 @@ class Invalid(HubError):
         self.field = field
 
     def payload(self) -> dict[str, Any]:
-        """The contract's 422 body: ``errors`` lists the broken rule and its field."""
-        error = {"loc": [self.field] if self.field else [], "msg": self.detail, "type": self.instance_code}
+        """The contract's 422 body: ``errors`` lists the broken rule and its field's path."""
+        error = {"loc": loc_parts(self.field), "msg": self.detail, "type": self.instance_code}
         return {**super().payload(), "errors": [error]}
+
+
+def loc_parts(field: str | None) -> list[str | int]:
+    """``"postings.1.amount"`` -> ``["postings", 1, "amount"]``: the path parts of a field, list indexes
+    as integers, as the schemas' own validation errors give them (one ``loc`` shape everywhere)."""
+    if not field:
+        return []
+    return [int(part) if part.isdecimal() else part for part in field.split(".")]
 
 
 class ServiceUnavailable(HubError):

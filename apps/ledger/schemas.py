@@ -8,10 +8,10 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from ninja import Schema
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from api.pagination import PageParams
-from api.schemas import BodyIn
+from api.schemas import BodyIn, InputSchema
 from apps.ledger.validators import money_format
 
 AccountType = Literal["asset", "liability", "equity", "income", "expense"]
@@ -28,8 +28,6 @@ class AccountIn(BodyIn):
 
 class AccountPatch(BodyIn):
     # A field that cannot change (currency, balances) is refused by name rather than ignored.
-    model_config = ConfigDict(extra="forbid")
-
     code: str | None = Field(None, max_length=40)
     name: str | None = Field(None, max_length=200)
     type: AccountType | None = None
@@ -60,7 +58,7 @@ class AccountPage(Schema):
     count: int
 
 
-class PostingIn(Schema):
+class PostingIn(InputSchema):
     account_id: uuid.UUID
     amount: str = Field(
         description="A decimal string, debit positive, with at most the currency's minor units",

@@ -13,7 +13,7 @@ from ninja import Schema
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 
 from api.pagination import PageParams
-from api.schemas import BodyIn
+from api.schemas import BodyIn, InputSchema
 from apps.scheduling.validators import aware_datetime_parse, local_time_check
 
 AwareDatetime = Annotated[datetime, BeforeValidator(aware_datetime_parse)]
@@ -59,13 +59,13 @@ class ResourcePage(Schema):
     count: int
 
 
-class WeeklyHoursIn(Schema):
+class WeeklyHoursIn(InputSchema):
     weekday: int = Field(ge=0, le=6, description="0 = Monday")
     start: LocalTime
     end: LocalTime = Field(description="local time; 00:00 means midnight at the end of the day")
 
 
-class DateExceptionIn(Schema):
+class DateExceptionIn(InputSchema):
     date: date
     closed: bool = True
     start: LocalTime | None = None

@@ -1,0 +1,175 @@
+"""One shape for the same kind of problem, on every module and both APIs (issue 10, items 11 and 13).
+
+Unknown body fields are refused by name on every write; ``loc`` is a list of path parts; date-times
+are rendered with ``Z``; the list of bookings in the way is always ``conflicts``; a ``+`` that a query
+string turned into a space is named as the cause.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from api.platform import api as platform_api
+from api.tenant import api as tenant_api
+from apps.entities.models import Entity
+from tenants.models import Organization
+from tests.helpers import assert_error
+
+JSON = "application/json"
+RESOURCE = {"kind": "room", "name": "Room 1", "timezone": "UTC"}
+BOOKING = {"resource_id": str(uuid.uuid4()), "start": "2026-03-02T09:00Z", "end": "2026-03-02T10:00Z"}
+TRANSACTION = {
+    "description": "rent",
+    "currency": "EUR",
+    "postings": [
+        {"account_id": str(uuid.uuid4()), "amount": "10.00"},
+        {"account_id": str(uuid.uuid4()), "amount": "-10.00"},
+    ],
+}
+ANY_ID = "00000000-0000-0000-0000-000000000001"
+
+
+def _object_schemas(
+    document: dict[str, Any], schema: dict[str, Any], seen: set[str]
+) -> Iterator[tuple[str, Any]]:
+    """Every object schema reachable from ``schema`` (following ``$ref`` and combinators once each)."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        if name in seen:
+            return
+        seen.add(name)
+        yield from _object_schemas(document, document["components"]["schemas"][name], seen)
+        return
+    if "properties" in schema:  # a model; a free-form map (``attributes``) has no properties
+        yield schema.get("title", "?"), schema
+        for child in schema.get("properties", {}).values():
+            yield from _object_schemas(document, child, seen)
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict):
+            yield from _object_schemas(document, schema[key], seen)
+    for key in ("anyOf", "oneOf", "allOf"):
+        for child in schema.get(key, []):
+            yield from _object_schemas(document, child, seen)
+
+
+def _request_bodies(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for media in operation.get("requestBody", {}).get("content", {}).values():
+                yield method.upper(), path, media["schema"]
+
+
+def _documents() -> list[dict[str, Any]]:
+    return [tenant_api.get_openapi_schema(), platform_api.get_openapi_schema(path_prefix="/api/platform/v1/")]
+
+
+@pytest.mark.parametrize("index", [0, 1], ids=["tenant", "platform"])
+def test_every_write_schema_refuses_unknown_fields(index: int) -> None:
+    """Structural: a new module's body schema that forgets ``InputSchema`` fails here, not in review."""
+    document = _documents()[index]
+    bodies = list(_request_bodies(document))
+    assert bodies, "no request body found: the walk is broken"
+    lax = [
+        f"{method} {path}: {title}"
+        for method, path, schema in bodies
+        for title, found in _object_schemas(document, schema, set())
+        if found.get("additionalProperties") is not False
+    ]
+    assert lax == [], f"write schemas that accept unknown fields: {lax}"
+
+
+def _assert_unknown_refused(response: Any, loc: list[Any]) -> None:
+    body = assert_error(response, 422, "validation_error")
+    assert body["errors"] == [
+        {"loc": loc, "msg": "Extra inputs are not permitted", "type": "extra_forbidden"}
+    ]
+
+
+WRITES = [
+    ("post", "/api/v1/entities/", {"kind": "customer", "name": "Acme", "emial": "a@x.example"}, ["emial"]),
+    ("patch", f"/api/v1/entities/{ANY_ID}", {"name": "Acme", "emial": "a@example.com"}, ["emial"]),
+    ("post", f"/api/v1/entities/{ANY_ID}/relations", {"target_id": ANY_ID, "kind": "x", "y": 1}, ["y"]),
+    ("post", "/api/v1/entities/kinds", {"key": "k", "label": "K", "colour": "red"}, ["colour"]),
+    (
+        "post",
+        f"/api/v1/entities/{ANY_ID}/permissions",
+        {"user_id": ANY_ID, "permission": "view", "x": 1},
+        ["x"],
+    ),
+    ("post", "/api/v1/scheduling/bookings", {**BOOKING, "note": "window seat"}, ["note"]),
+    ("patch", f"/api/v1/scheduling/bookings/{ANY_ID}", {"note": "window seat"}, ["note"]),
+    ("post", "/api/v1/scheduling/series", {**BOOKING, "rrule": "FREQ=DAILY", "skip": True}, ["skip"]),
+    ("post", "/api/v1/scheduling/resources", {**RESOURCE, "colour": "red"}, ["colour"]),
+    ("patch", f"/api/v1/scheduling/resources/{ANY_ID}", {"colour": "red"}, ["colour"]),
+    (
+        "put",
+        f"/api/v1/scheduling/resources/{ANY_ID}/availability",
+        {"weekly": [{"weekday": 0, "start": "09:00", "end": "17:00", "tz": "UTC"}]},
+        ["weekly", 0, "tz"],
+    ),
+    (
+        "post",
+        "/api/v1/transactions/accounts",
+        {"code": "1", "name": "Bank", "type": "asset", "currency": "EUR", "balance": "9"},
+        ["balance"],
+    ),
+    ("patch", f"/api/v1/transactions/accounts/{ANY_ID}", {"currency": "USD"}, ["currency"]),
+    ("post", "/api/v1/transactions/", {**TRANSACTION, "memo": "x"}, ["memo"]),
+    (
+        "post",
+        "/api/v1/transactions/",
+        {
+            **TRANSACTION,
+            "postings": [{**TRANSACTION["postings"][0], "memo": "x"}, TRANSACTION["postings"][1]],
+        },
+        ["postings", 0, "memo"],
+    ),
+    ("put", "/api/v1/privacy/retention/entities.entity", {"days": 30, "hours": 1}, ["hours"]),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("method", "path", "body", "loc"), WRITES, ids=[f"{m} {p} {loc}" for m, p, _, loc in WRITES]
+)
+def test_unknown_field_is_a_422_naming_it(
+    admin_client: Client, method: str, path: str, body: Any, loc: list[Any]
+) -> None:
+    headers = {"HTTP_IDEMPOTENCY_KEY": str(uuid.uuid4())}
+    response = getattr(admin_client, method)(path, body, content_type=JSON, **headers)
+    _assert_unknown_refused(response, loc)
+
+
+@pytest.mark.django_db
+def test_entity_with_a_misspelt_field_is_not_created(
+    member_client: Client, tenant_a: Organization, in_tenant: Any
+) -> None:
+    response = member_client.post(
+        "/api/v1/entities/", {"kind": "customer", "name": "Acme", "emial": "a@example.com"}, content_type=JSON
+    )
+    _assert_unknown_refused(response, ["emial"])
+    assert response.json()["detail"].startswith("Invalid emial")
+    with in_tenant(tenant_a):
+        assert not Entity.objects.exists()
+
+
+@pytest.mark.django_db
+def test_platform_tenant_create_and_patch_refuse_unknown_fields(
+    platform_client: Client, tenant_a: Organization
+) -> None:
+    create = {"organization_id": str(uuid.uuid4()), "slug": "delta", "name": "Delta", "nmae": "x"}
+    _assert_unknown_refused(
+        platform_client.post("/api/platform/v1/tenants", create, content_type=JSON), ["nmae"]
+    )
+    assert not Organization.objects.filter(slug="delta").exists()
+
+    patch = {"name": "Renamed", "slug": "other"}
+    url = f"/api/platform/v1/tenants/{tenant_a.organization_id}"
+    _assert_unknown_refused(platform_client.patch(url, patch, content_type=JSON), ["slug"])
+    tenant_a.refresh_from_db()
+    assert tenant_a.name != "Renamed"
