@@ -13,6 +13,7 @@ from django.db import DatabaseError
 from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from hub.client_address import client_address
 from tenants.db import tenant_connection
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -60,6 +61,7 @@ class RequestIdMiddleware:
                 "status": response.status_code,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 "tenant": getattr(tenant, "slug", None),
+                "client": client_address(request),
             },
         )
         return response

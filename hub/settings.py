@@ -139,6 +139,9 @@ TEMPLATES = [
     }
 ]
 STATIC_URL = "static/"
+# Proxies (addresses or CIDR networks, comma-separated) whose X-Forwarded-For is believed: the client
+# address of the access log and the audit trail (hub.client_address). None by default: the peer's.
+HUB_TRUSTED_PROXIES: list[str] = env.list("HUB_TRUSTED_PROXIES", default=[])
 
 if IS_PROD:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -268,6 +271,16 @@ def _check_field_keys() -> None:
             raise ImproperlyConfigured(f"HUB_FIELD_KEYS: {exc}") from None
 
 
+def _check_trusted_proxies() -> None:
+    from hub.client_address import trusted_proxies_parse
+
+    try:
+        trusted_proxies_parse(HUB_TRUSTED_PROXIES)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"HUB_TRUSTED_PROXIES: {exc}") from None
+
+
 _check_field_keys()
+_check_trusted_proxies()
 if IS_PROD:
     _refuse_unsafe_production_settings()

@@ -416,6 +416,19 @@ def test_docker_compose_commits_no_secret():
     assert seen == secret_names
 
 
+@pytest.mark.parametrize("proxies", ["10.0.0.0/33", "10.0.0.0/8,proxy.internal", "*"])
+def test_a_bad_trusted_proxy_refuses_to_start(proxies):
+    result = _manage("check", environment=_prod_environment(HUB_TRUSTED_PROXIES=proxies))
+    assert result.returncode != 0, result.stdout
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert "ImproperlyConfigured: HUB_TRUSTED_PROXIES:" in last_line, result.stderr
+
+
+def test_trusted_proxies_take_addresses_and_networks():
+    result = _manage("check", environment=_prod_environment(HUB_TRUSTED_PROXIES="10.0.0.0/8, 192.0.2.7,::1"))
+    assert result.returncode == 0, result.stderr
+
+
 def test_mint_dev_token_is_refused_in_prod():
     result = _manage("mint_dev_token", "--platform", "--roles", "admin", environment=_prod_environment())
     assert result.returncode != 0

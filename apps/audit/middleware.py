@@ -9,7 +9,6 @@ before failing (a PATCH refused after the entity was found, say) happened all th
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
@@ -17,6 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from api.middleware import request_id_var
 from apps.audit.models import AuditEntry
 from apps.audit.services import AuditBuffer, audit_buffering, audit_flush
+from hub.client_address import client_address
 from tenants.middleware import after_rollback
 from tenants.models import User
 
@@ -30,7 +30,7 @@ class AuditMiddleware:
             return self.get_response(request)
         buffer = AuditBuffer(
             request_id=request_id_var.get(),
-            remote_addr=_ip_or_none(request.META.get("REMOTE_ADDR")),
+            remote_addr=client_address(request),
             # Whatever a client sends, stored as text PostgreSQL can hold (no NUL).
             user_agent=request.headers.get("User-Agent", "").replace("\x00", "\ufffd"),
         )
@@ -57,12 +57,3 @@ def _reads_rewrite(reads: list[AuditEntry]) -> None:
         entry.pk = None
     audit_flush(entries=reads)
 
-
-def _ip_or_none(value: str | None) -> str | None:
-    """The client's address as given when it is one PostgreSQL's ``inet`` takes (no IPv6 zone id);
-    a server behind some proxy set-ups may pass anything."""
-    try:
-        ipaddress.ip_address(value or "")
-    except ValueError:
-        return None
-    return value if value and "%" not in value else None
