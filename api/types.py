@@ -26,7 +26,7 @@ def instant_parse(value: Any, *, earliest: datetime = EARLIEST, latest: datetime
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError:
-            raise ValueError("must be an ISO 8601 date and time with a UTC offset") from None
+            raise ValueError(_instant_refusal(value)) from None
     else:
         raise ValueError("must be an ISO 8601 date and time with a UTC offset, as a string")
     if parsed.tzinfo is None or parsed.utcoffset() is None:
@@ -37,6 +37,21 @@ def instant_parse(value: Any, *, earliest: datetime = EARLIEST, latest: datetime
     if not earliest <= parsed <= latest:
         raise ValueError(f"must lie between {earliest.date()} and {latest.date()}")
     return parsed.astimezone(UTC)
+
+
+def _instant_refusal(text: str) -> str:
+    """Why ``text`` is no instant. A query string decodes ``+`` to a space, so ``...T09:00+01:00`` sent
+    unencoded arrives as ``...T09:00 01:00``: that cause is named rather than a bare "invalid"."""
+    head, space, tail = text.rpartition(" ")
+    try:
+        if space and tail[:1].isdigit() and datetime.fromisoformat(f"{head}+{tail}").tzinfo:
+            return (
+                "must be an ISO 8601 date and time with a UTC offset; its '+' arrived as a space: "
+                "a '+' in a query string must be sent as %2B (e.g. 09:00%2B01:00), or use Z"
+            )
+    except ValueError:
+        pass
+    return "must be an ISO 8601 date and time with a UTC offset"
 
 
 def _instant(value: Any) -> datetime:

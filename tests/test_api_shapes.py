@@ -7,6 +7,7 @@ string turned into a space is named as the cause.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -173,3 +174,68 @@ def test_platform_tenant_create_and_patch_refuse_unknown_fields(
     _assert_unknown_refused(platform_client.patch(url, patch, content_type=JSON), ["slug"])
     tenant_a.refresh_from_db()
     assert tenant_a.name != "Renamed"
+
+
+@pytest.fixture
+def resource_id(admin_client: Client) -> str:
+    response = admin_client.post("/api/v1/scheduling/resources", RESOURCE, content_type=JSON)
+    assert response.status_code == 201, response.content
+    return str(response.json()["id"])
+
+
+@pytest.mark.django_db
+def test_a_rule_broken_deep_in_a_body_has_loc_as_path_parts(admin_client: Client, resource_id: str) -> None:
+    """A service's 422 (``Invalid(field=...)``) gives the same ``loc`` as a schema's: path parts."""
+    exceptions = [{"date": "2026-03-02", "closed": False}]  # opening hours without start and end
+    url = f"/api/v1/scheduling/resources/{resource_id}/availability"
+    body = assert_error(admin_client.put(url, {"exceptions": exceptions}, content_type=JSON), 422)
+    assert body["errors"][0]["loc"] == ["exceptions", 0]
+
+
+def _rendered_offsets(value: Any) -> Iterator[str]:
+    """Every date-time text of a JSON body not rendered with ``Z``."""
+    if isinstance(value, dict):
+        for child in value.values():
+            yield from _rendered_offsets(child)
+    elif isinstance(value, list):
+        for child in value:
+            yield from _rendered_offsets(child)
+    elif isinstance(value, str) and re.fullmatch(
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?[+-]\d\d:\d\d", value
+    ):
+        yield value
+
+
+@pytest.mark.django_db
+def test_conflict_lists_render_date_times_with_z(member_client: Client, resource_id: str) -> None:
+    booking = {"resource_id": resource_id, "start": "2026-03-02T10:00+01:00", "end": "2026-03-02T11:00+01:00"}
+    first = member_client.post("/api/v1/scheduling/bookings", booking, content_type=JSON)
+    assert first.status_code == 201, first.content
+    body = assert_error(member_client.post("/api/v1/scheduling/bookings", booking, content_type=JSON), 409)
+    assert body["conflicts"] == [
+        {
+            "id": first.json()["id"],
+            "start": "2026-03-02T09:00:00Z",
+            "end": "2026-03-02T10:00:00Z",
+            "status": "confirmed",
+        }
+    ]
+    series = {**booking, "rrule": "FREQ=DAILY;COUNT=2"}
+    refused = assert_error(member_client.post("/api/v1/scheduling/series", series, content_type=JSON), 409)
+    assert [c["id"] for c in refused["conflicts"]] == [first.json()["id"]]
+    assert list(_rendered_offsets([first.json(), body, refused])) == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/audit/?since=2026-01-01T00:00:00+01:00",
+        "/api/v1/scheduling/bookings?from=2026-01-01T00:00+01:00",
+    ],
+)
+def test_a_plus_decoded_as_a_space_is_named(admin_client: Client, url: str) -> None:
+    body = assert_error(admin_client.get(url), 422, "validation_error")
+    assert "must be sent as %2B" in body["errors"][0]["msg"], body
+    assert "%2B" in body["detail"]
+    assert admin_client.get(url.replace("+", "%2B")).status_code == 200

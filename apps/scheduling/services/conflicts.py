@@ -60,7 +60,8 @@ def conflict_error(blocking: Sequence[Booking], detail: str | None = None) -> Bo
     return BookingConflict(
         detail or "The resource is already booked at this time.",
         conflicts=[
-            {"id": str(b.id), "start": b.start.isoformat(), "end": b.end.isoformat(), "status": b.status}
+            # Date-times, not text: the API's one JSON rendering writes them (with ``Z``), as everywhere.
+            {"id": b.id, "start": b.start, "end": b.end, "status": b.status}
             for b in blocking
         ],
     )

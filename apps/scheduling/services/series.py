@@ -13,12 +13,13 @@ from apps.audit.models import AuditEntry
 from apps.audit.services import audit_change
 from apps.entities.selectors import EntityViewer
 from apps.scheduling import availability, selectors, validators
-from apps.scheduling.errors import BookingConflict, OutsideAvailability, SchedulingInvalid
+from apps.scheduling.errors import OutsideAvailability, SchedulingInvalid
 from apps.scheduling.models import Booking, BookingSeries, Resource
 from apps.scheduling.services.bookings import status_clean
 from apps.scheduling.services.conflicts import (
     availability_misses,
     blocking_per_span,
+    conflict_error,
     overlap_as_conflict,
     shared_locked,
 )
@@ -33,7 +34,12 @@ class Skipped:
     start: datetime
     end: datetime
     reason: str  # "conflict" or "outside_availability"
-    conflicts: list[uuid.UUID]
+    blocking: list[Booking]
+
+    @property
+    def conflicts(self) -> list[uuid.UUID]:
+        """The bookings in the way, by id (``conflicts``, as every list of them is named)."""
+        return [b.id for b in self.blocking]
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,7 @@ def _series_triage(
     fits, skipped = [], []
     for index, (s, e) in enumerate(spans):
         if blocking[index]:
-            skipped.append(Skipped(s, e, "conflict", [b.id for b in blocking[index]]))
+            skipped.append(Skipped(s, e, "conflict", blocking[index]))
         elif index in outside:
             skipped.append(Skipped(s, e, "outside_availability", []))
         else:
@@ -74,20 +80,19 @@ def _series_triage(
 
 
 def _series_refusal(skipped: list[Skipped]) -> Exception:
-    listed = [
-        {
-            "start": s.start.isoformat(),
-            "end": s.end.isoformat(),
-            "reason": s.reason,
-            "bookings": [str(i) for i in s.conflicts],
-        }
-        for s in skipped
-    ]
-    if any(s.reason == "conflict" for s in skipped):
-        return BookingConflict(
-            f"{len(skipped)} occurrences do not fit; nothing was booked.", conflicts=listed
+    """The refusal of a whole series: ``skipped`` lists the occurrences that do not fit as a series
+    that skips them would (``SeriesOut.skipped``); on a 409, ``conflicts`` lists the bookings in the
+    way as a single booking's 409 does."""
+    listed = [{"start": s.start, "end": s.end, "reason": s.reason, "conflicts": s.conflicts} for s in skipped]
+    blocking = {b.id: b for s in skipped for b in s.blocking}
+    if blocking:
+        error = conflict_error(
+            sorted(blocking.values(), key=lambda b: (b.start, str(b.id))),
+            f"{len(skipped)} occurrences do not fit; nothing was booked.",
         )
-    return OutsideAvailability(f"{len(skipped)} occurrences fall outside availability.", conflicts=listed)
+        error.extra["skipped"] = listed
+        return error
+    return OutsideAvailability(f"{len(skipped)} occurrences fall outside availability.", skipped=listed)
 
 
 @transaction.atomic
