@@ -1,4 +1,11 @@
-"""Who is calling: access-token verification (contract section 3), roles, and the tenant binding."""
+"""Who is calling: access-token verification (contract section 3), roles, and the tenant binding.
+
+The token is verified by ``request_authenticate``, which ``tenants.middleware`` calls once the host's
+organization is known and before the request's transaction opens: verifying may call the identity
+service (its keys, the roles of a token), and a transaction held open across that wait would pin a
+database connection "idle in transaction" for as long as the identity service takes. The API's auth
+classes then only check the role of the caller verified there.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +25,7 @@ from django.http import HttpRequest
 from ninja.security import HttpBearer
 
 from apps.audit.services import audit_actor_set
-from hub.errors import NotAuthenticated, PermissionDenied
+from hub.errors import HubError, NotAuthenticated, PermissionDenied
 from tenants.identity import IdentityUnavailable, identity_token_validate
 from tenants.models import User
 
@@ -144,24 +151,103 @@ def _roles_from_identity(token: str, claims: dict[str, Any]) -> list[Any]:
     return roles
 
 
-def principal_from_token(token: str) -> Principal:
-    """The verified caller behind ``token``; every refusal is a 401 that names the Bearer scheme."""
+def principal_roles(*, token: str, claims: dict[str, Any]) -> frozenset[Role]:
+    """The caller's roles: the token's ``roles`` when it names any, else the identity service's answer
+    (cached). The one place roles are resolved; it runs before the request's transaction opens, so a
+    source may wait on another service (or read the database) without holding one."""
+    role_names = claims.get("roles")
+    if not isinstance(role_names, list) or not role_names:
+        role_names = _roles_from_identity(token, claims)
+    return roles_map(role_names)
+
+
+def principal_authenticate(token: str, *, organization_id: uuid.UUID | None) -> Principal:
+    """The verified caller behind ``token`` on the host of ``organization_id`` (``None``: the platform).
+
+    The binding comes first, read from the token's own claims before any call to another service
+    (contract section 3): a token of another organization is a 403 that costs the identity service
+    nothing. Then the signature (which may fetch the JWKS), then the roles (which may ask the identity
+    service). Every refusal of the token itself is a 401 that names the Bearer scheme.
+    """
     try:
-        return _principal_from_claims(token, access_token_decode(token))
+        _binding_check(_claims_unverified(token), organization_id=organization_id)
+        claims = access_token_decode(token)
+        return Principal(
+            user_id=_uuid_claim(claims, "sub"),
+            email=_email_claim(claims),
+            tenant_id=_tenant_claim(claims),
+            roles=principal_roles(token=token, claims=claims),
+        )
     except NotAuthenticated as exc:
         exc.headers.setdefault("WWW-Authenticate", "Bearer")
         raise
 
 
-def _principal_from_claims(token: str, claims: dict[str, Any]) -> Principal:
-    user_id = _uuid_claim(claims, "sub")
-    tenant_id = None if claims.get("tenant_id") is None else _uuid_claim(claims, "tenant_id")
-    role_names = claims.get("roles")
-    if not isinstance(role_names, list) or not role_names:
-        role_names = _roles_from_identity(token, claims)
-    return Principal(
-        user_id=user_id, email=_email_claim(claims), tenant_id=tenant_id, roles=roles_map(role_names)
-    )
+def _claims_unverified(token: str) -> dict[str, Any]:
+    try:
+        claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+    except jwt.InvalidTokenError as exc:
+        raise NotAuthenticated(f"The access token is invalid: {exc}.", code="token_invalid") from exc
+    return claims
+
+
+def _tenant_claim(claims: dict[str, Any]) -> uuid.UUID | None:
+    return None if claims.get("tenant_id") is None else _uuid_claim(claims, "tenant_id")
+
+
+def _binding_check(claims: dict[str, Any], *, organization_id: uuid.UUID | None) -> None:
+    if _tenant_claim(claims) == organization_id:
+        return
+    if organization_id is None:
+        # Platform-level users carry no organization; a token bound to one never reaches this API.
+        raise PermissionDenied("This token belongs to an organization.", code="tenant_mismatch")
+    raise PermissionDenied("This token is not for this organization.", code="tenant_mismatch")
+
+
+@dataclass(frozen=True)
+class _Authentication:
+    """What ``request_authenticate`` decided about a request's bearer token."""
+
+    token: str
+    principal: Principal | None = None
+    error: HubError | None = None
+
+
+_AUTHENTICATION = "_hub_authentication"
+
+
+def request_authenticate(request: HttpRequest, *, organization_id: uuid.UUID | None) -> None:
+    """Verify the request's bearer token, if it has one, for the host of ``organization_id`` (``None``:
+    the platform); the outcome waits on the request for the API's auth classes. Call it before the
+    request's transaction opens. A refusal is kept, not raised: only an endpoint that needs a caller
+    answers it (the docs of an API need none)."""
+    token = _bearer_token(request)
+    if token is None:
+        return
+    try:
+        outcome = _Authentication(
+            token, principal=principal_authenticate(token, organization_id=organization_id)
+        )
+    except HubError as exc:
+        outcome = _Authentication(token, error=exc)
+    request.__dict__[_AUTHENTICATION] = outcome
+
+
+def _bearer_token(request: HttpRequest) -> str | None:
+    """The token of ``Authorization: Bearer <token>``, read as Ninja's ``HttpBearer`` reads it."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token if scheme.lower() == "bearer" else None
+
+
+def _authenticated_principal(request: HttpRequest, token: str) -> Principal:
+    outcome = request.__dict__.get(_AUTHENTICATION)
+    if isinstance(outcome, _Authentication) and outcome.token == token:
+        if outcome.principal is not None:
+            return outcome.principal
+        if outcome.error is not None:
+            raise outcome.error
+    # Only the routing middleware verifies tokens; a request that skipped it has no caller.
+    raise NotAuthenticated("The access token was not verified.", code="token_invalid")
 
 
 def _email_claim(claims: dict[str, Any]) -> str:
@@ -199,7 +285,7 @@ class TenantAuth(HttpBearer):
         self.role = role
 
     def authenticate(self, request: HttpRequest, token: str) -> Principal:
-        principal = principal_from_token(token)
+        principal = _authenticated_principal(request, token)
         tenant = getattr(request, "tenant", None)
         if tenant is None or principal.tenant_id != tenant.organization_id:
             raise PermissionDenied("This token is not for this organization.", code="tenant_mismatch")
@@ -214,8 +300,7 @@ class PlatformAuth(HttpBearer):
     """A ``platform_admin`` token, for the platform API on the bare domain."""
 
     def authenticate(self, request: HttpRequest, token: str) -> Principal:
-        principal = principal_from_token(token)
-        # Platform-level users carry no organization; a token bound to one never reaches this API.
+        principal = _authenticated_principal(request, token)
         if principal.tenant_id is not None:
             raise PermissionDenied("This token belongs to an organization.", code="tenant_mismatch")
         if not principal.has_role(Role.PLATFORM_ADMIN):

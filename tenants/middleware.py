@@ -1,25 +1,35 @@
-"""Host -> organization routing, and one database transaction per request.
+"""Host -> organization routing, the caller, and one database transaction per request.
 
 A tenant request runs in one transaction, so the organization and schema are set once (by
 ``tenants.db.backend``) and an error response (status 400 or more) rolls back everything the request
-did: bad input changes nothing.
+did: bad input changes nothing. The caller is authenticated before that transaction opens
+(``api.auth.request_authenticate``): verifying a token may wait on the identity service, and no
+connection may sit "idle in transaction" meanwhile.
+
+A database that cannot be reached (down, restarting) answers 503 ``database_unavailable`` with
+``Retry-After``, never 500.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.http.request import split_domain_port
 from django_tenants.utils import tenant_context
 
+from api.auth import request_authenticate
 from hub.errors import BadRequest
-from tenants.db import tenant_connection
+from tenants.db import DatabaseUnavailable, database_unreachable, tenant_connection
 from tenants.errors import TenantNotFound, TenantSuspended
+from tenants.models import Organization
 from tenants.selectors import tenant_for_host
+
+logger = logging.getLogger(__name__)
 
 
 def request_host(request: HttpRequest) -> str:
@@ -43,39 +53,50 @@ class TenantRoutingMiddleware:
             host = request_host(request)
         except DisallowedHost:
             return BadRequest("The Host header is not served here.", code="bad_host").response()
-        if host == settings.HUB_BASE_DOMAIN:
-            # The platform API touches only public tables and runs DDL on the owner connection
-            # (provisioning). A request-wide transaction here would hold locks (the user mirror's row)
-            # that the owner's DDL waits for: a deadlock between two connections of one thread.
-            # Each platform service is atomic on its own instead.
-            tenant_connection().set_schema_to_public()
-            request.tenant = None  # type: ignore[attr-defined]
-            request.urlconf = settings.PUBLIC_SCHEMA_URLCONF  # type: ignore[attr-defined]
-            return self.get_response(request)
-        with transaction.atomic():
-            try:
-                response = self._route(request, host)
-            finally:
-                tenant_connection().set_schema_to_public()
-            if response.status_code >= 400:
-                transaction.set_rollback(True)
-        callbacks = request.__dict__.get("_hub_after_rollback")
-        tenant = getattr(request, "tenant", None)
-        if response.status_code >= 400 and callbacks and tenant is not None:
-            with tenant_context(tenant), transaction.atomic():
-                for callback in callbacks:
-                    callback()
-        return response
+        try:
+            return self._serve(request, host)
+        except DatabaseError as exc:
+            if not database_unreachable(exc):
+                raise
+            logger.warning("database unreachable on %s %s: %s", request.method, request.path, exc)
+            return DatabaseUnavailable().response()
 
-    def _route(self, request: HttpRequest, host: str) -> HttpResponse:
+    def _serve(self, request: HttpRequest, host: str) -> HttpResponse:
         tenant_connection().set_schema_to_public()
         request.tenant = None  # type: ignore[attr-defined]
+        if host == settings.HUB_BASE_DOMAIN:
+            return self._serve_platform(request)
         tenant = tenant_for_host(host=host)
         if tenant is None:
             return TenantNotFound().response()
         if not tenant.is_active:
             return TenantSuspended().response()
-        tenant_connection().set_tenant(tenant)
-        request.tenant = tenant  # type: ignore[attr-defined]
-        request.urlconf = settings.ROOT_URLCONF  # type: ignore[attr-defined]
+        return self._serve_tenant(request, tenant)
+
+    def _serve_platform(self, request: HttpRequest) -> HttpResponse:
+        # The platform API touches only public tables and runs DDL on the owner connection
+        # (provisioning). A request-wide transaction here would hold locks (the user mirror's row)
+        # that the owner's DDL waits for: a deadlock between two connections of one thread.
+        # Each platform service is atomic on its own instead.
+        request.urlconf = settings.PUBLIC_SCHEMA_URLCONF  # type: ignore[attr-defined]
+        request_authenticate(request, organization_id=None)
         return self.get_response(request)
+
+    def _serve_tenant(self, request: HttpRequest, tenant: Organization) -> HttpResponse:
+        request_authenticate(request, organization_id=tenant.organization_id)
+        with transaction.atomic():
+            try:
+                tenant_connection().set_tenant(tenant)
+                request.tenant = tenant  # type: ignore[attr-defined]
+                request.urlconf = settings.ROOT_URLCONF  # type: ignore[attr-defined]
+                response = self.get_response(request)
+            finally:
+                tenant_connection().set_schema_to_public()
+            if response.status_code >= 400:
+                transaction.set_rollback(True)
+        callbacks = request.__dict__.get("_hub_after_rollback")
+        if response.status_code >= 400 and callbacks:
+            with tenant_context(tenant), transaction.atomic():
+                for callback in callbacks:
+                    callback()
+        return response
