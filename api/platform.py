@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from ninja import NinjaAPI, Query, Schema, Status
 from pydantic import Field
 
-from api.auth import platform_auth
+from api.auth import platform_auth, request_actor
 from api.errors import StrictJSONParser, install_error_handlers
 from api.pagination import PageParams, paginate
 from api.schemas import ERRORS, BodyIn
@@ -71,6 +71,7 @@ def tenant_create(request: HttpRequest, payload: TenantIn) -> Status[Organizatio
         slug=payload.slug,
         name=payload.name,
         check_identity=not payload.skip_identity_check,
+        actor=request_actor(request).id,
     )
     return Status(201, tenant)
 
@@ -88,19 +89,19 @@ def tenant_read(request: HttpRequest, organization_id: uuid.UUID) -> Organizatio
 @api.patch("/tenants/{organization_id}", response={200: TenantOut, **ERRORS}, tags=["tenants"])
 def tenant_update(request: HttpRequest, organization_id: uuid.UUID, payload: TenantPatch) -> Organization:
     tenant = selectors.tenant_get(organization_id=organization_id)
-    return services.tenant_rename(tenant=tenant, name=payload.name)
+    return services.tenant_rename(tenant=tenant, name=payload.name, actor=request_actor(request).id)
 
 
 @api.post("/tenants/{organization_id}/suspend", response={200: TenantOut, **ERRORS}, tags=["tenants"])
 def tenant_suspend(request: HttpRequest, organization_id: uuid.UUID) -> Organization:
     tenant = selectors.tenant_get(organization_id=organization_id)
-    return services.tenant_suspend(tenant=tenant)
+    return services.tenant_suspend(tenant=tenant, actor=request_actor(request).id)
 
 
 @api.post("/tenants/{organization_id}/activate", response={200: TenantOut, **ERRORS}, tags=["tenants"])
 def tenant_activate(request: HttpRequest, organization_id: uuid.UUID) -> Organization:
     tenant = selectors.tenant_get(organization_id=organization_id)
-    return services.tenant_activate(tenant=tenant)
+    return services.tenant_activate(tenant=tenant, actor=request_actor(request).id)
 
 
 @api.delete("/tenants/{organization_id}", response={204: None, **ERRORS}, tags=["tenants"])
@@ -108,5 +109,5 @@ def tenant_delete(
     request: HttpRequest, organization_id: uuid.UUID, params: Query[DeleteParams]
 ) -> Status[None]:
     tenant = selectors.tenant_get(organization_id=organization_id)
-    services.tenant_delete(tenant=tenant, confirm=params.confirm)
+    services.tenant_delete(tenant=tenant, confirm=params.confirm, actor=request_actor(request).id)
     return Status(204, None)

@@ -111,3 +111,40 @@ class DataKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.organization_id} v{self.version}"
+
+
+class PlatformAuditEntry(models.Model):
+    """One change of an organization's lifecycle (provision, rename, suspend, activate, delete).
+
+    The platform's own trail, in ``public`` beside the organizations it is about, written in the
+    transaction of the change (``tenants.services``). Like each organization's trail it is hash-chained
+    and append-only in the database (migration 0005): ``sequence``, ``previous_hash`` and ``entry_hash``
+    are set on insert, every UPDATE, DELETE and TRUNCATE is refused. It outlives the organizations, so it
+    names things by id: ``actor_id`` (the platform admin's user id; null for the system, a command run
+    without ``--actor``), ``organization_id`` (no foreign key: a deleted organization keeps its entries),
+    and ``changes`` holds the slug and status in clear but the organization's name only as changed
+    (``apps.audit.services.MASK``): a company's name can be a person's (a sole trader's), and no entry
+    could be erased.
+    """
+
+    class Action(models.TextChoices):
+        PROVISION = "provision"
+        RENAME = "rename"
+        SUSPEND = "suspend"
+        ACTIVATE = "activate"
+        DELETE = "delete"
+
+    sequence = models.BigIntegerField(default=0, editable=False, unique=True)
+    timestamp = models.DateTimeField()
+    actor_id = models.UUIDField(null=True, blank=True, db_index=True)
+    action = models.CharField(max_length=16, choices=Action.choices)
+    organization_id = models.UUIDField(db_index=True)
+    changes = models.JSONField(default=dict)
+    previous_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
+    entry_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["-sequence"]
+
+    def __str__(self) -> str:
+        return f"#{self.sequence} {self.action} {self.organization_id}"

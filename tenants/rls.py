@@ -53,18 +53,22 @@ def database_grants_ensure() -> None:
 # Tables of ``public`` the runtime role may read but never change: the wrapped field-encryption keys
 # (created, rotated and shredded by the owner role only; ``tenants.crypto``).
 RUNTIME_READ_ONLY_TABLES = ("tenants_datakey",)
+# Tables of ``public`` the runtime role may read and append to, never change: the platform's audit trail
+# (its triggers refuse changes too; this is the second wall).
+RUNTIME_APPEND_ONLY_TABLES = ("tenants_platformauditentry",)
 
 
 def runtime_read_only_ensure() -> None:
-    """Take write access to ``RUNTIME_READ_ONLY_TABLES`` away from the runtime role (after migrating)."""
+    """Take write access to ``RUNTIME_READ_ONLY_TABLES``, and all but INSERT to
+    ``RUNTIME_APPEND_ONLY_TABLES``, away from the runtime role (after migrating)."""
     runtime, owner = runtime_role(), owner_role()
     if runtime == owner:
         return
+    revoked = [(table, "INSERT, UPDATE, DELETE, TRUNCATE") for table in RUNTIME_READ_ONLY_TABLES]
+    revoked += [(table, "UPDATE, DELETE, TRUNCATE") for table in RUNTIME_APPEND_ONLY_TABLES]
     with connections[MIGRATION_ALIAS].cursor() as cursor:
-        for table in RUNTIME_READ_ONLY_TABLES:
-            cursor.execute(
-                f'REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON TABLE public."{table}" FROM "{runtime}"'
-            )
+        for table, privileges in revoked:
+            cursor.execute(f'REVOKE {privileges} ON TABLE public."{table}" FROM "{runtime}"')
 
 
 def tenant_schema_secure(*, schema_name: str, organization_id: uuid.UUID) -> int:

@@ -1,4 +1,4 @@
-"""Reads of the public schema: organizations and routing."""
+"""Reads of the public schema: organizations, routing, and the platform's audit trail."""
 
 from __future__ import annotations
 
@@ -6,8 +6,16 @@ import uuid
 
 from django.db.models import QuerySet
 
+from apps.audit.selectors import ChainHead, ChainReport, audit_chain_verify
 from tenants.errors import TenantNotFound
-from tenants.models import Domain, Organization
+from tenants.models import Domain, Organization, PlatformAuditEntry
+
+# The platform trail's walk for ``audit_chain_verify``: its table, and the digest its trigger computes
+# (tenants migration 0005).
+PLATFORM_CHAIN_SQL = (
+    "SELECT sequence, previous_hash, entry_hash, public.platform_audit_entry_digest(e) "
+    "FROM public.tenants_platformauditentry e ORDER BY sequence"
+)
 
 
 def tenant_list() -> QuerySet[Organization]:
@@ -25,3 +33,20 @@ def tenant_for_host(*, host: str) -> Organization | None:
     """The organization served at ``host`` (already lower-cased, without port), if any."""
     domain = Domain.objects.select_related("tenant").filter(domain=host).first()
     return domain.tenant if domain else None
+
+
+def platform_audit_list(
+    *, organization_id: uuid.UUID | None = None, action: str | None = None
+) -> QuerySet[PlatformAuditEntry]:
+    """The platform's audit entries, newest first, optionally of one organization or one action."""
+    entries = PlatformAuditEntry.objects.all()
+    if organization_id is not None:
+        entries = entries.filter(organization_id=organization_id)
+    if action is not None:
+        entries = entries.filter(action=action)
+    return entries.order_by("-sequence")
+
+
+def platform_audit_verify(anchor: ChainHead | None = None) -> ChainReport:
+    """Walk the platform's audit chain as the tenant trail's is walked (``audit_chain_verify``)."""
+    return audit_chain_verify(anchor, chain_sql=PLATFORM_CHAIN_SQL)

@@ -2,6 +2,11 @@
 
 DDL runs as the owner role in one transaction: PostgreSQL's DDL is transactional, so a failure at any
 step (schema, migrations, row-level security, domain) leaves no schema, domain or tenant row behind.
+
+Every change is recorded in the platform's audit trail (``PlatformAuditEntry``) in the transaction that
+makes it, on the connection that makes it: the owner's for provisioning and deletion, the runtime
+role's for the rest. So a failed change leaves no entry, and a committed one always has its entry.
+``actor`` is the platform admin's user id; ``None`` is the system (a command run without ``--actor``).
 """
 
 from __future__ import annotations
@@ -11,18 +16,22 @@ import re
 import uuid
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
+from django.utils import timezone
 
+from apps.audit.services import MASK
+from hub.errors import UNIQUE_VIOLATION, violated_sqlstate
 from tenants import crypto
 from tenants.ddl import tenant_schema_create, tenant_schema_drop, tenant_schema_migrate
-from tenants.errors import DeleteNotConfirmed, TenantConflict, TenantInvalid
+from tenants.errors import DeleteNotConfirmed, TenantConflict, TenantInvalid, TenantNotFound
 from tenants.identity import identity_organization_exists
-from tenants.models import Domain, Organization
+from tenants.models import Domain, Organization, PlatformAuditEntry
 from tenants.routers import MIGRATION_ALIAS
 
 logger = logging.getLogger(__name__)
 
-SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+# Matched with ``fullmatch``: ``$`` would also accept a trailing newline.
+SLUG_PATTERN = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 RESERVED_SLUGS = frozenset(
     {
         "admin", "api", "app", "assets", "auth", "cdn", "docs", "ftp", "help", "hub", "identity",
@@ -34,7 +43,7 @@ NAME_MAX_LENGTH = 200
 
 
 def tenant_slug_validate(slug: str) -> str:
-    if not SLUG_PATTERN.match(slug):
+    if not SLUG_PATTERN.fullmatch(slug):
         raise TenantInvalid(
             "slug must be a DNS label: 1 to 63 lowercase letters, digits or hyphens, "
             "not starting or ending with a hyphen.",
@@ -52,8 +61,42 @@ def tenant_name_validate(name: str) -> str:
     return name
 
 
+def _platform_audit(
+    *,
+    action: PlatformAuditEntry.Action,
+    organization_id: uuid.UUID,
+    actor: uuid.UUID | None,
+    changes: dict[str, list[str | None]],
+    using: str,
+) -> None:
+    """Append the change to the platform's trail, in the caller's transaction on ``using``.
+
+    The organization's name is recorded only as changed (``MASK``), never its value.
+    """
+    PlatformAuditEntry.objects.using(using).create(
+        timestamp=timezone.now(),
+        actor_id=actor,
+        action=action,
+        organization_id=organization_id,
+        changes=changes,
+    )
+
+
+def _tenant_lock(*, tenant: Organization, using: str = DEFAULT_DB_ALIAS) -> Organization:
+    """Re-read the organization under its row lock (inside the caller's transaction)."""
+    try:
+        return Organization.objects.using(using).select_for_update().get(pk=tenant.pk)
+    except Organization.DoesNotExist:
+        raise TenantNotFound("No organization has this id.") from None
+
+
 def tenant_provision(
-    *, organization_id: uuid.UUID, slug: str, name: str, check_identity: bool = True
+    *,
+    organization_id: uuid.UUID,
+    slug: str,
+    name: str,
+    check_identity: bool = True,
+    actor: uuid.UUID | None = None,
 ) -> Organization:
     """Create the organization's row, schema (migrated and under row-level security) and domain.
 
@@ -85,32 +128,76 @@ def tenant_provision(
             Domain.objects.using(MIGRATION_ALIAS).create(
                 domain=tenant.primary_domain, tenant=tenant, is_primary=True
             )
+            # Last: the trail's lock (one chain for the platform) is held only until the commit.
+            _platform_audit(
+                action=PlatformAuditEntry.Action.PROVISION,
+                organization_id=organization_id,
+                actor=actor,
+                changes={"slug": [None, slug], "name": [None, MASK], "status": [None, tenant.status]},
+                using=MIGRATION_ALIAS,
+            )
     except IntegrityError as exc:
+        if violated_sqlstate(exc) != UNIQUE_VIOLATION:
+            raise
         raise TenantConflict("The organization, its slug or its domain already exists.") from exc
     logger.info("provisioned organization %s (%s): %d tables secured", organization_id, slug, tables)
     return tenant
 
 
-def tenant_rename(*, tenant: Organization, name: str) -> Organization:
-    tenant.name = tenant_name_validate(name)
-    tenant.save(update_fields=["name", "updated_at"])
+def tenant_rename(*, tenant: Organization, name: str, actor: uuid.UUID | None = None) -> Organization:
+    """Rename the organization (its display name; the slug and domain stay)."""
+    name = tenant_name_validate(name)
+    with transaction.atomic():
+        tenant = _tenant_lock(tenant=tenant)
+        if tenant.name != name:
+            tenant.name = name
+            tenant.save(update_fields=["name", "updated_at"])
+            _platform_audit(
+                action=PlatformAuditEntry.Action.RENAME,
+                organization_id=tenant.organization_id,
+                actor=actor,
+                changes={"name": [MASK, MASK]},
+                using=DEFAULT_DB_ALIAS,
+            )
     return tenant
 
 
-def tenant_suspend(*, tenant: Organization) -> Organization:
+# The lifecycle action each status is reached by.
+_STATUS_ACTIONS = {
+    Organization.Status.SUSPENDED: PlatformAuditEntry.Action.SUSPEND,
+    Organization.Status.ACTIVE: PlatformAuditEntry.Action.ACTIVATE,
+}
+
+
+def _tenant_status_set(
+    *, tenant: Organization, status: Organization.Status, actor: uuid.UUID | None
+) -> Organization:
+    with transaction.atomic():
+        tenant = _tenant_lock(tenant=tenant)
+        if tenant.status != status:
+            before, tenant.status = tenant.status, status
+            tenant.save(update_fields=["status", "updated_at"])
+            _platform_audit(
+                action=_STATUS_ACTIONS[status],
+                organization_id=tenant.organization_id,
+                actor=actor,
+                changes={"status": [before, status]},
+                using=DEFAULT_DB_ALIAS,
+            )
+    return tenant
+
+
+def tenant_suspend(*, tenant: Organization, actor: uuid.UUID | None = None) -> Organization:
     """Suspend: every request to the organization's host answers 403 ``tenant_suspended``."""
-    tenant.status = Organization.Status.SUSPENDED
-    tenant.save(update_fields=["status", "updated_at"])
-    return tenant
+    return _tenant_status_set(tenant=tenant, status=Organization.Status.SUSPENDED, actor=actor)
 
 
-def tenant_activate(*, tenant: Organization) -> Organization:
-    tenant.status = Organization.Status.ACTIVE
-    tenant.save(update_fields=["status", "updated_at"])
-    return tenant
+def tenant_activate(*, tenant: Organization, actor: uuid.UUID | None = None) -> Organization:
+    """Serve the organization again."""
+    return _tenant_status_set(tenant=tenant, status=Organization.Status.ACTIVE, actor=actor)
 
 
-def tenant_delete(*, tenant: Organization, confirm: str | None) -> None:
+def tenant_delete(*, tenant: Organization, confirm: str | None, actor: uuid.UUID | None = None) -> None:
     """Shred the organization's data keys, drop its schema with all its data, then its domains and row.
 
     Irreversible: without the data keys, the encrypted fields in any copy of the data (a backup, a
@@ -119,8 +206,16 @@ def tenant_delete(*, tenant: Organization, confirm: str | None) -> None:
     if confirm is None or confirm.strip().lower() != str(tenant.organization_id):
         raise DeleteNotConfirmed()
     with transaction.atomic(using=MIGRATION_ALIAS):
+        tenant = _tenant_lock(tenant=tenant, using=MIGRATION_ALIAS)
         crypto.data_keys_shred(tenant.organization_id, using=MIGRATION_ALIAS)
         tenant_schema_drop(tenant=tenant)
         Domain.objects.using(MIGRATION_ALIAS).filter(tenant_id=tenant.pk).delete()
         Organization.objects.using(MIGRATION_ALIAS).filter(pk=tenant.pk).delete()
+        _platform_audit(
+            action=PlatformAuditEntry.Action.DELETE,
+            organization_id=tenant.organization_id,
+            actor=actor,
+            changes={"slug": [tenant.slug, None], "name": [MASK, None], "status": [tenant.status, None]},
+            using=MIGRATION_ALIAS,
+        )
     logger.info("deleted organization %s (%s)", tenant.organization_id, tenant.slug)

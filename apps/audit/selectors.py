@@ -12,6 +12,13 @@ from django.db.models import QuerySet
 from apps.audit.models import AuditEntry
 
 _CHAIN_BATCH = 2000
+# What a chain walk reads, in sequence order: each entry's sequence, link, hash, and the database's digest
+# of its content. The organization's trail by default; the platform's trail (``tenants.selectors``)
+# passes its own table and digest function.
+TENANT_CHAIN_SQL = (
+    "SELECT sequence, previous_hash, entry_hash, audit_entry_digest(a) "
+    "FROM audit_auditentry a ORDER BY sequence"
+)
 
 
 def audit_entry_list(
@@ -60,14 +67,14 @@ class ChainReport:
     head: ChainHead | None = None
 
 
-def audit_chain_verify(anchor: ChainHead | None = None) -> ChainReport:
+def audit_chain_verify(anchor: ChainHead | None = None, *, chain_sql: str = TENANT_CHAIN_SQL) -> ChainReport:
     """Walk the current organization's chain in order: every entry's hash must be the digest of its
     fields and the previous hash, link to the previous entry, and follow it without a gap; with an
     ``anchor`` (a head recorded earlier), the chain must still hold that entry with that hash.
 
     The digest is the database's own (``audit_entry_digest``), the function that made it on insert.
     """
-    report = _chain_walk(anchor)
+    report = _chain_walk(anchor, chain_sql)
     if report.ok and anchor is not None and (report.head is None or report.head.sequence < anchor.sequence):
         last = report.head.sequence if report.head else 0
         return ChainReport(
@@ -81,13 +88,10 @@ def audit_chain_verify(anchor: ChainHead | None = None) -> ChainReport:
     return report
 
 
-def _chain_walk(anchor: ChainHead | None) -> ChainReport:
+def _chain_walk(anchor: ChainHead | None, chain_sql: str) -> ChainReport:
     count, expected_sequence, previous_hash = 0, 1, ""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT sequence, previous_hash, entry_hash, audit_entry_digest(a) "
-            "FROM audit_auditentry a ORDER BY sequence"
-        )
+        cursor.execute(chain_sql)
         while rows := cursor.fetchmany(_CHAIN_BATCH):
             for sequence, linked_hash, entry_hash, digest in rows:
                 problem = ""

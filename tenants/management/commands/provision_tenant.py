@@ -21,6 +21,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--skip-identity-check", action="store_true", help="Do not ask the identity service (dev only)."
         )
+        parser.add_argument(
+            "--actor",
+            type=uuid.UUID,
+            help="User id recorded in the platform's audit trail (default: the system).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -29,6 +34,7 @@ class Command(BaseCommand):
                 slug=options["slug"],
                 name=options["name"],
                 check_identity=not options["skip_identity_check"],
+                actor=options["actor"],
             )
         except HubError as exc:
             raise CommandError(f"{exc.instance_code}: {exc.detail}") from exc

@@ -1,5 +1,8 @@
 """Walk each organization's audit chain: exit 0 when complete and unaltered, 1 naming the first break.
 
+``--platform`` walks the platform's trail instead (organization lifecycle, ``tenants.PlatformAuditEntry``);
+its head is recorded in the anchors file under ``platform`` (a reserved slug, so never an organization's).
+
 ``--anchors FILE`` checks each chain against the heads recorded in FILE by an earlier run
 (``--record-anchors FILE``): a chain cut short at its end is otherwise still a valid chain. Keep that
 file away from the database (object storage with retention, another host): whoever can rewrite the
@@ -18,6 +21,9 @@ from django_tenants.utils import tenant_context
 
 from apps.audit.selectors import ChainHead, audit_chain_verify
 from tenants.management.tenant_commands import tenant_argument_add, tenants_progress
+from tenants.selectors import platform_audit_verify
+
+PLATFORM_ANCHOR = "platform"
 
 
 def _anchors_read(path: str) -> dict[str, ChainHead]:
@@ -37,12 +43,18 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         tenant_argument_add(parser)
         parser.add_argument(
+            "--platform", action="store_true", help="Verify the platform's trail (organization lifecycle)."
+        )
+        parser.add_argument(
             "--anchors", help="JSON file of heads recorded earlier: each chain must still hold its head."
         )
         parser.add_argument("--record-anchors", help="Write every verified chain's head to this JSON file.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         anchors = _anchors_read(options["anchors"]) if options["anchors"] else {}
+        if options["platform"]:
+            self._platform_verify(anchors, record=options["record_anchors"], slug=options["slug"])
+            return
         broken, heads, checked = [], {}, 0
         for tenant, progress in tenants_progress(options["slug"], stdout=self.stdout):
             with tenant_context(tenant), transaction.atomic():
@@ -64,3 +76,22 @@ class Command(BaseCommand):
         if broken:
             raise CommandError(f"Audit trail broken in: {', '.join(broken)}", returncode=1)
         self.stdout.write(self.style.SUCCESS(f"{checked} audit trails complete and unaltered"))
+
+    def _platform_verify(
+        self, anchors: dict[str, ChainHead], *, record: str | None, slug: str | None
+    ) -> None:
+        if slug:
+            raise CommandError("--platform and --tenant exclude each other.")
+        with transaction.atomic():
+            report = platform_audit_verify(anchors.get(PLATFORM_ANCHOR))
+        if not report.ok:
+            self.stdout.write(
+                f"platform: BROKEN at entry {report.first_broken} ({report.reason}); "
+                f"{report.entries} entries before it ok"
+            )
+            raise CommandError("The platform's audit trail is broken.", returncode=1)
+        if record and report.head is not None:
+            head = {"sequence": report.head.sequence, "hash": report.head.hash}
+            Path(record).write_text(json.dumps({PLATFORM_ANCHOR: head}, indent=2, sort_keys=True) + "\n")
+            self.stdout.write(f"platform head recorded in {record}")
+        self.stdout.write(self.style.SUCCESS(f"platform: {report.entries} entries complete and unaltered"))
