@@ -146,7 +146,7 @@ HUB_TRUSTED_PROXIES: list[str] = env.list("HUB_TRUSTED_PROXIES", default=[])
 if IS_PROD:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("HUB_SECURE_SSL_REDIRECT", default=True)
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    SECURE_REDIRECT_EXEMPT = [r"^healthz\Z", r"^readyz\Z"]  # \Z: "$" also matches before a final newline
     SECURE_HSTS_SECONDS = env.int("HUB_HSTS_SECONDS", default=31_536_000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     # On by default, as ``check --deploy`` asks (every subdomain is HTTPS-only already); an operator who

@@ -429,6 +429,16 @@ def test_trusted_proxies_take_addresses_and_networks():
     assert result.returncode == 0, result.stderr
 
 
+def test_prod_redirect_exemption_is_for_the_probes_exactly():
+    # "/healthz\n" is not the probe: it must not escape the HTTPS redirect as "^healthz$" let it.
+    code = (
+        "from django.test import Client; client = Client(HTTP_HOST='hub.example.com'); "
+        "print(client.get('/healthz').status_code, client.get('/healthz%0A').status_code)"
+    )
+    result = _manage("shell", "--no-imports", "-c", code, environment=_prod_environment())
+    assert result.stdout.split() == ["200", "301"], result.stdout + result.stderr
+
+
 def test_mint_dev_token_is_refused_in_prod():
     result = _manage("mint_dev_token", "--platform", "--roles", "admin", environment=_prod_environment())
     assert result.returncode != 0

@@ -34,7 +34,8 @@ def reference_clean(value: str | None) -> str | None:
     """Blank or missing references are stored as NULL, which the uniqueness rule ignores."""
     if value is None:
         return None
-    value = value.strip()
+    # Spaces are trimmed; any other whitespace (a trailing newline) is refused like any control character.
+    value = value.strip(" ")
     if not value:
         return None
     if len(value) > REFERENCE_MAX or _CONTROL.search(value):
@@ -73,7 +74,7 @@ def phone_clean(value: str | None) -> str:
 
 def tags_clean(values: list[str]) -> list[str]:
     """Lower-cased, stripped, de-duplicated (first occurrence wins), at most ``TAGS_MAX``."""
-    tags = list(dict.fromkeys(value.strip().lower() for value in values))
+    tags = list(dict.fromkeys(value.strip(" ").lower() for value in values))
     if len(tags) > TAGS_MAX:
         raise EntityInvalid(f"at most {TAGS_MAX} tags.", field="tags")
     for tag in tags:
@@ -98,7 +99,7 @@ def attributes_clean(value: dict[str, Any]) -> dict[str, Any]:
 
 
 def kind_key_clean(value: str) -> str:
-    value = value.strip().lower()
+    value = value.strip(" ").lower()
     if not KIND_PATTERN.fullmatch(value):
         raise EntityInvalid("kind must be 1 to 40 lowercase letters, digits, '_' or '-'.", field="kind")
     return value

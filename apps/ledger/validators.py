@@ -80,8 +80,8 @@ def money_format(amount: Decimal, currency: str) -> str:
 
 
 def text_clean(value: str, *, field: str, max_length: int) -> str:
-    """Trimmed printable text, not blank."""
-    value = value.strip()
+    """Printable text, not blank, trimmed of spaces (a trailing newline is refused, not trimmed away)."""
+    value = value.strip(" ")
     if not value:
         raise LedgerInvalid(f"{field} must not be blank.", field=field)
     if len(value) > max_length or _CONTROL.search(value):
@@ -91,6 +91,6 @@ def text_clean(value: str, *, field: str, max_length: int) -> str:
 
 def optional_text_clean(value: str | None, *, field: str, max_length: int) -> str | None:
     """Like ``text_clean``, but missing or blank is ``None``."""
-    if value is None or not value.strip():
+    if value is None or not value.strip(" "):
         return None
     return text_clean(value, field=field, max_length=max_length)

@@ -70,7 +70,7 @@ def zone(name: str) -> ZoneInfo:
 
 
 def name_clean(value: str) -> str:
-    value = value.strip()
+    value = value.strip(" ")
     if not value or len(value) > NAME_MAX or _CONTROL.search(value):
         raise SchedulingInvalid(f"name must be 1 to {NAME_MAX} printable characters.", field="name")
     return value
