@@ -35,6 +35,27 @@ class HubError(Exception):
         return response
 
 
+# SQLSTATEs of the integrity errors a service maps to an answer (PostgreSQL, appendix A).
+UNIQUE_VIOLATION = "23505"
+FOREIGN_KEY_VIOLATION = "23503"
+EXCLUSION_VIOLATION = "23P01"
+
+
+def violated_constraint(exc: Exception) -> str | None:
+    """The name of the constraint an ``IntegrityError`` broke, from the driver's diagnostics.
+
+    Integrity errors are told apart by constraint name or SQLSTATE (``violated_sqlstate``), never by
+    searching the message: its ``DETAIL`` holds the row's values, which may hold any text.
+    """
+    diag = getattr(exc.__cause__, "diag", None)
+    return getattr(diag, "constraint_name", None)
+
+
+def violated_sqlstate(exc: Exception) -> str | None:
+    """The SQLSTATE of an ``IntegrityError`` (``UNIQUE_VIOLATION``, ...), from the driver's error."""
+    return getattr(exc.__cause__, "sqlstate", None)
+
+
 class BadRequest(HubError):
     pass
 

@@ -24,6 +24,7 @@ from apps.entities.errors import (
 )
 from apps.entities.models import Entity, EntityKind, EntityRelation
 from apps.entities.selectors import PERMISSIONS, EntityViewer, entity_list
+from hub.errors import violated_constraint
 from tenants.fields import with_blind_indexes
 from tenants.models import User
 
@@ -58,7 +59,7 @@ def _save(entity: Entity, **kwargs: Any) -> None:
         with transaction.atomic():
             entity.save(**kwargs)
     except IntegrityError as exc:
-        if "entity_reference_unique_per_kind" in str(exc):
+        if violated_constraint(exc) == "entity_reference_unique_per_kind":
             raise EntityConflict(
                 f"An entity of kind {entity.kind_id!r} already has reference {entity.reference!r}.",
                 code="reference_taken",
@@ -172,7 +173,9 @@ def entity_relation_create(
         with transaction.atomic():
             relation.save(force_insert=True)
     except IntegrityError as exc:
-        raise EntityConflict("This relation already exists.", code="relation_exists") from exc
+        if violated_constraint(exc) == "entity_relation_unique":
+            raise EntityConflict("This relation already exists.", code="relation_exists") from exc
+        raise
     audit_change(action=AuditEntry.Action.CREATE, instance=relation, actor=actor)
     return relation
 

@@ -20,6 +20,7 @@ from apps.entities.models import Entity
 from apps.privacy.errors import RetentionPolicyNotFound
 from apps.privacy.models import RetentionPolicy
 from apps.privacy.selectors import retention_model_get, retention_models, subject_get, subject_references
+from hub.errors import FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION, violated_sqlstate
 from tenants.fields import with_blind_indexes
 from tenants.models import User
 
@@ -80,7 +81,9 @@ def retention_policy_set(*, actor: User, model: str, days: int) -> RetentionPoli
         try:
             with transaction.atomic():
                 created = RetentionPolicy.objects.create(model=model, days=days, updated_by=actor)
-        except IntegrityError:
+        except IntegrityError as exc:
+            if violated_sqlstate(exc) != UNIQUE_VIOLATION:
+                raise
             # A concurrent first PUT of the same model committed its row meanwhile: update that one.
             policy = RetentionPolicy.objects.select_for_update().get(model=model)
         else:
@@ -114,6 +117,13 @@ class PurgeResult:
     kept: list[str] = field(default_factory=list)  # ids still referenced by rows that must stay
 
 
+def _referenced_or_raise(exc: Exception) -> None:
+    """A delete refused because the row is still referenced (it is kept); any other error propagates.
+    Told apart by SQLSTATE, never by the message."""
+    if isinstance(exc, IntegrityError) and violated_sqlstate(exc) != FOREIGN_KEY_VIOLATION:
+        raise exc
+
+
 def _delete(model: type[models.Model], pks: list[Any]) -> None:
     """Delete the rows (cascading, audited by ``apps.audit.receivers``) and the object permissions on them."""
     model._default_manager.filter(pk__in=pks).delete()
@@ -138,13 +148,15 @@ def _purge(
             with transaction.atomic():
                 _delete(model, batch)
             result.purged += len(batch)
-        except (ProtectedError, RestrictedError, IntegrityError):
+        except (ProtectedError, RestrictedError, IntegrityError) as exc:
+            _referenced_or_raise(exc)
             for pk in batch:  # some row is still referenced: keep that one, purge the others
                 try:
                     with transaction.atomic():
                         _delete(model, [pk])
                     result.purged += 1
-                except (ProtectedError, RestrictedError, IntegrityError):
+                except (ProtectedError, RestrictedError, IntegrityError) as exc:
+                    _referenced_or_raise(exc)
                     result.kept.append(str(pk))
 
 

@@ -15,6 +15,7 @@ from apps.entities.selectors import EntityViewer, entity_list
 from apps.ledger import validators
 from apps.ledger.errors import LedgerConflict, LedgerInvalid
 from apps.ledger.models import Account
+from hub.errors import violated_constraint
 from tenants.models import User
 
 
@@ -33,7 +34,7 @@ def _account_save(account: Account, **kwargs: Any) -> None:
         with transaction.atomic():
             account.save(**kwargs)
     except IntegrityError as exc:
-        if "ledger_account_code_key" in str(exc):
+        if violated_constraint(exc) == "ledger_account_code_key":
             raise LedgerConflict(f"An account already has code {account.code!r}.", code="code_taken") from exc
         raise  # pragma: no cover - every other constraint is checked above first
 

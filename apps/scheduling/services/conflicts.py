@@ -12,8 +12,7 @@ from django.db import IntegrityError, transaction
 from apps.scheduling import availability, selectors
 from apps.scheduling.errors import BookingConflict, OutsideAvailability, ResourceNotFound
 from apps.scheduling.models import Booking, Resource
-
-EXCLUSION_VIOLATION = "23P01"
+from hub.errors import EXCLUSION_VIOLATION, violated_sqlstate
 
 
 def resource_locked(resource: Resource, *, share: bool = False) -> Resource:
@@ -51,7 +50,7 @@ def peak_overlap(intervals: Sequence[availability.Interval]) -> int:
 
 
 def is_overlap(exc: IntegrityError) -> bool:
-    return getattr(exc.__cause__, "sqlstate", None) == EXCLUSION_VIOLATION
+    return violated_sqlstate(exc) == EXCLUSION_VIOLATION
 
 
 def conflict_error(blocking: Sequence[Booking], detail: str | None = None) -> BookingConflict:

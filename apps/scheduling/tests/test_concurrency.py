@@ -139,7 +139,7 @@ def test_the_constraint_decides_a_race_the_check_cannot_see(gamma: Organization)
     outcome = _staged(book_it, book_it)
 
     assert isinstance(outcome["second"], BookingConflict), outcome
-    assert [c["id"] for c in outcome["second"].extra["conflicts"]] == [str(outcome["first"].id)]
+    assert [c["id"] for c in outcome["second"].extra["conflicts"]] == [outcome["first"].id]
     with tenant_context(gamma):
         assert Booking.objects.filter(resource_id=resource.id).count() == 1
 
