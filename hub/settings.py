@@ -144,7 +144,8 @@ STATIC_URL = "static/"
 HUB_TRUSTED_PROXIES: list[str] = env.list("HUB_TRUSTED_PROXIES", default=[])
 
 if IS_PROD:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # No SECURE_PROXY_SSL_HEADER: Django would believe X-Forwarded-Proto from anyone. gunicorn believes
+    # it only from HUB_TRUSTED_PROXIES (platform/gunicorn.conf.py) and sets the scheme Django reads.
     SECURE_SSL_REDIRECT = env.bool("HUB_SECURE_SSL_REDIRECT", default=True)
     SECURE_REDIRECT_EXEMPT = [r"^healthz\Z", r"^readyz\Z"]  # \Z: "$" also matches before a final newline
     SECURE_HSTS_SECONDS = env.int("HUB_HSTS_SECONDS", default=31_536_000)

@@ -16,3 +16,7 @@ errorlog = "-"
 # gunicorn 27's control socket sits at one path per user: two servers on one machine would fight
 # over it. The Hub does not use it.
 control_socket_disable = True
+# Forwarded scheme headers (X-Forwarded-Proto, ...) are believed only from the proxies the Hub trusts
+# (HUB_TRUSTED_PROXIES, default none, as hub.client_address believes X-Forwarded-For): the request's
+# scheme is gunicorn's wsgi.url_scheme, which Django takes as it is.
+forwarded_allow_ips = os.environ.get("HUB_TRUSTED_PROXIES", "")
