@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from django.db import connections, transaction
@@ -44,3 +49,38 @@ def owner_cursor(tenant: Organization) -> Iterator[CursorWrapper]:
             yield cursor
     finally:
         owner.set_schema_to_public()
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 nobody listens on (for a server a test starts)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def gunicorn_serving(environment: dict[str, str]) -> Iterator[int]:
+    """gunicorn as `make run` and the Dockerfile start it (one worker), on a free port; yields the port."""
+    port = free_port()
+    environment = {**environment, "HUB_HOST": "127.0.0.1", "HUB_PORT": str(port), "HUB_WORKERS": "1"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "platform/gunicorn.conf.py", "hub.wsgi"],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=environment,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stderr is not None
+        # gunicorn logs that it boots a worker once the socket is bound.
+        for line in server.stderr:
+            if "Booting worker" in line:
+                break
+        else:
+            raise AssertionError("gunicorn did not start")
+        # Read on, so that the server never blocks on a full pipe.
+        threading.Thread(target=server.stderr.read, daemon=True).start()
+        yield port
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -5,11 +5,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import subprocess
-import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 from django.test import Client, RequestFactory
@@ -18,7 +13,8 @@ from django_tenants.utils import tenant_context
 from apps.audit.models import AuditEntry
 from hub.client_address import client_address, trusted_proxies_parse
 from tenants.models import Organization
-from tests.test_operations import PROJECT_DIR, _prod_environment
+from tests.helpers import gunicorn_serving
+from tests.test_operations import _prod_environment
 
 ENTITIES = "/api/v1/entities/"
 PROXIES = ["10.0.0.0/8", "192.0.2.7", "2001:db8:cafe::/48"]
@@ -114,37 +110,6 @@ def test_audit_entries_and_access_log_record_the_client(
 # X-Forwarded-Proto: the same rule, applied by gunicorn as `make run` and the Dockerfile start it.
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def _prod_gunicorn(**overrides: str | None) -> Iterator[int]:
-    port = _free_port()
-    environment = _prod_environment(HUB_HOST="127.0.0.1", HUB_PORT=str(port), HUB_WORKERS="1", **overrides)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "platform/gunicorn.conf.py", "hub.wsgi"],
-        cwd=PROJECT_DIR,
-        env=environment,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stderr is not None
-        for line in server.stderr:
-            if "Booting worker" in line:
-                break
-        else:
-            pytest.fail("gunicorn did not start")
-        threading.Thread(target=server.stderr.read, daemon=True).start()
-        yield port
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-
 def _status(port: int, *headers: str) -> int:
     head = "\r\n".join(["GET /api/v1/me HTTP/1.1", "Host: hub.example.com", "Connection: close", *headers])
     with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
@@ -154,13 +119,13 @@ def _status(port: int, *headers: str) -> int:
 
 
 def test_a_spoofed_forwarded_proto_does_not_skip_the_https_redirect() -> None:
-    with _prod_gunicorn() as port:
+    with gunicorn_serving(_prod_environment()) as port:
         assert _status(port) == 301
         assert _status(port, "X-Forwarded-Proto: https") == 301
 
 
 def test_a_trusted_proxy_forwarded_proto_is_believed() -> None:
-    with _prod_gunicorn(HUB_TRUSTED_PROXIES="127.0.0.1") as port:
+    with gunicorn_serving(_prod_environment(HUB_TRUSTED_PROXIES="127.0.0.1")) as port:
         assert _status(port) == 301
         # Past the redirect: the platform API's answer (no token), whatever the database says.
         assert _status(port, "X-Forwarded-Proto: https") != 301
