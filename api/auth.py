@@ -25,6 +25,8 @@ from django.http import HttpRequest
 from ninja.security import HttpBearer
 
 from apps.audit.services import audit_actor_set
+from apps.entities.selectors import EntityViewer
+from apps.members.services import member_seen
 from hub.errors import HubError, NotAuthenticated, PermissionDenied
 from tenants.identity import IdentityUnavailable, identity_token_validate
 from tenants.models import User
@@ -292,6 +294,7 @@ class TenantAuth(HttpBearer):
         if not principal.has_role(self.role):
             raise PermissionDenied(f"This needs the {self.role} role.", code="role_required")
         user_mirror_touch(principal)
+        member_seen(organization_id=tenant.organization_id, user_id=principal.user_id)
         audit_actor_set(principal.user)
         return principal
 
@@ -315,9 +318,20 @@ admin_auth = TenantAuth(Role.ADMIN)
 platform_auth = PlatformAuth()
 
 
-def request_actor(request: HttpRequest) -> User:
-    """The mirrored user behind an authenticated request."""
+def _request_principal(request: HttpRequest) -> Principal:
     principal = getattr(request, "auth", None)
     if not isinstance(principal, Principal):
         raise NotAuthenticated("This operation needs an authenticated caller.")
-    return principal.user
+    return principal
+
+
+def request_actor(request: HttpRequest) -> User:
+    """The mirrored user behind an authenticated request."""
+    return _request_principal(request).user
+
+
+def request_viewer(request: HttpRequest) -> EntityViewer:
+    """Who is asking, as every module's entity references see it: the one copy of that rule (admins see
+    restricted entities, others need a grant on them)."""
+    principal = _request_principal(request)
+    return EntityViewer(user_id=principal.user_id, is_admin=principal.has_role(Role.ADMIN))

@@ -49,6 +49,7 @@ TENANT_APPS = [
     "apps.privacy",
     "apps.ledger",
     "apps.scheduling",
+    "apps.members",
 ]
 INSTALLED_APPS = [*SHARED_APPS, *[app for app in TENANT_APPS if app not in SHARED_APPS], "ninja"]
 

@@ -16,8 +16,8 @@ from apps.entities.tests.helpers import KINDS_URL, tenant_state
 from apps.entities.tests.helpers import URL as ENTITIES
 from apps.ledger.models import Account
 from apps.ledger.tests.helpers import ACCOUNTS_URL
-from apps.scheduling.models import Resource
-from apps.scheduling.tests.helpers import RESOURCES
+from apps.scheduling.models import Booking, Resource
+from apps.scheduling.tests.helpers import RESOURCES, SERIES
 from tenants.models import Organization
 from tests.helpers import assert_error
 
@@ -109,6 +109,21 @@ def test_scheduling_refuses_a_trailing_newline(
     assert_error(admin_client.post(RESOURCES, body, content_type=JSON), 422)
     with tenant_context(tenant_a):
         assert not Resource.objects.exists()
+
+
+def test_a_series_refuses_an_rrule_with_a_trailing_newline(
+    admin_client: Client, member_client: Client, tenant_a: Organization
+) -> None:
+    room = admin_client.post(RESOURCES, {"kind": "room", "name": "R", "timezone": "UTC"}, content_type=JSON)
+    body = {"resource_id": room.json()["id"], "start": "2026-03-23T09:00Z", "end": "2026-03-23T10:00Z"}
+    response = member_client.post(SERIES, {**body, "rrule": "FREQ=DAILY;COUNT=3\n"}, content_type=JSON)
+    assert_error(response, 422, "rrule_invalid")
+    with tenant_context(tenant_a):
+        assert not Booking.objects.exists()
+
+
+def test_platform_audit_cursor_refuses_a_trailing_newline(platform_client: Client) -> None:
+    assert_error(platform_client.get("/api/platform/v1/audit?cursor=1%0A"), 422)
 
 
 @pytest.mark.parametrize(

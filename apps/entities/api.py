@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from guardian.models import UserObjectPermission
 from ninja import Query, Router, Status
 
-from api.auth import Principal, Role, admin_auth, member_auth, request_actor
+from api.auth import admin_auth, member_auth, request_actor, request_viewer
 from api.pagination import PageParams, paginate_audited
 from api.schemas import ERRORS
 from apps.entities import selectors, services
@@ -36,13 +36,6 @@ from apps.entities.schemas import (
 router = Router()
 
 
-def _viewer(request: HttpRequest) -> selectors.EntityViewer:
-    """The caller as the selectors see it: admins see restricted entities, others need a grant."""
-    principal = getattr(request, "auth", None)
-    assert isinstance(principal, Principal)  # noqa: S101 - every operation here is authenticated
-    return selectors.EntityViewer(user_id=principal.user_id, is_admin=principal.has_role(Role.ADMIN))
-
-
 @router.get("kinds", response={200: KindPage, **ERRORS})
 def kind_list(request: HttpRequest, page: Query[PageParams]) -> dict[str, Any]:
     return paginate_audited(selectors.entity_kind_list(), limit=page.limit, offset=page.offset)
@@ -56,7 +49,7 @@ def kind_create(request: HttpRequest, payload: KindIn) -> Status[EntityKind]:
 @router.get("", response={200: EntityPage, **ERRORS})
 def entity_list(request: HttpRequest, filters: Query[EntityFilter]) -> dict[str, Any]:
     entities = selectors.entity_list(
-        viewer=_viewer(request),
+        viewer=request_viewer(request),
         kind=filters.kind,
         status=filters.status,
         tag=filters.tag,
@@ -75,14 +68,14 @@ def entity_create(request: HttpRequest, payload: EntityIn) -> Status[Entity]:
 
 @router.get("{uuid:entity_id}", response={200: EntityOut, **ERRORS})
 def entity_read(request: HttpRequest, entity_id: uuid.UUID) -> Entity:
-    return selectors.entity_get(entity_id=entity_id, viewer=_viewer(request))
+    return selectors.entity_get(entity_id=entity_id, viewer=request_viewer(request))
 
 
 @router.patch("{uuid:entity_id}", response={200: EntityOut, **ERRORS}, auth=member_auth)
 def entity_update(request: HttpRequest, entity_id: uuid.UUID, payload: EntityPatch) -> Entity:
     """Partial update. A restricted entity needs the caller's ``change`` grant (admins need none);
     ``restricted`` itself may be set by admins only."""
-    viewer = _viewer(request)
+    viewer = request_viewer(request)
     entity = selectors.entity_get(entity_id=entity_id, viewer=viewer, need="change")
     changes = payload.dict(exclude_unset=True)
     if "restricted" in changes and not viewer.is_admin:
@@ -92,14 +85,14 @@ def entity_update(request: HttpRequest, entity_id: uuid.UUID, payload: EntityPat
 
 @router.delete("{uuid:entity_id}", response={204: None, **ERRORS}, auth=member_auth)
 def entity_delete(request: HttpRequest, entity_id: uuid.UUID) -> Status[None]:
-    entity = selectors.entity_get(entity_id=entity_id, viewer=_viewer(request), need="delete")
+    entity = selectors.entity_get(entity_id=entity_id, viewer=request_viewer(request), need="delete")
     services.entity_delete(actor=request_actor(request), entity=entity)
     return Status(204, None)
 
 
 @router.get("{uuid:entity_id}/relations", response={200: RelationPage, **ERRORS})
 def relation_list(request: HttpRequest, entity_id: uuid.UUID, page: Query[PageParams]) -> dict[str, Any]:
-    viewer = _viewer(request)
+    viewer = request_viewer(request)
     entity = selectors.entity_get(entity_id=entity_id, viewer=viewer)
     relations = selectors.entity_relation_list(entity=entity, viewer=viewer)
     return paginate_audited(relations, limit=page.limit, offset=page.offset)
@@ -109,7 +102,7 @@ def relation_list(request: HttpRequest, entity_id: uuid.UUID, page: Query[PagePa
 def relation_create(
     request: HttpRequest, entity_id: uuid.UUID, payload: RelationIn
 ) -> Status[EntityRelation]:
-    viewer = _viewer(request)
+    viewer = request_viewer(request)
     source = selectors.entity_get(entity_id=entity_id, viewer=viewer, need="change")
     relation = services.entity_relation_create(
         actor=request_actor(request),
@@ -124,7 +117,7 @@ def relation_create(
 @router.get("{uuid:entity_id}/permissions", response={200: GrantPage, **ERRORS}, auth=admin_auth)
 def permission_list(request: HttpRequest, entity_id: uuid.UUID, page: Query[PageParams]) -> dict[str, Any]:
     """Who holds which object permission on the entity (admin only)."""
-    entity = selectors.entity_get(entity_id=entity_id, viewer=_viewer(request))
+    entity = selectors.entity_get(entity_id=entity_id, viewer=request_viewer(request))
     return paginate_audited(
         selectors.entity_permission_list(entity=entity), limit=page.limit, offset=page.offset
     )
@@ -139,7 +132,7 @@ def permission_grant(
     """Grant ``view``, ``change`` or ``delete`` on the entity to a known user (admin only): 201, or 200
     when the user already holds it. Grants matter once the entity is restricted, which an admin sets
     with ``PATCH /entities/{id}`` ``{"restricted": true}``; until then the roles alone decide."""
-    entity = selectors.entity_get(entity_id=entity_id, viewer=_viewer(request))
+    entity = selectors.entity_get(entity_id=entity_id, viewer=request_viewer(request))
     grant, created = services.entity_permission_grant(
         actor=request_actor(request), entity=entity, user_id=payload.user_id, permission=payload.permission
     )
@@ -150,7 +143,7 @@ def permission_grant(
 def permission_revoke(request: HttpRequest, entity_id: uuid.UUID, grant: Query[GrantQuery]) -> Status[None]:
     """Revoke a grant named in the query string, ``?user_id=&permission=`` (admin only; no body, which
     many HTTP clients cannot send with DELETE). A grant the user does not hold is a 404."""
-    entity = selectors.entity_get(entity_id=entity_id, viewer=_viewer(request))
+    entity = selectors.entity_get(entity_id=entity_id, viewer=request_viewer(request))
     services.entity_permission_revoke(
         actor=request_actor(request), entity=entity, user_id=grant.user_id, permission=grant.permission
     )

@@ -13,6 +13,7 @@ from apps.audit.services import audit_access
 from apps.entities import validators
 from apps.entities.errors import EntityNotFound, EntityPermissionRequired
 from apps.entities.models import Entity, EntityKind, EntityRelation
+from apps.members.selectors import organization_users
 from tenants.fields import blind_index_filter
 
 # The object permissions an admin may grant on an entity, by their API name: guardian codenames
@@ -51,6 +52,32 @@ def _visible(viewer: EntityViewer | None, *, prefix: str = "") -> Q:
     return Q(**{f"{prefix}restricted": False}) | Q(granted)
 
 
+def entities_visible_to(viewer: EntityViewer | None, *, include_deleted: bool = False) -> QuerySet[Entity]:
+    """The entities ``viewer`` may see: the one visibility rule every module's reference to an entity
+    goes through (a filter, a link, an export). Live ones only unless ``include_deleted``."""
+    entities = Entity.objects.filter(_visible(viewer))
+    return entities if include_deleted else entities.filter(deleted_at__isnull=True)
+
+
+def entity_linked_get(entity_id: uuid.UUID | None, *, viewer: EntityViewer | None) -> Entity | None:
+    """The entity a row of another module links to (``entity_id`` of an account, a transaction, a
+    resource, a booking): a live entity ``viewer`` may see, or ``None`` for none. Missing, deleted,
+    restricted without a grant or another organization's: the same 404, in the same single query."""
+    if entity_id is None:
+        return None
+    entity = entities_visible_to(viewer).filter(id=entity_id).first()
+    if entity is None:
+        raise EntityNotFound("No entity has this entity_id.")
+    return entity
+
+
+def entity_linked_filter(entity_id: uuid.UUID, *, viewer: EntityViewer | None, field: str = "entity") -> Q:
+    """Rows of another module linked through ``field`` to the entity ``entity_id``, when ``viewer`` may
+    see it (deleted or not): an entity hidden from the viewer filters to nothing, exactly like an id no
+    entity has, and in the same single query."""
+    return Q(**{f"{field}__in": entities_visible_to(viewer, include_deleted=True).filter(id=entity_id)})
+
+
 ORDERINGS = {
     "name": ("name", "id"),
     "-name": ("-name", "-id"),
@@ -82,7 +109,7 @@ def entity_list(
 
     ``email`` and ``phone`` are exact matches (email case-insensitively), answered by the blind
     indexes: the encrypted columns are never decrypted to search them."""
-    entities = Entity.objects.filter(_visible(viewer), deleted_at__isnull=True)
+    entities = entities_visible_to(viewer)
     if kind:
         entities = entities.filter(kind_id=kind)
     if status:
@@ -106,7 +133,7 @@ def entity_get(*, entity_id: uuid.UUID, viewer: EntityViewer | None, need: str =
     who sees it without holding it gets a 403. Audited as a read of it (``access``); a miss records
     nothing, so it reveals nothing.
     """
-    entity = Entity.objects.filter(_visible(viewer), id=entity_id, deleted_at__isnull=True).first()
+    entity = entities_visible_to(viewer).filter(id=entity_id).first()
     if entity is None:
         raise EntityNotFound()
     audit_access(instance=entity)
@@ -135,9 +162,12 @@ def entity_relation_list(*, entity: Entity, viewer: EntityViewer | None) -> Quer
 
 
 def entity_permission_list(*, entity: Entity) -> QuerySet[UserObjectPermission]:
-    """The users granted something on ``entity``, with their emails and permissions (one query)."""
+    """The users of this organization granted something on ``entity``, with their emails and
+    permissions (one query). Only users of the organization (``organization_users``): a grant naming
+    anyone else never shows another organization's user."""
     return (
         UserObjectPermission.objects.filter(
+            user__in=organization_users(),
             content_type__app_label="entities",
             content_type__model="entity",
             permission__codename__in=PERMISSIONS.values(),

@@ -24,6 +24,8 @@ from apps.entities.errors import (
 )
 from apps.entities.models import Entity, EntityKind, EntityRelation
 from apps.entities.selectors import PERMISSIONS, EntityViewer, entity_list
+from apps.members.errors import MemberNotFound
+from apps.members.selectors import organization_user_get
 from hub.errors import violated_constraint
 from tenants.fields import with_blind_indexes
 from tenants.models import User
@@ -195,9 +197,11 @@ def entity_kind_create(*, key: str, label: str) -> EntityKind:
 def _grant_parts(*, user_id: uuid.UUID, permission: str) -> tuple[User, Permission]:
     if permission not in PERMISSIONS:
         raise EntityInvalid(f"permission must be one of {', '.join(PERMISSIONS)}.", field="permission")
-    user = User.objects.filter(id=user_id).first()
-    if user is None:
-        raise EntityUserUnknown("No known user has this user_id.", field="user_id")
+    try:
+        # Only users of this organization: another organization's user is exactly an unknown one.
+        user = organization_user_get(user_id=user_id)
+    except MemberNotFound:
+        raise EntityUserUnknown("No known user has this user_id.", field="user_id") from None
     codename = PERMISSIONS[permission]
     return user, Permission.objects.get(content_type__app_label="entities", codename=codename)
 

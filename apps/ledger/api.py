@@ -13,10 +13,9 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, JsonResponse
 from ninja import Header, Query, Router, Status
 
-from api.auth import Principal, Role, member_auth, request_actor
+from api.auth import member_auth, request_actor, request_viewer
 from api.pagination import PageParams, paginate_audited
 from api.schemas import ERRORS
-from apps.entities.selectors import EntityViewer
 from apps.ledger import selectors, services
 from apps.ledger.errors import IdempotencyKeyRequired
 from apps.ledger.models import Account, Transaction
@@ -41,13 +40,6 @@ router = Router()
 IDEMPOTENCY_KEY_MAX = 255
 
 
-def _viewer(request: HttpRequest) -> EntityViewer:
-    """The caller as the entities module sees it, for linking accounts and transactions to entities."""
-    principal = getattr(request, "auth", None)
-    assert isinstance(principal, Principal)  # noqa: S101 - every operation here is authenticated
-    return EntityViewer(user_id=principal.user_id, is_admin=principal.has_role(Role.ADMIN))
-
-
 def _idempotency_key(value: str | None) -> str:
     if not value or len(value) > IDEMPOTENCY_KEY_MAX or not value.isprintable():
         raise IdempotencyKeyRequired()
@@ -70,7 +62,9 @@ def account_list(request: HttpRequest, filters: Query[AccountFilter]) -> dict[st
 
 @router.post("accounts", response={201: AccountOut, **ERRORS}, auth=member_auth)
 def account_create(request: HttpRequest, payload: AccountIn) -> Status[Account]:
-    account = services.account_create(actor=request_actor(request), viewer=_viewer(request), **payload.dict())
+    account = services.account_create(
+        actor=request_actor(request), viewer=request_viewer(request), **payload.dict()
+    )
     return Status(201, account)
 
 
@@ -85,7 +79,7 @@ def account_update(request: HttpRequest, account_id: uuid.UUID, payload: Account
     account = selectors.account_get(account_id=account_id)
     changes = payload.dict(exclude_unset=True)
     return services.account_update(
-        actor=request_actor(request), account=account, changes=changes, viewer=_viewer(request)
+        actor=request_actor(request), account=account, changes=changes, viewer=request_viewer(request)
     )
 
 
@@ -115,6 +109,7 @@ def transaction_list(request: HttpRequest, filters: Query[TransactionFilter]) ->
     transactions = selectors.transaction_list(
         account_id=filters.account,
         entity_id=filters.entity,
+        viewer=request_viewer(request),
         state=filters.state,
         date_from=filters.date_from,
         date_to=filters.date_to,
@@ -144,7 +139,7 @@ def transaction_create(
         key=_idempotency_key(idempotency_key),
         request=payload.model_dump(mode="python"),
         render=_render,
-        viewer=_viewer(request),
+        viewer=request_viewer(request),
     )
     return JsonResponse(result.body, status=result.status)
 

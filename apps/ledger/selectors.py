@@ -11,6 +11,7 @@ from django.db import connection
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Sum, Window
 
 from apps.audit.services import audit_access, audit_access_list
+from apps.entities.selectors import EntityViewer, entity_linked_filter
 from apps.ledger.errors import AccountNotFound, TransactionNotFound
 from apps.ledger.models import Account, Posting, Transaction
 
@@ -48,14 +49,18 @@ def transaction_list(
     date_from: date | None = None,
     date_to: date | None = None,
     reference: str | None = None,
+    viewer: EntityViewer | None = None,
 ) -> QuerySet[Transaction]:
-    """Transactions, newest effective date first, with their postings (one more query per page)."""
+    """Transactions, newest effective date first, with their postings (one more query per page).
+
+    ``entity_id`` keeps those linked to that entity when ``viewer`` may see it: a restricted entity
+    without a grant filters to nothing, exactly like an id no entity has."""
     transactions = Transaction.objects.prefetch_related("postings")
     if account_id is not None:
         on_account = Posting.objects.filter(transaction_id=OuterRef("pk"), account_id=account_id)
         transactions = transactions.filter(Exists(on_account))
     if entity_id is not None:
-        transactions = transactions.filter(entity_id=entity_id)
+        transactions = transactions.filter(entity_linked_filter(entity_id, viewer=viewer))
     if state:
         transactions = transactions.filter(state=state)
     if date_from is not None:

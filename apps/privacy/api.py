@@ -8,7 +8,7 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Path, Query, Router, Status
 
-from api.auth import admin_auth, request_actor
+from api.auth import admin_auth, request_actor, request_viewer
 from api.pagination import PageParams, paginate_audited
 from api.schemas import ERRORS
 from apps.privacy import selectors, services
@@ -20,12 +20,14 @@ router = Router(auth=admin_auth)
 
 @router.get("subjects/{uuid:entity_id}/export", response={200: SubjectExport, **ERRORS})
 def subject_export(request: HttpRequest, entity_id: uuid.UUID) -> dict[str, Any]:
-    return selectors.subject_export(entity_id=entity_id)
+    return selectors.subject_export(entity_id=entity_id, viewer=request_viewer(request))
 
 
 @router.post("subjects/{uuid:entity_id}/erase", response={200: ErasureOut, **ERRORS})
 def subject_erase(request: HttpRequest, entity_id: uuid.UUID) -> dict[str, Any]:
-    erasure = services.subject_erase(actor=request_actor(request), entity_id=entity_id)
+    erasure = services.subject_erase(
+        actor=request_actor(request), entity_id=entity_id, viewer=request_viewer(request)
+    )
     return {
         "entity_id": erasure.entity.id,
         "erased": True,

@@ -15,15 +15,17 @@ from django.utils import timezone
 from apps.audit.models import ACTION_NAMES, AuditEntry
 from apps.audit.services import audit_access
 from apps.entities.models import Entity
+from apps.entities.selectors import EntityViewer, entities_visible_to
 from apps.privacy.errors import RetentionModelUnknown, SubjectNotFound
 from apps.privacy.models import RetentionPolicy
 from tenants.fields import BlindIndexField
 
 
-def subject_get(*, entity_id: uuid.UUID, lock: bool = False) -> Entity:
-    """The entity ``entity_id`` of this organization, deleted or not (its data is still held)."""
-    entities = Entity.objects.select_for_update() if lock else Entity.objects.all()
-    entity = entities.filter(id=entity_id).first()
+def subject_get(*, entity_id: uuid.UUID, viewer: EntityViewer | None = None, lock: bool = False) -> Entity:
+    """The entity ``entity_id`` of this organization that ``viewer`` may see, deleted or not (its data
+    is still held). Visibility is the entities module's one rule (admins, the only callers, see all)."""
+    entities = entities_visible_to(viewer, include_deleted=True)
+    entity = (entities.select_for_update() if lock else entities).filter(id=entity_id).first()
     if entity is None:
         raise SubjectNotFound()
     return entity
@@ -56,12 +58,12 @@ def _records(queryset: QuerySet[Any]) -> list[dict[str, Any]]:
     return [{"type": row["model"], "id": row["pk"], "fields": row["fields"]} for row in rows]
 
 
-def subject_export(*, entity_id: uuid.UUID) -> dict[str, Any]:
+def subject_export(*, entity_id: uuid.UUID, viewer: EntityViewer | None = None) -> dict[str, Any]:
     """Everything the organization holds about the entity: the entity, every row of any module that
     refers to it, and the history of its changes from the audit trail (not the reads of it: they say
     who looked, not what is held, and grow without bound). Audited as a read of the entity. One query
     per referring model, whatever the number of rows."""
-    entity = subject_get(entity_id=entity_id)
+    entity = subject_get(entity_id=entity_id, viewer=viewer)
     related: list[dict[str, Any]] = []
     for model, field_name in subject_references():
         related.extend(_records(model._default_manager.filter(**{field_name: entity}).order_by("pk")))

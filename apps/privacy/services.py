@@ -17,6 +17,7 @@ from guardian.models import GroupObjectPermission, UserObjectPermission
 from apps.audit.models import AuditEntry
 from apps.audit.services import audit_access, audit_change, audit_snapshot
 from apps.entities.models import Entity
+from apps.entities.selectors import EntityViewer
 from apps.privacy.errors import RetentionPolicyNotFound
 from apps.privacy.models import RetentionPolicy
 from apps.privacy.selectors import retention_model_get, retention_models, subject_get, subject_references
@@ -48,14 +49,14 @@ def _anonymise(instance: models.Model, *, extra_fields: dict[str, Any], actor: U
 
 
 @transaction.atomic
-def subject_erase(*, actor: User, entity_id: uuid.UUID) -> Erasure:
+def subject_erase(*, actor: User, entity_id: uuid.UUID, viewer: EntityViewer | None = None) -> Erasure:
     """Anonymise the entity's personal fields, and those of every row of any module referring to it.
 
     The rows stay (what accounting or the audit trail must keep), without personal data; the audit
     trail never held those values (``apps.audit.services``). Irreversible; erasing again changes
     nothing and is recorded as a read.
     """
-    entity = subject_get(entity_id=entity_id, lock=True)
+    entity = subject_get(entity_id=entity_id, viewer=viewer, lock=True)
     if entity.erased_at is not None:
         audit_access(instance=entity, actor=actor)
         return Erasure(entity=entity, erased_now=False, related_rows=0)

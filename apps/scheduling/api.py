@@ -14,10 +14,9 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Query, Router, Status
 
-from api.auth import Principal, Role, admin_auth, member_auth, request_actor
+from api.auth import admin_auth, member_auth, request_actor, request_viewer
 from api.pagination import paginate_audited
 from api.schemas import ERRORS
-from apps.entities.selectors import EntityViewer
 from apps.scheduling import availability, selectors, services
 from apps.scheduling.errors import OverrideRequired
 from apps.scheduling.models import Booking, Resource
@@ -47,18 +46,6 @@ from apps.scheduling.schemas import (
 router = Router()
 
 
-def _principal(request: HttpRequest) -> Principal:
-    principal = getattr(request, "auth", None)
-    assert isinstance(principal, Principal)  # noqa: S101 - every operation here is authenticated
-    return principal
-
-
-def _viewer(request: HttpRequest) -> EntityViewer:
-    """The caller as the entities selectors see it (for the ``entity_id`` a resource or booking names)."""
-    principal = _principal(request)
-    return EntityViewer(user_id=principal.user_id, is_admin=principal.has_role(Role.ADMIN))
-
-
 def _iso(value: datetime) -> str:
     """A UTC date-time as ``DjangoJSONEncoder`` renders every other one of the API (milliseconds at
     most, ``Z``), without its per-value overhead: a free-slot answer may hold thousands."""
@@ -68,7 +55,7 @@ def _iso(value: datetime) -> str:
 
 def _override(request: HttpRequest, wanted: bool) -> bool:
     """``override_availability`` is an admin's call; anyone else asking for it gets a 403."""
-    if wanted and not _principal(request).has_role(Role.ADMIN):
+    if wanted and not request_viewer(request).is_admin:
         raise OverrideRequired()
     return wanted
 
@@ -81,7 +68,7 @@ def resource_list(request: HttpRequest, filters: Query[ResourceFilter]) -> dict[
 
 @router.post("resources", response={201: ResourceOut, **ERRORS}, auth=admin_auth)
 def resource_create(request: HttpRequest, payload: ResourceIn) -> Status[Resource]:
-    return Status(201, services.resource_create(**payload.dict(), viewer=_viewer(request)))
+    return Status(201, services.resource_create(**payload.dict(), viewer=request_viewer(request)))
 
 
 @router.get("resources/{uuid:resource_id}", response={200: ResourceOut, **ERRORS})
@@ -93,7 +80,7 @@ def resource_read(request: HttpRequest, resource_id: uuid.UUID) -> Resource:
 def resource_update(request: HttpRequest, resource_id: uuid.UUID, payload: ResourcePatch) -> Resource:
     resource = selectors.resource_get(resource_id=resource_id)
     changes = payload.dict(exclude_unset=True)
-    return services.resource_update(resource=resource, changes=changes, viewer=_viewer(request))
+    return services.resource_update(resource=resource, changes=changes, viewer=request_viewer(request))
 
 
 @router.delete("resources/{uuid:resource_id}", response={204: None, **ERRORS}, auth=admin_auth)
@@ -174,7 +161,7 @@ def booking_list(request: HttpRequest, filters: Query[BookingFilter]) -> dict[st
 def booking_create(request: HttpRequest, payload: BookingIn) -> Status[Booking]:
     fields = payload.dict()
     fields["override_availability"] = _override(request, payload.override_availability)
-    booking = services.booking_create(actor=request_actor(request), viewer=_viewer(request), **fields)
+    booking = services.booking_create(actor=request_actor(request), viewer=request_viewer(request), **fields)
     return Status(201, booking)
 
 
@@ -197,7 +184,7 @@ def booking_update(
         changes=changes,
         scope=scope.scope,
         override_availability=override,
-        viewer=_viewer(request),
+        viewer=request_viewer(request),
     )
     return changed[0]
 
@@ -216,5 +203,5 @@ def series_create(request: HttpRequest, payload: SeriesIn) -> Status[dict[str, A
     year). All or nothing, unless ``skip_conflicts``: then the rest is booked and the others listed."""
     fields = payload.dict()
     fields["override_availability"] = _override(request, payload.override_availability)
-    result = services.series_create(actor=request_actor(request), viewer=_viewer(request), **fields)
+    result = services.series_create(actor=request_actor(request), viewer=request_viewer(request), **fields)
     return Status(201, series_out(result))

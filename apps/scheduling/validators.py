@@ -176,7 +176,7 @@ def _rrule_satisfiable(parts: dict[str, str]) -> None:
 
 
 def _rrule_parse(text: str, first: datetime) -> RRule:
-    text = text.strip()
+    text = text.strip(" ")
     if len(text) > RRULE_MAX or _CONTROL.search(text) or ":" in text.removeprefix("RRULE:"):
         raise _rrule_error("rrule must be one RRULE line (no DTSTART: the first occurrence is start).")
     body = text.removeprefix("RRULE:")

@@ -26,6 +26,7 @@ from apps.entities.models import Entity
 from apps.entities.tests.helpers import DEFAULT_SUB, JSON
 from apps.ledger import services as ledger_services
 from apps.ledger.models import Account, Transaction
+from apps.members.services import member_seen
 from apps.privacy.services import retention_policy_set
 from apps.scheduling import services as scheduling
 from apps.scheduling.models import Booking, Resource
@@ -325,6 +326,7 @@ def _target(tenant: Organization, actor: User) -> Target:
     with tenant_context(tenant):
         entity = services.entity_create(actor=actor, kind="customer", name=f"Walk {suffix}", tags=["walk"])
         other = services.entity_create(actor=actor, kind="supplier", name=f"Other {suffix}")
+        member_seen(organization_id=tenant.organization_id, user_id=grantee.id)  # only A's users are granted
         grant, _ = services.entity_permission_grant(
             actor=actor, entity=entity, user_id=grantee.id, permission="view"
         )

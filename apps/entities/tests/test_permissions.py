@@ -24,6 +24,7 @@ from apps.entities.tests.helpers import (
     relations_url,
     tenant_state,
 )
+from apps.members.services import member_seen
 from tenants.models import Organization, User
 
 pytestmark = pytest.mark.django_db
@@ -58,6 +59,14 @@ def other_user(db: None) -> User:
     """A second mirrored user of organization A (no role of its own in these tests beyond its token)."""
     user, _ = User.objects.get_or_create(id=OTHER_SUB, defaults={"email": "other@alpha.example.com"})
     return user
+
+
+@pytest.fixture(autouse=True)
+def _seen_on_a(tenant_a: Organization, actor: User, other_user: User) -> None:
+    """Both users have made a request on A: only a user of the organization can be granted anything."""
+    with tenant_context(tenant_a):
+        for user in (actor, other_user):
+            member_seen(organization_id=tenant_a.organization_id, user_id=user.id)
 
 
 @pytest.fixture

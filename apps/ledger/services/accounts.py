@@ -9,24 +9,12 @@ from django.db import IntegrityError, transaction
 
 from apps.audit.models import AuditEntry
 from apps.audit.services import audit_change, audit_snapshot
-from apps.entities.errors import EntityNotFound
-from apps.entities.models import Entity
-from apps.entities.selectors import EntityViewer, entity_list
+from apps.entities.selectors import EntityViewer, entity_linked_get
 from apps.ledger import validators
 from apps.ledger.errors import LedgerConflict, LedgerInvalid
 from apps.ledger.models import Account
 from hub.errors import violated_constraint
 from tenants.models import User
-
-
-def entity_linked_get(entity_id: uuid.UUID | None, *, viewer: EntityViewer | None) -> Entity | None:
-    """A live entity ``viewer`` may see; a missing, deleted or hidden one is the same 404."""
-    if entity_id is None:
-        return None
-    entity = entity_list(viewer=viewer).filter(id=entity_id).first()
-    if entity is None:
-        raise EntityNotFound("No entity has this entity_id.", code="entity_not_found")
-    return entity
 
 
 def _account_save(account: Account, **kwargs: Any) -> None:

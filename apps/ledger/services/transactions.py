@@ -20,11 +20,10 @@ from django.utils import timezone
 
 from apps.audit.models import AuditEntry
 from apps.audit.services import audit_change, audit_record, audit_snapshot
-from apps.entities.selectors import EntityViewer
+from apps.entities.selectors import EntityViewer, entity_linked_get
 from apps.ledger import validators
 from apps.ledger.errors import AccountNotFound, LedgerConflict, LedgerInvalid
 from apps.ledger.models import Account, Posting, Transaction
-from apps.ledger.services.accounts import entity_linked_get
 from tenants.models import User
 
 POSTINGS_MAX = 100

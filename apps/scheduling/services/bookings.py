@@ -11,12 +11,11 @@ from django.db import connection, transaction
 
 from apps.audit.models import AuditEntry
 from apps.audit.services import audit_change, audit_snapshot
-from apps.entities.selectors import EntityViewer
+from apps.entities.selectors import EntityViewer, entity_linked_get
 from apps.scheduling import selectors, validators
 from apps.scheduling.errors import SchedulingInvalid
 from apps.scheduling.models import Booking
 from apps.scheduling.services.conflicts import blocking_all, conflict_error, overlap_as_conflict, prepare
-from apps.scheduling.services.resources import entity_find
 from tenants.models import User
 
 BOOKABLE = (Booking.Status.TENTATIVE, Booking.Status.CONFIRMED)
@@ -52,7 +51,7 @@ def booking_create(
         start=start,
         end=end,
         status=status_clean(status),
-        entity=entity_find(entity_id, viewer),
+        entity=entity_linked_get(entity_id, viewer=viewer),
         notes=validators.notes_clean(notes),
         created_by=actor,
         updated_by=actor,
@@ -112,7 +111,7 @@ def booking_update(
     targets = _targets(booking, scope)
     ignored = frozenset(t.id for t in targets)
     spans = [(t.start + shift, t.start + shift + length) for t in targets]
-    entity = entity_find(changes["entity_id"], viewer) if changes.get("entity_id") else None
+    entity = entity_linked_get(changes["entity_id"], viewer=viewer) if changes.get("entity_id") else None
     moved = shift != timedelta(0) or length != booking.end - booking.start
     resource = booking.resource
     if moved:

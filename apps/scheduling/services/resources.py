@@ -12,23 +12,11 @@ from django.utils import timezone
 
 from apps.audit.models import AuditEntry
 from apps.audit.services import audit_change, audit_record, audit_snapshot
-from apps.entities.errors import EntityNotFound
-from apps.entities.models import Entity
-from apps.entities.selectors import EntityViewer, entity_list
+from apps.entities.selectors import EntityViewer, entity_linked_get
 from apps.scheduling import availability, selectors, validators
 from apps.scheduling.errors import ResourceInUse, SchedulingInvalid
 from apps.scheduling.models import AvailabilityException, AvailabilityRule, Booking, Resource
 from apps.scheduling.services.conflicts import is_overlap, peak_overlap, resource_locked
-
-
-def entity_find(entity_id: uuid.UUID | None, viewer: EntityViewer | None) -> Entity | None:
-    """A live entity the caller may see, or ``None`` for none; another organization's is not found."""
-    if entity_id is None:
-        return None
-    entity = entity_list(viewer=viewer).filter(id=entity_id).first()
-    if entity is None:
-        raise EntityNotFound("No entity has this entity_id.")
-    return entity
 
 
 @transaction.atomic
@@ -47,7 +35,7 @@ def resource_create(
         name=validators.name_clean(name),
         timezone=validators.timezone_clean(timezone),
         capacity=validators.capacity_clean(capacity),
-        entity=entity_find(entity_id, viewer),
+        entity=entity_linked_get(entity_id, viewer=viewer),
     )
     resource.save(force_insert=True)
     audit_change(action=AuditEntry.Action.CREATE, instance=resource)
@@ -80,7 +68,7 @@ def resource_update(
     if "timezone" in changes:
         resource.timezone = validators.timezone_clean(changes["timezone"])
     if "entity_id" in changes:
-        resource.entity = entity_find(changes["entity_id"], viewer)
+        resource.entity = entity_linked_get(changes["entity_id"], viewer=viewer)
     if "capacity" in changes:
         resource.capacity = validators.capacity_clean(changes["capacity"])
         if resource.capacity != capacity:

@@ -11,7 +11,7 @@ from django.db import transaction
 
 from apps.audit.models import AuditEntry
 from apps.audit.services import audit_change
-from apps.entities.selectors import EntityViewer
+from apps.entities.selectors import EntityViewer, entity_linked_get
 from apps.scheduling import availability, selectors, validators
 from apps.scheduling.errors import OutsideAvailability, SchedulingInvalid
 from apps.scheduling.models import Booking, BookingSeries, Resource
@@ -23,7 +23,6 @@ from apps.scheduling.services.conflicts import (
     overlap_as_conflict,
     shared_locked,
 )
-from apps.scheduling.services.resources import entity_find
 from tenants.models import User
 
 
@@ -119,7 +118,7 @@ def series_create(
     start, end = validators.booking_times_clean(start, end)
     resource = selectors.resource_find(resource_id=resource_id)
     status, notes = status_clean(status), validators.notes_clean(notes)
-    entity = entity_find(entity_id, viewer)
+    entity = entity_linked_get(entity_id, viewer=viewer)
     spans = _occurrences(rrule, start, end, resource)
     resource = shared_locked(resource)
     fits, skipped = _series_triage(resource, spans, override=override_availability)
