@@ -30,7 +30,7 @@ PLATFORM_TENANTS = "/api/platform/v1/tenants"
 @pytest.mark.parametrize("slug", ["acme\n", "acme\r\n", "\nacme", "ac\nme"])
 def test_provisioning_refuses_a_slug_with_a_newline(platform_client: Client, slug: str) -> None:
     organization_id = uuid.uuid4()
-    body = {"organization_id": str(organization_id), "slug": slug, "name": "Acme"}
+    body: dict[str, Any] = {"organization_id": str(organization_id), "slug": slug, "name": "Acme"}
     body["skip_identity_check"] = True
     assert_error(platform_client.post(PLATFORM_TENANTS, body, content_type=JSON), 422)
     assert not Organization.objects.filter(organization_id=organization_id).exists()
