@@ -27,7 +27,7 @@ from ninja.security import HttpBearer
 from apps.audit.services import audit_actor_set
 from apps.entities.selectors import EntityViewer
 from apps.members.services import member_seen
-from hub.errors import HubError, NotAuthenticated, PermissionDenied
+from hub.errors import HubError, HubErrorCode, NotAuthenticated, PermissionDenied
 from tenants.identity import IdentityUnavailable, identity_token_validate
 from tenants.models import User
 
@@ -107,7 +107,9 @@ def _verification_key(token: str) -> Any:
     except _JWKS_UNUSABLE as exc:
         raise IdentityUnavailable("The identity service's keys cannot be fetched.") from exc
     except jwt.PyJWKClientError as exc:
-        raise NotAuthenticated("The token is signed with an unknown key.", code="token_invalid") from exc
+        raise NotAuthenticated(
+            "The token is signed with an unknown key.", code=HubErrorCode.TOKEN_INVALID
+        ) from exc
 
 
 def access_token_decode(token: str) -> dict[str, Any]:
@@ -125,11 +127,13 @@ def access_token_decode(token: str) -> dict[str, Any]:
             },
         )
     except jwt.ExpiredSignatureError as exc:
-        raise NotAuthenticated("The access token has expired.", code="token_expired") from exc
+        raise NotAuthenticated("The access token has expired.", code=HubErrorCode.TOKEN_EXPIRED) from exc
     except jwt.InvalidTokenError as exc:
-        raise NotAuthenticated(f"The access token is invalid: {exc}.", code="token_invalid") from exc
+        raise NotAuthenticated(
+            f"The access token is invalid: {exc}.", code=HubErrorCode.TOKEN_INVALID
+        ) from exc
     if claims.get("type") != "access":
-        raise NotAuthenticated("Only access tokens are accepted.", code="token_type")
+        raise NotAuthenticated("Only access tokens are accepted.", code=HubErrorCode.TOKEN_TYPE)
     return claims
 
 
@@ -137,7 +141,9 @@ def _uuid_claim(claims: dict[str, Any], name: str) -> uuid.UUID:
     try:
         return uuid.UUID(str(claims.get(name)))
     except ValueError:
-        raise NotAuthenticated(f"The token's {name} claim is not a UUID.", code="token_invalid") from None
+        raise NotAuthenticated(
+            f"The token's {name} claim is not a UUID.", code=HubErrorCode.TOKEN_INVALID
+        ) from None
 
 
 def _roles_from_identity(token: str, claims: dict[str, Any]) -> list[Any]:
@@ -189,7 +195,9 @@ def _claims_unverified(token: str) -> dict[str, Any]:
     try:
         claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
     except jwt.InvalidTokenError as exc:
-        raise NotAuthenticated(f"The access token is invalid: {exc}.", code="token_invalid") from exc
+        raise NotAuthenticated(
+            f"The access token is invalid: {exc}.", code=HubErrorCode.TOKEN_INVALID
+        ) from exc
     return claims
 
 
@@ -202,8 +210,8 @@ def _binding_check(claims: dict[str, Any], *, organization_id: uuid.UUID | None)
         return
     if organization_id is None:
         # Platform-level users carry no organization; a token bound to one never reaches this API.
-        raise PermissionDenied("This token belongs to an organization.", code="tenant_mismatch")
-    raise PermissionDenied("This token is not for this organization.", code="tenant_mismatch")
+        raise PermissionDenied("This token belongs to an organization.", code=HubErrorCode.TENANT_MISMATCH)
+    raise PermissionDenied("This token is not for this organization.", code=HubErrorCode.TENANT_MISMATCH)
 
 
 @dataclass(frozen=True)
@@ -249,7 +257,7 @@ def _authenticated_principal(request: HttpRequest, token: str) -> Principal:
         if outcome.error is not None:
             raise outcome.error
     # Only the routing middleware verifies tokens; a request that skipped it has no caller.
-    raise NotAuthenticated("The access token was not verified.", code="token_invalid")
+    raise NotAuthenticated("The access token was not verified.", code=HubErrorCode.TOKEN_INVALID)
 
 
 def _email_claim(claims: dict[str, Any]) -> str:
@@ -290,9 +298,11 @@ class TenantAuth(HttpBearer):
         principal = _authenticated_principal(request, token)
         tenant = getattr(request, "tenant", None)
         if tenant is None or principal.tenant_id != tenant.organization_id:
-            raise PermissionDenied("This token is not for this organization.", code="tenant_mismatch")
+            raise PermissionDenied(
+                "This token is not for this organization.", code=HubErrorCode.TENANT_MISMATCH
+            )
         if not principal.has_role(self.role):
-            raise PermissionDenied(f"This needs the {self.role} role.", code="role_required")
+            raise PermissionDenied(f"This needs the {self.role} role.", code=HubErrorCode.ROLE_REQUIRED)
         user_mirror_touch(principal)
         member_seen(organization_id=tenant.organization_id, user_id=principal.user_id)
         audit_actor_set(principal.user)
@@ -305,9 +315,11 @@ class PlatformAuth(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> Principal:
         principal = _authenticated_principal(request, token)
         if principal.tenant_id is not None:
-            raise PermissionDenied("This token belongs to an organization.", code="tenant_mismatch")
+            raise PermissionDenied(
+                "This token belongs to an organization.", code=HubErrorCode.TENANT_MISMATCH
+            )
         if not principal.has_role(Role.PLATFORM_ADMIN):
-            raise PermissionDenied("This needs the platform_admin role.", code="role_required")
+            raise PermissionDenied("This needs the platform_admin role.", code=HubErrorCode.ROLE_REQUIRED)
         user_mirror_touch(principal)
         return principal
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from enum import StrEnum
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -14,29 +15,29 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
 from ninja.parser import Parser
 
-from hub.errors import HubError
+from hub.errors import HubError, HubErrorCode
 
 logger = logging.getLogger(__name__)
 
 _CODES_BY_STATUS = {
-    400: "bad_request",
-    401: "not_authenticated",
-    403: "permission_denied",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "payload_too_large",
-    422: "validation_error",
-    429: "rate_limited",
-    503: "service_unavailable",
+    400: HubErrorCode.BAD_REQUEST,
+    401: HubErrorCode.NOT_AUTHENTICATED,
+    403: HubErrorCode.PERMISSION_DENIED,
+    404: HubErrorCode.NOT_FOUND,
+    405: HubErrorCode.METHOD_NOT_ALLOWED,
+    409: HubErrorCode.CONFLICT,
+    413: HubErrorCode.PAYLOAD_TOO_LARGE,
+    422: HubErrorCode.VALIDATION_ERROR,
+    429: HubErrorCode.RATE_LIMITED,
+    503: HubErrorCode.SERVICE_UNAVAILABLE,
 }
 
 
-def error_payload(status: int, detail: str, code: str | None = None, **extra: Any) -> dict[str, Any]:
-    return {"detail": detail, "code": code or _CODES_BY_STATUS.get(status, "error"), **extra}
+def error_payload(status: int, detail: str, code: StrEnum | None = None, **extra: Any) -> dict[str, Any]:
+    return {"detail": detail, "code": code or _CODES_BY_STATUS.get(status, HubErrorCode.ERROR), **extra}
 
 
-def error_response(status: int, detail: str, code: str | None = None, **extra: Any) -> JsonResponse:
+def error_response(status: int, detail: str, code: StrEnum | None = None, **extra: Any) -> JsonResponse:
     return JsonResponse(error_payload(status, detail, code, **extra), status=status)
 
 
@@ -97,11 +98,13 @@ def install_error_handlers(api: NinjaAPI) -> None:
         detail = f"Invalid {where}: {first['msg']}" + (
             f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         )
-        payload = error_payload(422, detail, "validation_error", errors=errors)
+        payload = error_payload(422, detail, HubErrorCode.VALIDATION_ERROR, errors=errors)
         return api.create_response(request, payload, status=422)
 
     def authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-        payload = error_payload(401, "A valid bearer access token is required.", "not_authenticated")
+        payload = error_payload(
+            401, "A valid bearer access token is required.", HubErrorCode.NOT_AUTHENTICATED
+        )
         response = api.create_response(request, payload, status=401)
         response["WWW-Authenticate"] = "Bearer"
         return response
@@ -111,9 +114,9 @@ def install_error_handlers(api: NinjaAPI) -> None:
 
     def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
         status = exc.status_code
-        code = "malformed_body" if status == 400 else None
+        code = HubErrorCode.MALFORMED_BODY if status == 400 else None
         detail = str(exc) or "The request failed."
-        if code == "malformed_body":
+        if code == HubErrorCode.MALFORMED_BODY:
             detail = "The request body is not valid JSON."
         return api.create_response(request, error_payload(status, detail, code), status=status)
 
@@ -125,7 +128,7 @@ def install_error_handlers(api: NinjaAPI) -> None:
 
     def suspicious(request: HttpRequest, exc: Any) -> HttpResponse:
         if isinstance(exc, RequestDataTooBig):
-            payload = error_payload(413, "The request body is too large.", "payload_too_large")
+            payload = error_payload(413, "The request body is too large.", HubErrorCode.PAYLOAD_TOO_LARGE)
             return api.create_response(request, payload, status=413)
         return api.create_response(
             request, error_payload(400, "The request was refused as malformed."), status=400
@@ -133,7 +136,7 @@ def install_error_handlers(api: NinjaAPI) -> None:
 
     def unexpected(request: HttpRequest, exc: Any) -> HttpResponse:
         logger.exception("unhandled error on %s %s", request.method, request.path)
-        payload = error_payload(500, "Internal error; it has been logged.", "internal_error")
+        payload = error_payload(500, "Internal error; it has been logged.", HubErrorCode.INTERNAL_ERROR)
         return api.create_response(request, payload, status=500)
 
     api.add_exception_handler(Exception, unexpected)
@@ -161,4 +164,4 @@ def handler404(request: HttpRequest, exception: Exception | None = None) -> Http
 
 
 def handler500(request: HttpRequest) -> HttpResponse:
-    return error_response(500, "Internal error; it has been logged.", "internal_error")
+    return error_response(500, "Internal error; it has been logged.", HubErrorCode.INTERNAL_ERROR)

@@ -14,6 +14,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from hub.client_address import client_address
+from hub.errors import HubErrorCode
 from tenants.db import tenant_connection
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -92,11 +93,12 @@ class HealthCheckMiddleware:
                 executor = MigrationExecutor(connection)
                 plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
                 if plan:
-                    return _unready(f"{len(plan)} migrations are not applied", "migrations_pending")
+                    pending = f"{len(plan)} migrations are not applied"
+                    return _unready(pending, HubErrorCode.MIGRATIONS_PENDING)
                 # The code's migrations cannot change while this process runs: check once.
                 HealthCheckMiddleware._migrations_applied = True
         except DatabaseError:
-            return _unready("The database is unreachable.", "database_unavailable")
+            return _unready("The database is unreachable.", HubErrorCode.DATABASE_UNAVAILABLE)
         return JsonResponse({"status": "ready"})
 
 
@@ -115,7 +117,10 @@ class NulGuardMiddleware:
             "\x00" in key or any("\x00" in value for value in values) for key, values in request.GET.lists()
         ):
             return JsonResponse(
-                {"detail": "The path or query string contains a NUL character.", "code": "malformed_request"},
+                {
+                    "detail": "The path or query string contains a NUL character.",
+                    "code": HubErrorCode.MALFORMED_REQUEST,
+                },
                 status=400,
             )
         return self.get_response(request)
@@ -125,7 +130,7 @@ def _as_json_error(response: HttpResponse) -> HttpResponse:
     """Errors answered by the framework itself (Ninja's 405, say) get the contract's JSON shape too."""
     if response.status_code < 400 or response.get("Content-Type", "").startswith("application/json"):
         return response
-    detail = _FRAMEWORK_ERRORS.get(response.status_code, ("The request failed.", "error"))
+    detail = _FRAMEWORK_ERRORS.get(response.status_code, ("The request failed.", HubErrorCode.ERROR))
     replacement = JsonResponse({"detail": detail[0], "code": detail[1]}, status=response.status_code)
     for header in ("Allow", "Retry-After", "WWW-Authenticate"):
         if header in response:
@@ -134,15 +139,15 @@ def _as_json_error(response: HttpResponse) -> HttpResponse:
 
 
 _FRAMEWORK_ERRORS = {
-    400: ("The request was refused as malformed.", "bad_request"),
-    404: ("Not found.", "not_found"),
-    405: ("This method is not allowed here.", "method_not_allowed"),
-    413: ("The request body is too large.", "payload_too_large"),
-    500: ("Internal error; it has been logged.", "internal_error"),
+    400: ("The request was refused as malformed.", HubErrorCode.BAD_REQUEST),
+    404: ("Not found.", HubErrorCode.NOT_FOUND),
+    405: ("This method is not allowed here.", HubErrorCode.METHOD_NOT_ALLOWED),
+    413: ("The request body is too large.", HubErrorCode.PAYLOAD_TOO_LARGE),
+    500: ("Internal error; it has been logged.", HubErrorCode.INTERNAL_ERROR),
 }
 
 
-def _unready(detail: str, code: str) -> JsonResponse:
+def _unready(detail: str, code: HubErrorCode) -> JsonResponse:
     response = JsonResponse({"detail": detail, "code": code}, status=503)
     response["Retry-After"] = "5"
     return response

@@ -12,8 +12,10 @@ from pydantic import Field
 from api.auth import platform_auth, request_actor
 from api.errors import StrictJSONParser, install_error_handlers
 from api.pagination import PageParams, paginate
-from api.schemas import ERRORS, BodyIn
+from api.schemas import BodyIn, ErrorBody, error_responses
+from hub.errors import HubErrorCode
 from tenants import selectors, services
+from tenants.errors import TenantErrorCode
 from tenants.models import Organization
 
 api = NinjaAPI(
@@ -64,7 +66,14 @@ class DeleteParams(Schema):
     confirm: str | None = Field(None, description="Must repeat the organization id.")
 
 
-@api.post("/tenants", response={201: TenantOut, **ERRORS}, tags=["tenants"])
+class TenantError(ErrorBody):
+    code: TenantErrorCode | HubErrorCode
+
+
+TENANT_ERRORS = error_responses(TenantError)
+
+
+@api.post("/tenants", response={201: TenantOut, **TENANT_ERRORS}, tags=["tenants"])
 def tenant_create(request: HttpRequest, payload: TenantIn) -> Status[Organization]:
     tenant = services.tenant_provision(
         organization_id=payload.organization_id,
@@ -76,35 +85,35 @@ def tenant_create(request: HttpRequest, payload: TenantIn) -> Status[Organizatio
     return Status(201, tenant)
 
 
-@api.get("/tenants", response={200: TenantPage, **ERRORS}, tags=["tenants"])
+@api.get("/tenants", response={200: TenantPage, **TENANT_ERRORS}, tags=["tenants"])
 def tenant_list(request: HttpRequest, page: Query[PageParams]) -> dict[str, object]:
     return paginate(selectors.tenant_list(), limit=page.limit, offset=page.offset)
 
 
-@api.get("/tenants/{organization_id}", response={200: TenantOut, **ERRORS}, tags=["tenants"])
+@api.get("/tenants/{organization_id}", response={200: TenantOut, **TENANT_ERRORS}, tags=["tenants"])
 def tenant_read(request: HttpRequest, organization_id: uuid.UUID) -> Organization:
     return selectors.tenant_get(organization_id=organization_id)
 
 
-@api.patch("/tenants/{organization_id}", response={200: TenantOut, **ERRORS}, tags=["tenants"])
+@api.patch("/tenants/{organization_id}", response={200: TenantOut, **TENANT_ERRORS}, tags=["tenants"])
 def tenant_update(request: HttpRequest, organization_id: uuid.UUID, payload: TenantPatch) -> Organization:
     tenant = selectors.tenant_get(organization_id=organization_id)
     return services.tenant_rename(tenant=tenant, name=payload.name, actor=request_actor(request).id)
 
 
-@api.post("/tenants/{organization_id}/suspend", response={200: TenantOut, **ERRORS}, tags=["tenants"])
+@api.post("/tenants/{organization_id}/suspend", response={200: TenantOut, **TENANT_ERRORS}, tags=["tenants"])
 def tenant_suspend(request: HttpRequest, organization_id: uuid.UUID) -> Organization:
     tenant = selectors.tenant_get(organization_id=organization_id)
     return services.tenant_suspend(tenant=tenant, actor=request_actor(request).id)
 
 
-@api.post("/tenants/{organization_id}/activate", response={200: TenantOut, **ERRORS}, tags=["tenants"])
+@api.post("/tenants/{organization_id}/activate", response={200: TenantOut, **TENANT_ERRORS}, tags=["tenants"])
 def tenant_activate(request: HttpRequest, organization_id: uuid.UUID) -> Organization:
     tenant = selectors.tenant_get(organization_id=organization_id)
     return services.tenant_activate(tenant=tenant, actor=request_actor(request).id)
 
 
-@api.delete("/tenants/{organization_id}", response={204: None, **ERRORS}, tags=["tenants"])
+@api.delete("/tenants/{organization_id}", response={204: None, **TENANT_ERRORS}, tags=["tenants"])
 def tenant_delete(
     request: HttpRequest, organization_id: uuid.UUID, params: Query[DeleteParams]
 ) -> Status[None]:

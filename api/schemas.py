@@ -6,17 +6,41 @@ from typing import Any
 
 from ninja import Schema
 from ninja.schema import DjangoGetter
-from pydantic import ConfigDict, model_validator
+from pydantic import ConfigDict, Field, model_validator
+
+from hub.errors import HubErrorCode
 
 
-class Error(Schema):
+class ErrorItem(Schema):
+    """One broken rule of a 422: where (``loc``, the path parts of the field) and why."""
+
+    loc: list[str | int] = Field(examples=[["postings", 0, "amount"]])
+    msg: str
+    type: str
+
+
+class ErrorBody(Schema):
+    """The contract's error shape, less ``code``: each module types ``code`` with its own enum."""
+
     detail: str
-    code: str
+    errors: list[ErrorItem] | None = Field(None, description="On a 422: every broken rule, with its field")
 
 
-ERRORS: dict[int, type[Schema]] = {
-    400: Error, 401: Error, 403: Error, 404: Error, 409: Error, 422: Error, 503: Error
-}  # fmt: skip
+class Error(ErrorBody):
+    """An error of an operation that answers only the codes any request may answer."""
+
+    code: HubErrorCode
+
+
+ERROR_STATUSES = (400, 401, 403, 404, 409, 422, 503)
+
+
+def error_responses(schema: type[ErrorBody]) -> dict[int, type[Schema]]:
+    """The error statuses every operation may answer, each with ``schema`` (the module's ``Error``)."""
+    return dict.fromkeys(ERROR_STATUSES, schema)
+
+
+ERRORS = error_responses(Error)
 
 
 class InputSchema(Schema):

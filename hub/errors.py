@@ -3,21 +3,59 @@
 Services and selectors raise these; ``api.errors`` turns any of them into the contract's error shape
 ``{"detail": ..., "code": ...}``. Another organization's object raises the same ``NotFound`` as a
 missing one, so an error never confirms that something exists elsewhere.
+
+Error codes are data: each module lists its own in one ``StrEnum`` (``EntityErrorCode``, ...) next to
+its errors, and ``HubErrorCode`` lists those any request may answer whatever its module. Every raise
+names a member, never a bare string, and the OpenAPI documents type ``code`` with these enums.
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from django.http import JsonResponse
 
 
+class HubErrorCode(StrEnum):
+    """The codes any request may answer, whatever its module: the framework's, authentication's, the
+    host routing's and the dependencies'."""
+
+    BAD_REQUEST = "bad_request"
+    MALFORMED_BODY = "malformed_body"
+    MALFORMED_REQUEST = "malformed_request"
+    URI_TOO_LONG = "uri_too_long"
+    BAD_HOST = "bad_host"
+    NOT_AUTHENTICATED = "not_authenticated"
+    TOKEN_INVALID = "token_invalid"  # noqa: S105 - a code, not a secret
+    TOKEN_EXPIRED = "token_expired"  # noqa: S105 - a code, not a secret
+    TOKEN_TYPE = "token_type"  # noqa: S105 - a code, not a secret
+    PERMISSION_DENIED = "permission_denied"
+    TENANT_MISMATCH = "tenant_mismatch"
+    ROLE_REQUIRED = "role_required"
+    NOT_A_MEMBER = "not_a_member"
+    TENANT_NOT_FOUND = "tenant_not_found"
+    TENANT_SUSPENDED = "tenant_suspended"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    CONFLICT = "conflict"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    VALIDATION_ERROR = "validation_error"
+    RATE_LIMITED = "rate_limited"
+    SERVICE_UNAVAILABLE = "service_unavailable"
+    DATABASE_UNAVAILABLE = "database_unavailable"
+    MIGRATIONS_PENDING = "migrations_pending"
+    IDENTITY_UNAVAILABLE = "identity_unavailable"
+    INTERNAL_ERROR = "internal_error"
+    ERROR = "error"
+
+
 class HubError(Exception):
     status: ClassVar[int] = 400
-    code: ClassVar[str] = "bad_request"
+    code: ClassVar[StrEnum] = HubErrorCode.BAD_REQUEST
     default_detail: ClassVar[str] = "The request is malformed."
 
-    def __init__(self, detail: str | None = None, *, code: str | None = None, **extra: Any) -> None:
+    def __init__(self, detail: str | None = None, *, code: StrEnum | None = None, **extra: Any) -> None:
         self.detail = detail or self.default_detail
         self.instance_code = code or self.code
         self.extra = extra
@@ -62,29 +100,29 @@ class BadRequest(HubError):
 
 class NotAuthenticated(HubError):
     status = 401
-    code = "not_authenticated"
+    code: ClassVar[StrEnum] = HubErrorCode.NOT_AUTHENTICATED
     default_detail = "Authentication credentials were missing or invalid."
 
-    def __init__(self, detail: str | None = None, *, code: str | None = None, **extra: Any) -> None:
+    def __init__(self, detail: str | None = None, *, code: StrEnum | None = None, **extra: Any) -> None:
         super().__init__(detail, code=code, **extra)
         self.headers["WWW-Authenticate"] = "Bearer"
 
 
 class PermissionDenied(HubError):
     status = 403
-    code = "permission_denied"
+    code: ClassVar[StrEnum] = HubErrorCode.PERMISSION_DENIED
     default_detail = "You are not allowed to do this."
 
 
 class NotFound(HubError):
     status = 404
-    code = "not_found"
+    code: ClassVar[StrEnum] = HubErrorCode.NOT_FOUND
     default_detail = "Not found."
 
 
 class Conflict(HubError):
     status = 409
-    code = "conflict"
+    code: ClassVar[StrEnum] = HubErrorCode.CONFLICT
     default_detail = "The request conflicts with the current state."
 
 
@@ -92,11 +130,16 @@ class Invalid(HubError):
     """A well-formed request whose values break a rule (422)."""
 
     status = 422
-    code = "validation_error"
+    code: ClassVar[StrEnum] = HubErrorCode.VALIDATION_ERROR
     default_detail = "The request is invalid."
 
     def __init__(
-        self, detail: str | None = None, *, field: str | None = None, code: str | None = None, **extra: Any
+        self,
+        detail: str | None = None,
+        *,
+        field: str | None = None,
+        code: StrEnum | None = None,
+        **extra: Any,
     ) -> None:
         super().__init__(detail, code=code, **extra)
         self.field = field
@@ -117,7 +160,7 @@ def loc_parts(field: str | None) -> list[str | int]:
 
 class ServiceUnavailable(HubError):
     status = 503
-    code = "service_unavailable"
+    code: ClassVar[StrEnum] = HubErrorCode.SERVICE_UNAVAILABLE
     default_detail = "A service the Hub depends on is unavailable; try again shortly."
 
     def __init__(self, detail: str | None = None, *, retry_after: int = 5, **extra: Any) -> None:

@@ -1,18 +1,32 @@
-from hub.errors import BadRequest, Conflict, Invalid, NotFound, PermissionDenied
+"""The organizations' (platform API and host routing) errors: each one a machine code and an HTTP status."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from hub.errors import BadRequest, Conflict, HubErrorCode, Invalid, NotFound, PermissionDenied
+
+
+class TenantErrorCode(StrEnum):
+    """Every code the platform API's organizations answer (besides ``hub.errors.HubErrorCode``, which
+    holds ``tenant_not_found`` and ``tenant_suspended``: the host routing answers them on any request)."""
+
+    TENANT_CONFLICT = "tenant_conflict"
+    CONFIRMATION_REQUIRED = "confirmation_required"
 
 
 class TenantNotFound(NotFound):
-    code = "tenant_not_found"
+    code = HubErrorCode.TENANT_NOT_FOUND
     default_detail = "No organization is served at this address."
 
 
 class TenantSuspended(PermissionDenied):
-    code = "tenant_suspended"
+    code = HubErrorCode.TENANT_SUSPENDED
     default_detail = "This organization is suspended."
 
 
 class TenantConflict(Conflict):
-    code = "tenant_conflict"
+    code = TenantErrorCode.TENANT_CONFLICT
 
 
 class TenantInvalid(Invalid):
@@ -20,5 +34,5 @@ class TenantInvalid(Invalid):
 
 
 class DeleteNotConfirmed(BadRequest):
-    code = "confirmation_required"
+    code = TenantErrorCode.CONFIRMATION_REQUIRED
     default_detail = "Deleting an organization needs ?confirm=<organization_id> matching the organization."

@@ -9,11 +9,11 @@ from typing import Any
 import httpx
 from django.conf import settings
 
-from hub.errors import NotAuthenticated, ServiceUnavailable
+from hub.errors import HubErrorCode, NotAuthenticated, ServiceUnavailable
 
 
 class IdentityUnavailable(ServiceUnavailable):
-    code = "identity_unavailable"
+    code = HubErrorCode.IDENTITY_UNAVAILABLE
     default_detail = "The identity service is unavailable; try again shortly."
 
 
@@ -52,7 +52,7 @@ def identity_token_validate(*, token: str) -> dict[str, Any]:
     """Ask the identity service who a token belongs to and which roles it holds."""
     response = _request("POST", "/api/v1/auth/validate", json={"token": token})
     if response.status_code in (400, 401, 403, 404):
-        raise NotAuthenticated("The identity service rejected the token.", code="token_invalid")
+        raise NotAuthenticated("The identity service rejected the token.", code=HubErrorCode.TOKEN_INVALID)
     if response.status_code != 200:
         raise IdentityUnavailable(f"The identity service answered {response.status_code}.")
     try:

@@ -23,7 +23,7 @@ from django.http.request import split_domain_port
 from django_tenants.utils import tenant_context
 
 from api.auth import request_authenticate
-from hub.errors import BadRequest
+from hub.errors import BadRequest, HubErrorCode
 from tenants.db import DatabaseUnavailable, database_unreachable, tenant_connection
 from tenants.errors import TenantNotFound, TenantSuspended
 from tenants.models import Organization
@@ -52,7 +52,7 @@ class TenantRoutingMiddleware:
         try:
             host = request_host(request)
         except DisallowedHost:
-            return BadRequest("The Host header is not served here.", code="bad_host").response()
+            return BadRequest("The Host header is not served here.", code=HubErrorCode.BAD_HOST).response()
         try:
             return self._serve(request, host)
         except DatabaseError as exc:

@@ -7,9 +7,13 @@ string turned into a space is named as the cause.
 
 from __future__ import annotations
 
+import ast
+import importlib
+import inspect
 import re
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,13 +22,14 @@ from django.test import Client
 from api.platform import api as platform_api
 from api.tenant import api as tenant_api
 from apps.entities.models import Entity
+from hub.errors import HubError, HubErrorCode
 from tenants.models import Organization
 from tests.helpers import assert_error
 
 JSON = "application/json"
 RESOURCE = {"kind": "room", "name": "Room 1", "timezone": "UTC"}
 BOOKING = {"resource_id": str(uuid.uuid4()), "start": "2026-03-02T09:00Z", "end": "2026-03-02T10:00Z"}
-TRANSACTION = {
+TRANSACTION: dict[str, Any] = {
     "description": "rent",
     "currency": "EUR",
     "postings": [
@@ -239,3 +244,121 @@ def test_a_plus_decoded_as_a_space_is_named(admin_client: Client, url: str) -> N
     assert "must be sent as %2B" in body["errors"][0]["msg"], body
     assert "%2B" in body["detail"]
     assert admin_client.get(url.replace("+", "%2B")).status_code == 200
+
+
+# Each module's errors, the enum of its codes, and the error schema of its paths in the OpenAPI documents.
+ERROR_MODULES = [
+    ("apps.entities.errors", "EntityErrorCode", "EntityError", "/api/v1/entities/"),
+    ("apps.ledger.errors", "LedgerErrorCode", "LedgerError", "/api/v1/transactions/"),
+    ("apps.scheduling.errors", "SchedulingErrorCode", "SchedulingError", "/api/v1/scheduling/"),
+    ("apps.privacy.errors", "PrivacyErrorCode", "PrivacyError", "/api/v1/privacy/"),
+    ("tenants.errors", "TenantErrorCode", "TenantError", "/api/platform/v1/tenants"),
+    ("apps.members.errors", "MemberErrorCode", None, None),
+]
+
+
+@pytest.mark.parametrize(("module_name", "enum_name", "schema", "prefix"), ERROR_MODULES)
+def test_every_code_a_module_raises_is_in_its_enum(
+    module_name: str, enum_name: str, schema: str | None, prefix: str | None
+) -> None:
+    module = importlib.import_module(module_name)
+    enum = getattr(module, enum_name)
+    errors = [
+        value
+        for value in vars(module).values()
+        if inspect.isclass(value) and issubclass(value, HubError) and value.__module__ == module_name
+    ]
+    assert errors
+    strays = [cls.__name__ for cls in errors if not isinstance(cls.code, enum | HubErrorCode)]
+    assert strays == [], f"errors whose code is not a member of {enum_name} or HubErrorCode"
+
+
+def _source_files() -> Iterator[Path]:
+    root = Path(__file__).resolve().parent.parent
+    for top in ("api", "apps", "hub", "tenants"):
+        for path in (root / top).rglob("*.py"):
+            if "tests" not in path.parts and "migrations" not in path.parts:
+                yield path
+
+
+# Helpers that take the code positionally, and where.
+_POSITIONAL_CODE = {"error_payload": 2, "error_response": 2, "_rrule_error": 1, "_unready": 1}
+
+
+def _callee(node: ast.Call) -> str | None:
+    return getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+
+
+def _error_makers() -> set[str]:
+    """The names of everything that makes an error body: each ``HubError`` class and the helpers."""
+    classes, todo = set(), [HubError]
+    while todo:
+        cls = todo.pop()
+        classes.add(cls.__name__)
+        todo += cls.__subclasses__()
+    return classes | set(_POSITIONAL_CODE)
+
+
+def _code_values(node: ast.AST) -> list[ast.expr]:
+    """What ``node`` gives as an error code: a ``code=`` argument, a class's ``code =``, a ``"code"`` key."""
+    if isinstance(node, ast.Call) and _callee(node) in _error_makers():
+        at = _POSITIONAL_CODE.get(_callee(node) or "", len(node.args))
+        return [k.value for k in node.keywords if k.arg == "code"] + node.args[at : at + 1]
+    if isinstance(node, ast.ClassDef):
+        assigns = [s for s in node.body if isinstance(s, ast.Assign)]
+        return [s.value for s in assigns if [getattr(t, "id", None) for t in s.targets] == ["code"]]
+    if isinstance(node, ast.Dict):
+        return [v for k, v in zip(node.keys, node.values, strict=True) if getattr(k, "value", None) == "code"]
+    return []
+
+
+def test_no_error_code_is_a_bare_string() -> None:
+    """Every raise names a member of its module's enum: a string would escape the OpenAPI enum (and
+    a client switching on it) without any test noticing."""
+    found = [
+        f"{path.name}:{value.lineno}"
+        for path in _source_files()
+        for node in ast.walk(ast.parse(path.read_text()))
+        for value in _code_values(node)
+        if isinstance(value, ast.Constant) and isinstance(value.value, str)
+    ]
+    assert found == []
+
+
+def _error_schemas(document: dict[str, Any], prefix: str) -> set[str]:
+    names = set()
+    for path, operations in document["paths"].items():
+        if path.startswith(prefix):
+            for operation in operations.values():
+                for status, response in operation["responses"].items():
+                    if int(status) >= 400:
+                        ref = response["content"]["application/json"]["schema"]["$ref"]
+                        names.add(ref.rsplit("/", 1)[-1])
+    return names
+
+
+@pytest.mark.parametrize(("module_name", "enum_name", "schema", "prefix"), [m for m in ERROR_MODULES if m[2]])
+def test_each_module_types_its_error_code_with_its_enum(
+    module_name: str, enum_name: str, schema: str, prefix: str
+) -> None:
+    enum = getattr(importlib.import_module(module_name), enum_name)
+    document = _documents()[1 if prefix.startswith("/api/platform/") else 0]
+    components = document["components"]["schemas"]
+    assert _error_schemas(document, prefix) == {schema}
+    code = components[schema]["properties"]["code"]
+    assert {ref["$ref"].rsplit("/", 1)[-1] for ref in code["anyOf"]} == {enum_name, "HubErrorCode"}
+    assert components[enum_name]["enum"] == [member.value for member in enum]
+    assert components["HubErrorCode"]["enum"] == [member.value for member in HubErrorCode]
+
+
+@pytest.mark.parametrize("index", [0, 1], ids=["tenant", "platform"])
+def test_every_error_response_types_code_with_an_enum(index: int) -> None:
+    document = _documents()[index]
+    components = document["components"]["schemas"]
+    untyped = []
+    for name in _error_schemas(document, "/"):
+        code = components[name]["properties"]["code"]
+        refs = [ref["$ref"].rsplit("/", 1)[-1] for ref in code.get("anyOf", [code])]
+        if not all("enum" in components.get(ref, {}) for ref in refs):
+            untyped.append(name)
+    assert untyped == []

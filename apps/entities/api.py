@@ -11,11 +11,11 @@ from ninja import Query, Router, Status
 
 from api.auth import admin_auth, member_auth, request_actor, request_viewer
 from api.pagination import PageParams, paginate_audited
-from api.schemas import ERRORS
 from apps.entities import selectors, services
 from apps.entities.errors import EntityPermissionRequired
 from apps.entities.models import Entity, EntityKind, EntityRelation
 from apps.entities.schemas import (
+    ENTITY_ERRORS,
     EntityFilter,
     EntityIn,
     EntityOut,
@@ -32,21 +32,22 @@ from apps.entities.schemas import (
     RelationOut,
     RelationPage,
 )
+from hub.errors import HubErrorCode
 
 router = Router()
 
 
-@router.get("kinds", response={200: KindPage, **ERRORS})
+@router.get("kinds", response={200: KindPage, **ENTITY_ERRORS})
 def kind_list(request: HttpRequest, page: Query[PageParams]) -> dict[str, Any]:
     return paginate_audited(selectors.entity_kind_list(), limit=page.limit, offset=page.offset)
 
 
-@router.post("kinds", response={201: KindOut, **ERRORS}, auth=admin_auth)
+@router.post("kinds", response={201: KindOut, **ENTITY_ERRORS}, auth=admin_auth)
 def kind_create(request: HttpRequest, payload: KindIn) -> Status[EntityKind]:
     return Status(201, services.entity_kind_create(key=payload.key, label=payload.label))
 
 
-@router.get("", response={200: EntityPage, **ERRORS})
+@router.get("", response={200: EntityPage, **ENTITY_ERRORS})
 def entity_list(request: HttpRequest, filters: Query[EntityFilter]) -> dict[str, Any]:
     entities = selectors.entity_list(
         viewer=request_viewer(request),
@@ -61,17 +62,17 @@ def entity_list(request: HttpRequest, filters: Query[EntityFilter]) -> dict[str,
     return paginate_audited(entities, limit=filters.limit, offset=filters.offset)
 
 
-@router.post("", response={201: EntityOut, **ERRORS}, auth=member_auth)
+@router.post("", response={201: EntityOut, **ENTITY_ERRORS}, auth=member_auth)
 def entity_create(request: HttpRequest, payload: EntityIn) -> Status[Entity]:
     return Status(201, services.entity_create(actor=request_actor(request), **payload.dict()))
 
 
-@router.get("{uuid:entity_id}", response={200: EntityOut, **ERRORS})
+@router.get("{uuid:entity_id}", response={200: EntityOut, **ENTITY_ERRORS})
 def entity_read(request: HttpRequest, entity_id: uuid.UUID) -> Entity:
     return selectors.entity_get(entity_id=entity_id, viewer=request_viewer(request))
 
 
-@router.patch("{uuid:entity_id}", response={200: EntityOut, **ERRORS}, auth=member_auth)
+@router.patch("{uuid:entity_id}", response={200: EntityOut, **ENTITY_ERRORS}, auth=member_auth)
 def entity_update(request: HttpRequest, entity_id: uuid.UUID, payload: EntityPatch) -> Entity:
     """Partial update. A restricted entity needs the caller's ``change`` grant (admins need none);
     ``restricted`` itself may be set by admins only."""
@@ -79,18 +80,20 @@ def entity_update(request: HttpRequest, entity_id: uuid.UUID, payload: EntityPat
     entity = selectors.entity_get(entity_id=entity_id, viewer=viewer, need="change")
     changes = payload.dict(exclude_unset=True)
     if "restricted" in changes and not viewer.is_admin:
-        raise EntityPermissionRequired("Only an admin may restrict an entity.", code="role_required")
+        raise EntityPermissionRequired(
+            "Only an admin may restrict an entity.", code=HubErrorCode.ROLE_REQUIRED
+        )
     return services.entity_update(actor=request_actor(request), entity=entity, changes=changes)
 
 
-@router.delete("{uuid:entity_id}", response={204: None, **ERRORS}, auth=member_auth)
+@router.delete("{uuid:entity_id}", response={204: None, **ENTITY_ERRORS}, auth=member_auth)
 def entity_delete(request: HttpRequest, entity_id: uuid.UUID) -> Status[None]:
     entity = selectors.entity_get(entity_id=entity_id, viewer=request_viewer(request), need="delete")
     services.entity_delete(actor=request_actor(request), entity=entity)
     return Status(204, None)
 
 
-@router.get("{uuid:entity_id}/relations", response={200: RelationPage, **ERRORS})
+@router.get("{uuid:entity_id}/relations", response={200: RelationPage, **ENTITY_ERRORS})
 def relation_list(request: HttpRequest, entity_id: uuid.UUID, page: Query[PageParams]) -> dict[str, Any]:
     viewer = request_viewer(request)
     entity = selectors.entity_get(entity_id=entity_id, viewer=viewer)
@@ -98,7 +101,7 @@ def relation_list(request: HttpRequest, entity_id: uuid.UUID, page: Query[PagePa
     return paginate_audited(relations, limit=page.limit, offset=page.offset)
 
 
-@router.post("{uuid:entity_id}/relations", response={201: RelationOut, **ERRORS}, auth=member_auth)
+@router.post("{uuid:entity_id}/relations", response={201: RelationOut, **ENTITY_ERRORS}, auth=member_auth)
 def relation_create(
     request: HttpRequest, entity_id: uuid.UUID, payload: RelationIn
 ) -> Status[EntityRelation]:
@@ -114,7 +117,7 @@ def relation_create(
     return Status(201, relation)
 
 
-@router.get("{uuid:entity_id}/permissions", response={200: GrantPage, **ERRORS}, auth=admin_auth)
+@router.get("{uuid:entity_id}/permissions", response={200: GrantPage, **ENTITY_ERRORS}, auth=admin_auth)
 def permission_list(request: HttpRequest, entity_id: uuid.UUID, page: Query[PageParams]) -> dict[str, Any]:
     """Who holds which object permission on the entity (admin only)."""
     entity = selectors.entity_get(entity_id=entity_id, viewer=request_viewer(request))
@@ -124,7 +127,7 @@ def permission_list(request: HttpRequest, entity_id: uuid.UUID, page: Query[Page
 
 
 @router.post(
-    "{uuid:entity_id}/permissions", response={200: GrantOut, 201: GrantOut, **ERRORS}, auth=admin_auth
+    "{uuid:entity_id}/permissions", response={200: GrantOut, 201: GrantOut, **ENTITY_ERRORS}, auth=admin_auth
 )
 def permission_grant(
     request: HttpRequest, entity_id: uuid.UUID, payload: GrantIn
@@ -139,7 +142,7 @@ def permission_grant(
     return Status(201 if created else 200, grant)
 
 
-@router.delete("{uuid:entity_id}/permissions", response={204: None, **ERRORS}, auth=admin_auth)
+@router.delete("{uuid:entity_id}/permissions", response={204: None, **ENTITY_ERRORS}, auth=admin_auth)
 def permission_revoke(request: HttpRequest, entity_id: uuid.UUID, grant: Query[GrantQuery]) -> Status[None]:
     """Revoke a grant named in the query string, ``?user_id=&permission=`` (admin only; no body, which
     many HTTP clients cannot send with DELETE). A grant the user does not hold is a 404."""

@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from hub.errors import Conflict, Invalid, NotFound, PermissionDenied
 
 
+class EntityErrorCode(StrEnum):
+    """Every code the entities module answers (besides ``hub.errors.HubErrorCode``)."""
+
+    ENTITY_NOT_FOUND = "entity_not_found"
+    ENTITY_CONFLICT = "entity_conflict"
+    ENTITY_KIND_UNKNOWN = "entity_kind_unknown"
+    ENTITY_PERMISSION_REQUIRED = "entity_permission_required"
+    GRANT_NOT_FOUND = "grant_not_found"
+    USER_UNKNOWN = "user_unknown"
+    REFERENCE_TAKEN = "reference_taken"
+    SUBJECT_ERASED = "subject_erased"
+    SELF_RELATION = "self_relation"
+    TARGET_NOT_FOUND = "target_not_found"
+    RELATION_EXISTS = "relation_exists"
+    KIND_EXISTS = "kind_exists"
+
+
 class EntityNotFound(NotFound):
-    code = "entity_not_found"
+    code = EntityErrorCode.ENTITY_NOT_FOUND
     default_detail = "No entity has this id."
 
 
@@ -15,23 +34,23 @@ class EntityInvalid(Invalid):
 
 
 class EntityConflict(Conflict):
-    code = "entity_conflict"
+    code = EntityErrorCode.ENTITY_CONFLICT
 
 
 class EntityKindUnknown(EntityInvalid):
-    code = "entity_kind_unknown"
+    code = EntityErrorCode.ENTITY_KIND_UNKNOWN
 
 
 class EntityPermissionRequired(PermissionDenied):
     """A restricted entity the caller sees but may not change or delete (no such grant)."""
 
-    code = "entity_permission_required"
+    code = EntityErrorCode.ENTITY_PERMISSION_REQUIRED
 
 
 class EntityGrantNotFound(NotFound):
-    code = "grant_not_found"
+    code = EntityErrorCode.GRANT_NOT_FOUND
     default_detail = "This user holds no such permission on this entity."
 
 
 class EntityUserUnknown(EntityInvalid):
-    code = "user_unknown"
+    code = EntityErrorCode.USER_UNKNOWN

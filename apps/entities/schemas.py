@@ -10,8 +10,10 @@ from ninja import Schema
 from pydantic import Field
 
 from api.pagination import PageParams
-from api.schemas import BodyIn
+from api.schemas import BodyIn, ErrorBody, error_responses
+from apps.entities.errors import EntityErrorCode
 from apps.entities.selectors import ORDERINGS
+from hub.errors import HubErrorCode
 
 if TYPE_CHECKING:
     Ordering = str
@@ -150,3 +152,10 @@ class GrantOut(Schema):
 class GrantPage(Schema):
     items: list[GrantOut]
     count: int
+
+
+class EntityError(ErrorBody):
+    code: EntityErrorCode | HubErrorCode
+
+
+ENTITY_ERRORS = error_responses(EntityError)

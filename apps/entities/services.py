@@ -16,6 +16,7 @@ from apps.audit.services import audit_change, audit_record, audit_snapshot
 from apps.entities import validators
 from apps.entities.errors import (
     EntityConflict,
+    EntityErrorCode,
     EntityGrantNotFound,
     EntityInvalid,
     EntityKindUnknown,
@@ -64,7 +65,7 @@ def _save(entity: Entity, **kwargs: Any) -> None:
         if violated_constraint(exc) == "entity_reference_unique_per_kind":
             raise EntityConflict(
                 f"An entity of kind {entity.kind_id!r} already has reference {entity.reference!r}.",
-                code="reference_taken",
+                code=EntityErrorCode.REFERENCE_TAKEN,
             ) from exc
         raise
 
@@ -120,7 +121,7 @@ def entity_update(*, actor: User, entity: Entity, changes: dict[str, Any]) -> En
     if erased:
         raise EntityConflict(
             f"This entity's personal data was erased; {', '.join(sorted(erased))} cannot be set again.",
-            code="subject_erased",
+            code=EntityErrorCode.SUBJECT_ERASED,
         )
     before = audit_snapshot(entity)
     for field, value in changes.items():
@@ -165,18 +166,22 @@ def entity_relation_create(
     self-links, no duplicates."""
     kind = validators.kind_key_clean(kind)
     if str(target_id) == str(source.id):
-        raise EntityInvalid("An entity cannot be related to itself.", field="target_id", code="self_relation")
+        raise EntityInvalid(
+            "An entity cannot be related to itself.", field="target_id", code=EntityErrorCode.SELF_RELATION
+        )
     # A missing, deleted or other organization's target is the same 404 as an unknown path id.
     target = entity_list(viewer=viewer).filter(id=target_id).first()
     if target is None:
-        raise EntityNotFound("No entity has this target_id.", code="target_not_found")
+        raise EntityNotFound("No entity has this target_id.", code=EntityErrorCode.TARGET_NOT_FOUND)
     relation = EntityRelation(source=source, target=target, kind=kind, created_by=actor)
     try:
         with transaction.atomic():
             relation.save(force_insert=True)
     except IntegrityError as exc:
         if violated_constraint(exc) == "entity_relation_unique":
-            raise EntityConflict("This relation already exists.", code="relation_exists") from exc
+            raise EntityConflict(
+                "This relation already exists.", code=EntityErrorCode.RELATION_EXISTS
+            ) from exc
         raise
     audit_change(action=AuditEntry.Action.CREATE, instance=relation, actor=actor)
     return relation
@@ -189,7 +194,7 @@ def entity_kind_create(*, key: str, label: str) -> EntityKind:
     label = validators.kind_label_clean(label)
     kind, created = EntityKind.objects.get_or_create(key=key, defaults={"label": label})
     if not created:
-        raise EntityConflict(f"Kind {key!r} already exists.", code="kind_exists")
+        raise EntityConflict(f"Kind {key!r} already exists.", code=EntityErrorCode.KIND_EXISTS)
     audit_change(action=AuditEntry.Action.CREATE, instance=kind)
     return kind
 

@@ -15,11 +15,11 @@ from ninja import Header, Query, Router, Status
 
 from api.auth import member_auth, request_actor, request_viewer
 from api.pagination import PageParams, paginate_audited
-from api.schemas import ERRORS
 from apps.ledger import selectors, services
 from apps.ledger.errors import IdempotencyKeyRequired
 from apps.ledger.models import Account, Transaction
 from apps.ledger.schemas import (
+    LEDGER_ERRORS,
     AccountFilter,
     AccountIn,
     AccountOut,
@@ -54,13 +54,13 @@ def _render(txn: Transaction) -> dict[str, Any]:
     return body
 
 
-@router.get("accounts", response={200: AccountPage, **ERRORS})
+@router.get("accounts", response={200: AccountPage, **LEDGER_ERRORS})
 def account_list(request: HttpRequest, filters: Query[AccountFilter]) -> dict[str, Any]:
     accounts = selectors.account_list(archived=filters.archived, currency=filters.currency, type=filters.type)
     return paginate_audited(accounts, limit=filters.limit, offset=filters.offset)
 
 
-@router.post("accounts", response={201: AccountOut, **ERRORS}, auth=member_auth)
+@router.post("accounts", response={201: AccountOut, **LEDGER_ERRORS}, auth=member_auth)
 def account_create(request: HttpRequest, payload: AccountIn) -> Status[Account]:
     account = services.account_create(
         actor=request_actor(request), viewer=request_viewer(request), **payload.dict()
@@ -68,12 +68,12 @@ def account_create(request: HttpRequest, payload: AccountIn) -> Status[Account]:
     return Status(201, account)
 
 
-@router.get("accounts/{uuid:account_id}", response={200: AccountOut, **ERRORS})
+@router.get("accounts/{uuid:account_id}", response={200: AccountOut, **LEDGER_ERRORS})
 def account_read(request: HttpRequest, account_id: uuid.UUID) -> Account:
     return selectors.account_get(account_id=account_id)
 
 
-@router.patch("accounts/{uuid:account_id}", response={200: AccountOut, **ERRORS}, auth=member_auth)
+@router.patch("accounts/{uuid:account_id}", response={200: AccountOut, **LEDGER_ERRORS}, auth=member_auth)
 def account_update(request: HttpRequest, account_id: uuid.UUID, payload: AccountPatch) -> Account:
     """Partial update; ``{"archived": true}`` archives the account (accounts are never deleted)."""
     account = selectors.account_get(account_id=account_id)
@@ -83,14 +83,14 @@ def account_update(request: HttpRequest, account_id: uuid.UUID, payload: Account
     )
 
 
-@router.get("accounts/{uuid:account_id}/balance", response={200: BalanceOut, **ERRORS})
+@router.get("accounts/{uuid:account_id}/balance", response={200: BalanceOut, **LEDGER_ERRORS})
 def account_balance(request: HttpRequest, account_id: uuid.UUID, query: Query[BalanceQuery]) -> Any:
     """Posted balance and posted+pending balance: now (maintained, O(1)) or at the end of ``as_of``."""
     account = selectors.account_get(account_id=account_id)
     return selectors.account_balance(account=account, as_of=query.as_of)
 
 
-@router.get("accounts/{uuid:account_id}/statement", response={200: StatementPage, **ERRORS})
+@router.get("accounts/{uuid:account_id}/statement", response={200: StatementPage, **LEDGER_ERRORS})
 def account_statement(request: HttpRequest, account_id: uuid.UUID, page: Query[PageParams]) -> dict[str, Any]:
     """The account's posted postings, oldest first, each with the running balance after it."""
     account = selectors.account_get(account_id=account_id)
@@ -98,13 +98,13 @@ def account_statement(request: HttpRequest, account_id: uuid.UUID, page: Query[P
     return paginate_audited(statement, limit=page.limit, offset=page.offset)
 
 
-@router.get("trial-balance", response={200: TrialBalanceOut, **ERRORS})
+@router.get("trial-balance", response={200: TrialBalanceOut, **LEDGER_ERRORS})
 def trial_balance(request: HttpRequest) -> Any:
     """Every account's posted balance; per currency, debits and credits always sum to zero."""
     return selectors.trial_balance()
 
 
-@router.get("", response={200: TransactionPage, **ERRORS})
+@router.get("", response={200: TransactionPage, **LEDGER_ERRORS})
 def transaction_list(request: HttpRequest, filters: Query[TransactionFilter]) -> dict[str, Any]:
     transactions = selectors.transaction_list(
         account_id=filters.account,
@@ -118,7 +118,7 @@ def transaction_list(request: HttpRequest, filters: Query[TransactionFilter]) ->
     return paginate_audited(transactions, limit=filters.limit, offset=filters.offset)
 
 
-@router.post("", response={201: TransactionOut, **ERRORS}, auth=member_auth)
+@router.post("", response={201: TransactionOut, **LEDGER_ERRORS}, auth=member_auth)
 def transaction_create(
     request: HttpRequest,
     payload: TransactionIn,
@@ -144,26 +144,28 @@ def transaction_create(
     return JsonResponse(result.body, status=result.status)
 
 
-@router.get("{uuid:transaction_id}", response={200: TransactionOut, **ERRORS})
+@router.get("{uuid:transaction_id}", response={200: TransactionOut, **LEDGER_ERRORS})
 def transaction_read(request: HttpRequest, transaction_id: uuid.UUID) -> Transaction:
     return selectors.transaction_get(transaction_id=transaction_id)
 
 
-@router.post("{uuid:transaction_id}/post", response={200: TransactionOut, **ERRORS}, auth=member_auth)
+@router.post("{uuid:transaction_id}/post", response={200: TransactionOut, **LEDGER_ERRORS}, auth=member_auth)
 def transaction_post(request: HttpRequest, transaction_id: uuid.UUID) -> Transaction:
     """Post a pending transaction."""
     txn = selectors.transaction_get(transaction_id=transaction_id)
     return services.transaction_post(actor=request_actor(request), txn=txn)
 
 
-@router.post("{uuid:transaction_id}/void", response={200: TransactionOut, **ERRORS}, auth=member_auth)
+@router.post("{uuid:transaction_id}/void", response={200: TransactionOut, **LEDGER_ERRORS}, auth=member_auth)
 def transaction_void(request: HttpRequest, transaction_id: uuid.UUID) -> Transaction:
     """Void a pending transaction (a posted one is reversed instead)."""
     txn = selectors.transaction_get(transaction_id=transaction_id)
     return services.transaction_void(actor=request_actor(request), txn=txn)
 
 
-@router.post("{uuid:transaction_id}/reverse", response={201: TransactionOut, **ERRORS}, auth=member_auth)
+@router.post(
+    "{uuid:transaction_id}/reverse", response={201: TransactionOut, **LEDGER_ERRORS}, auth=member_auth
+)
 def transaction_reverse(
     request: HttpRequest, transaction_id: uuid.UUID, query: Query[ReverseQuery]
 ) -> Status[Transaction]:

@@ -11,8 +11,10 @@ from ninja import Schema
 from pydantic import Field, field_validator
 
 from api.pagination import PageParams
-from api.schemas import BodyIn, InputSchema
+from api.schemas import BodyIn, ErrorBody, InputSchema, error_responses
+from apps.ledger.errors import LedgerErrorCode
 from apps.ledger.validators import money_format
+from hub.errors import HubErrorCode
 
 AccountType = Literal["asset", "liability", "equity", "income", "expense"]
 State = Literal["pending", "posted", "voided"]
@@ -219,3 +221,10 @@ class CurrencyTotalOut(Schema):
 class TrialBalanceOut(Schema):
     currencies: list[CurrencyTotalOut]
     accounts: list[TrialBalanceAccountOut]
+
+
+class LedgerError(ErrorBody):
+    code: LedgerErrorCode | HubErrorCode
+
+
+LEDGER_ERRORS = error_responses(LedgerError)

@@ -7,7 +7,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from apps.ledger.currencies import MINOR_UNITS
-from apps.ledger.errors import LedgerInvalid
+from apps.ledger.errors import LedgerErrorCode, LedgerInvalid
 
 CODE_MAX = 40
 NAME_MAX = 200
@@ -24,7 +24,7 @@ def currency_clean(value: str, *, field: str = "currency") -> str:
         raise LedgerInvalid(
             f"{field} must be an ISO 4217 code in upper case, such as EUR.",
             field=field,
-            code="currency_unknown",
+            code=LedgerErrorCode.CURRENCY_UNKNOWN,
         )
     return value
 
@@ -39,28 +39,30 @@ def amount_clean(value: Any, *, currency: str, field: str = "amount") -> Decimal
         raise LedgerInvalid(
             f'{field} must be a decimal string such as "10.00", not a JSON {_json_kind(value)}.',
             field=field,
-            code="amount_not_string",
+            code=LedgerErrorCode.AMOUNT_NOT_STRING,
         )
     if not _AMOUNT.fullmatch(value):
         raise LedgerInvalid(
             f'{field} must be a decimal number written as a string, such as "-12.50" '
             "(at most 15 digits before the point).",
             field=field,
-            code="amount_invalid",
+            code=LedgerErrorCode.AMOUNT_INVALID,
         )
     try:
         amount = Decimal(value)
     except InvalidOperation:  # pragma: no cover - the pattern above admits only valid decimals
-        raise LedgerInvalid(f"{field} is not a decimal number.", field=field, code="amount_invalid") from None
+        raise LedgerInvalid(
+            f"{field} is not a decimal number.", field=field, code=LedgerErrorCode.AMOUNT_INVALID
+        ) from None
     minor_units = MINOR_UNITS[currency]
     if amount != amount.quantize(Decimal(1).scaleb(-minor_units)):
         raise LedgerInvalid(
             f"{field} has more decimals than {currency} allows ({minor_units}).",
             field=field,
-            code="amount_precision",
+            code=LedgerErrorCode.AMOUNT_PRECISION,
         )
     if amount == 0:
-        raise LedgerInvalid(f"{field} must not be zero.", field=field, code="amount_zero")
+        raise LedgerInvalid(f"{field} must not be zero.", field=field, code=LedgerErrorCode.AMOUNT_ZERO)
     return amount
 
 

@@ -10,20 +10,26 @@ from ninja import Path, Query, Router, Status
 
 from api.auth import admin_auth, request_actor, request_viewer
 from api.pagination import PageParams, paginate_audited
-from api.schemas import ERRORS
 from apps.privacy import selectors, services
 from apps.privacy.models import RetentionPolicy
-from apps.privacy.schemas import ErasureOut, RetentionIn, RetentionOut, RetentionPage, SubjectExport
+from apps.privacy.schemas import (
+    PRIVACY_ERRORS,
+    ErasureOut,
+    RetentionIn,
+    RetentionOut,
+    RetentionPage,
+    SubjectExport,
+)
 
 router = Router(auth=admin_auth)
 
 
-@router.get("subjects/{uuid:entity_id}/export", response={200: SubjectExport, **ERRORS})
+@router.get("subjects/{uuid:entity_id}/export", response={200: SubjectExport, **PRIVACY_ERRORS})
 def subject_export(request: HttpRequest, entity_id: uuid.UUID) -> dict[str, Any]:
     return selectors.subject_export(entity_id=entity_id, viewer=request_viewer(request))
 
 
-@router.post("subjects/{uuid:entity_id}/erase", response={200: ErasureOut, **ERRORS})
+@router.post("subjects/{uuid:entity_id}/erase", response={200: ErasureOut, **PRIVACY_ERRORS})
 def subject_erase(request: HttpRequest, entity_id: uuid.UUID) -> dict[str, Any]:
     erasure = services.subject_erase(
         actor=request_actor(request), entity_id=entity_id, viewer=request_viewer(request)
@@ -37,17 +43,17 @@ def subject_erase(request: HttpRequest, entity_id: uuid.UUID) -> dict[str, Any]:
     }
 
 
-@router.get("retention", response={200: RetentionPage, **ERRORS})
+@router.get("retention", response={200: RetentionPage, **PRIVACY_ERRORS})
 def retention_policy_list(request: HttpRequest, page: Query[PageParams]) -> dict[str, Any]:
     return paginate_audited(selectors.retention_policy_list(), limit=page.limit, offset=page.offset)
 
 
-@router.put("retention/{model}", response={200: RetentionOut, **ERRORS})
+@router.put("retention/{model}", response={200: RetentionOut, **PRIVACY_ERRORS})
 def retention_policy_set(request: HttpRequest, model: Path[str], payload: RetentionIn) -> RetentionPolicy:
     return services.retention_policy_set(actor=request_actor(request), model=model, days=payload.days)
 
 
-@router.delete("retention/{model}", response={204: None, **ERRORS})
+@router.delete("retention/{model}", response={204: None, **PRIVACY_ERRORS})
 def retention_policy_delete(request: HttpRequest, model: Path[str]) -> Status[None]:
     services.retention_policy_delete(actor=request_actor(request), model=model)
     return Status(204, None)

@@ -9,8 +9,10 @@ from typing import Any
 from ninja import Schema
 from pydantic import Field, StrictInt
 
-from api.schemas import BodyIn
+from api.schemas import BodyIn, ErrorBody, error_responses
+from apps.privacy.errors import PrivacyErrorCode
 from apps.privacy.models import RETENTION_DAYS_MAX
+from hub.errors import HubErrorCode
 
 
 class Record(Schema):
@@ -58,3 +60,10 @@ class RetentionOut(Schema):
 class RetentionPage(Schema):
     items: list[RetentionOut]
     count: int
+
+
+class PrivacyError(ErrorBody):
+    code: PrivacyErrorCode | HubErrorCode
+
+
+PRIVACY_ERRORS = error_responses(PrivacyError)

@@ -16,11 +16,11 @@ from ninja import Query, Router, Status
 
 from api.auth import admin_auth, member_auth, request_actor, request_viewer
 from api.pagination import paginate_audited
-from api.schemas import ERRORS
 from apps.scheduling import availability, selectors, services
 from apps.scheduling.errors import OverrideRequired
 from apps.scheduling.models import Booking, Resource
 from apps.scheduling.schemas import (
+    SCHEDULING_ERRORS,
     AvailabilityIn,
     AvailabilityOut,
     BookingFilter,
@@ -60,30 +60,32 @@ def _override(request: HttpRequest, wanted: bool) -> bool:
     return wanted
 
 
-@router.get("resources", response={200: ResourcePage, **ERRORS})
+@router.get("resources", response={200: ResourcePage, **SCHEDULING_ERRORS})
 def resource_list(request: HttpRequest, filters: Query[ResourceFilter]) -> dict[str, Any]:
     resources = selectors.resource_list(kind=filters.kind)
     return paginate_audited(resources, limit=filters.limit, offset=filters.offset)
 
 
-@router.post("resources", response={201: ResourceOut, **ERRORS}, auth=admin_auth)
+@router.post("resources", response={201: ResourceOut, **SCHEDULING_ERRORS}, auth=admin_auth)
 def resource_create(request: HttpRequest, payload: ResourceIn) -> Status[Resource]:
     return Status(201, services.resource_create(**payload.dict(), viewer=request_viewer(request)))
 
 
-@router.get("resources/{uuid:resource_id}", response={200: ResourceOut, **ERRORS})
+@router.get("resources/{uuid:resource_id}", response={200: ResourceOut, **SCHEDULING_ERRORS})
 def resource_read(request: HttpRequest, resource_id: uuid.UUID) -> Resource:
     return selectors.resource_get(resource_id=resource_id)
 
 
-@router.patch("resources/{uuid:resource_id}", response={200: ResourceOut, **ERRORS}, auth=admin_auth)
+@router.patch(
+    "resources/{uuid:resource_id}", response={200: ResourceOut, **SCHEDULING_ERRORS}, auth=admin_auth
+)
 def resource_update(request: HttpRequest, resource_id: uuid.UUID, payload: ResourcePatch) -> Resource:
     resource = selectors.resource_get(resource_id=resource_id)
     changes = payload.dict(exclude_unset=True)
     return services.resource_update(resource=resource, changes=changes, viewer=request_viewer(request))
 
 
-@router.delete("resources/{uuid:resource_id}", response={204: None, **ERRORS}, auth=admin_auth)
+@router.delete("resources/{uuid:resource_id}", response={204: None, **SCHEDULING_ERRORS}, auth=admin_auth)
 def resource_delete(request: HttpRequest, resource_id: uuid.UUID) -> Status[None]:
     services.resource_delete(resource=selectors.resource_get(resource_id=resource_id))
     return Status(204, None)
@@ -99,13 +101,15 @@ def _availability_out(resource: Resource) -> dict[str, Any]:
     }
 
 
-@router.get("resources/{uuid:resource_id}/availability", response={200: AvailabilityOut, **ERRORS})
+@router.get("resources/{uuid:resource_id}/availability", response={200: AvailabilityOut, **SCHEDULING_ERRORS})
 def availability_read(request: HttpRequest, resource_id: uuid.UUID) -> dict[str, Any]:
     return _availability_out(selectors.resource_get(resource_id=resource_id))
 
 
 @router.put(
-    "resources/{uuid:resource_id}/availability", response={200: AvailabilityOut, **ERRORS}, auth=admin_auth
+    "resources/{uuid:resource_id}/availability",
+    response={200: AvailabilityOut, **SCHEDULING_ERRORS},
+    auth=admin_auth,
 )
 def availability_set(request: HttpRequest, resource_id: uuid.UUID, payload: AvailabilityIn) -> dict[str, Any]:
     """Replace the weekly hours (local time of the resource's zone) and the date exceptions."""
@@ -117,7 +121,7 @@ def availability_set(request: HttpRequest, resource_id: uuid.UUID, payload: Avai
     return _availability_out(resource)
 
 
-@router.get("availability", response={200: FreeSlotsOut, **ERRORS}, by_alias=True)
+@router.get("availability", response={200: FreeSlotsOut, **SCHEDULING_ERRORS}, by_alias=True)
 def free_slots(request: HttpRequest, query: Query[SlotQuery]) -> dict[str, Any]:
     """The free intervals of ``resource`` between ``from`` and ``to`` (at most a year) long enough for
     ``duration`` minutes: inside its availability, outside its bookings."""
@@ -137,7 +141,7 @@ def free_slots(request: HttpRequest, query: Query[SlotQuery]) -> dict[str, Any]:
     }
 
 
-@router.get("calendar", response={200: CalendarOut, **ERRORS}, by_alias=True)
+@router.get("calendar", response={200: CalendarOut, **SCHEDULING_ERRORS}, by_alias=True)
 def calendar(request: HttpRequest, query: Query[CalendarQuery]) -> dict[str, Any]:
     """Live bookings between ``from`` and ``to`` (at most a year), grouped by resource: the resources
     named by ``resource`` (repeat it for several), or all."""
@@ -145,7 +149,7 @@ def calendar(request: HttpRequest, query: Query[CalendarQuery]) -> dict[str, Any
     return {"start": query.start, "end": query.end, "resources": resources}
 
 
-@router.get("bookings", response={200: BookingPage, **ERRORS})
+@router.get("bookings", response={200: BookingPage, **SCHEDULING_ERRORS})
 def booking_list(request: HttpRequest, filters: Query[BookingFilter]) -> dict[str, Any]:
     bookings = selectors.booking_list(
         resource_id=filters.resource,
@@ -157,7 +161,7 @@ def booking_list(request: HttpRequest, filters: Query[BookingFilter]) -> dict[st
     return paginate_audited(bookings, limit=filters.limit, offset=filters.offset)
 
 
-@router.post("bookings", response={201: BookingOut, **ERRORS}, auth=member_auth)
+@router.post("bookings", response={201: BookingOut, **SCHEDULING_ERRORS}, auth=member_auth)
 def booking_create(request: HttpRequest, payload: BookingIn) -> Status[Booking]:
     fields = payload.dict()
     fields["override_availability"] = _override(request, payload.override_availability)
@@ -165,12 +169,12 @@ def booking_create(request: HttpRequest, payload: BookingIn) -> Status[Booking]:
     return Status(201, booking)
 
 
-@router.get("bookings/{uuid:booking_id}", response={200: BookingOut, **ERRORS})
+@router.get("bookings/{uuid:booking_id}", response={200: BookingOut, **SCHEDULING_ERRORS})
 def booking_read(request: HttpRequest, booking_id: uuid.UUID) -> Booking:
     return selectors.booking_get(booking_id=booking_id)
 
 
-@router.patch("bookings/{uuid:booking_id}", response={200: BookingOut, **ERRORS}, auth=member_auth)
+@router.patch("bookings/{uuid:booking_id}", response={200: BookingOut, **SCHEDULING_ERRORS}, auth=member_auth)
 def booking_update(
     request: HttpRequest, booking_id: uuid.UUID, payload: BookingPatch, scope: Query[ScopeQuery]
 ) -> Booking:
@@ -189,7 +193,9 @@ def booking_update(
     return changed[0]
 
 
-@router.post("bookings/{uuid:booking_id}/cancel", response={200: BookingOut, **ERRORS}, auth=member_auth)
+@router.post(
+    "bookings/{uuid:booking_id}/cancel", response={200: BookingOut, **SCHEDULING_ERRORS}, auth=member_auth
+)
 def booking_cancel(request: HttpRequest, booking_id: uuid.UUID, scope: Query[ScopeQuery]) -> Booking:
     """Cancel the booking (``?scope=following``: and the later occurrences of its series)."""
     booking = selectors.booking_get(booking_id=booking_id)
@@ -197,7 +203,7 @@ def booking_cancel(request: HttpRequest, booking_id: uuid.UUID, scope: Query[Sco
     return booking
 
 
-@router.post("series", response={201: SeriesOut, **ERRORS}, auth=member_auth)
+@router.post("series", response={201: SeriesOut, **SCHEDULING_ERRORS}, auth=member_auth)
 def series_create(request: HttpRequest, payload: SeriesIn) -> Status[dict[str, Any]]:
     """Book every occurrence of an RRULE (COUNT or UNTIL required, at most 500 occurrences within a
     year). All or nothing, unless ``skip_conflicts``: then the rest is booked and the others listed."""

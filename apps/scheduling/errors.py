@@ -2,16 +2,44 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from hub.errors import Conflict, Invalid, NotFound, PermissionDenied
 
 
+class SchedulingErrorCode(StrEnum):
+    """Every code the scheduling module answers (besides ``hub.errors.HubErrorCode``)."""
+
+    RESOURCE_NOT_FOUND = "resource_not_found"
+    BOOKING_NOT_FOUND = "booking_not_found"
+    ENTITY_NOT_FOUND = "entity_not_found"  # the entity_id a resource or booking links to
+    OUTSIDE_AVAILABILITY = "outside_availability"
+    BOOKING_CONFLICT = "booking_conflict"
+    RESOURCE_IN_USE = "resource_in_use"
+    BOOKING_CANCELLED = "booking_cancelled"
+    OVERRIDE_REQUIRES_ADMIN = "override_requires_admin"
+    NOT_IN_SERIES = "not_in_series"
+    TIMEZONE_UNKNOWN = "timezone_unknown"
+    END_BEFORE_START = "end_before_start"
+    BOOKING_LENGTH = "booking_length"
+    WINDOW_INVALID = "window_invalid"
+    WINDOW_TOO_LONG = "window_too_long"
+    RRULE_INVALID = "rrule_invalid"
+    RRULE_UNSUPPORTED = "rrule_unsupported"
+    RRULE_UNBOUNDED = "rrule_unbounded"
+    RRULE_EMPTY = "rrule_empty"
+    RRULE_TOO_LONG = "rrule_too_long"
+    RRULE_BEYOND_HORIZON = "rrule_beyond_horizon"
+    RRULE_SELF_OVERLAP = "rrule_self_overlap"
+
+
 class ResourceNotFound(NotFound):
-    code = "resource_not_found"
+    code = SchedulingErrorCode.RESOURCE_NOT_FOUND
     default_detail = "No resource has this id."
 
 
 class BookingNotFound(NotFound):
-    code = "booking_not_found"
+    code = SchedulingErrorCode.BOOKING_NOT_FOUND
     default_detail = "No booking has this id."
 
 
@@ -20,7 +48,7 @@ class SchedulingInvalid(Invalid):
 
 
 class OutsideAvailability(SchedulingInvalid):
-    code = "outside_availability"
+    code = SchedulingErrorCode.OUTSIDE_AVAILABILITY
     default_detail = "The resource is not available for this whole time."
 
 
@@ -28,13 +56,13 @@ class BookingConflict(Conflict):
     """The time is taken: ``conflicts`` names the bookings in the way (every booking of the caller's
     organization is visible to every role that may book, so they are always named)."""
 
-    code = "booking_conflict"
+    code = SchedulingErrorCode.BOOKING_CONFLICT
 
 
 class ResourceInUse(Conflict):
-    code = "resource_in_use"
+    code = SchedulingErrorCode.RESOURCE_IN_USE
 
 
 class OverrideRequired(PermissionDenied):
-    code = "override_requires_admin"
+    code = SchedulingErrorCode.OVERRIDE_REQUIRES_ADMIN
     default_detail = "Only an admin may book outside the resource's availability."

@@ -13,8 +13,10 @@ from ninja import Schema
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 
 from api.pagination import PageParams
-from api.schemas import BodyIn, InputSchema
+from api.schemas import BodyIn, ErrorBody, InputSchema, error_responses
+from apps.scheduling.errors import SchedulingErrorCode
 from apps.scheduling.validators import aware_datetime_parse, local_time_check
+from hub.errors import HubErrorCode
 
 AwareDatetime = Annotated[datetime, BeforeValidator(aware_datetime_parse)]
 LocalTime = Annotated[time, AfterValidator(local_time_check)]
@@ -211,3 +213,23 @@ def series_out(result: Any) -> dict[str, Any]:
         "bookings": result.bookings,
         "skipped": result.skipped,
     }
+
+
+class ConflictOut(Schema):
+    """A booking in the way of the one asked for."""
+
+    id: uuid.UUID
+    start: datetime
+    end: datetime
+    status: str
+
+
+class SchedulingError(ErrorBody):
+    code: SchedulingErrorCode | HubErrorCode
+    conflicts: list[ConflictOut] | None = Field(None, description="booking_conflict: the bookings in the way")
+    skipped: list[SkippedOut] | None = Field(
+        None, description="A refused series: its occurrences that do not fit, and why"
+    )
+
+
+SCHEDULING_ERRORS = error_responses(SchedulingError)

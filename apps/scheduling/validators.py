@@ -16,7 +16,7 @@ from dateutil.rrule import rrulestr
 from django.conf import settings
 
 from api.types import instant_parse
-from apps.scheduling.errors import SchedulingInvalid
+from apps.scheduling.errors import SchedulingErrorCode, SchedulingInvalid
 
 NAME_MAX = 200
 KIND_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,39}")
@@ -60,7 +60,7 @@ def timezone_clean(value: str) -> str:
         raise SchedulingInvalid(
             f"Unknown time zone {value[:64]!r}; use an IANA name such as Europe/Berlin.",
             field="timezone",
-            code="timezone_unknown",
+            code=SchedulingErrorCode.TIMEZONE_UNKNOWN,
         )
     return value
 
@@ -97,7 +97,9 @@ def notes_clean(value: str | None) -> str:
 def booking_times_clean(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     """End after start, and a length between the configured minimum and maximum; both in UTC."""
     if end <= start:
-        raise SchedulingInvalid("end must be after start.", field="end", code="end_before_start")
+        raise SchedulingInvalid(
+            "end must be after start.", field="end", code=SchedulingErrorCode.END_BEFORE_START
+        )
     shortest = timedelta(minutes=settings.HUB_BOOKING_MIN_MINUTES)
     longest = timedelta(minutes=settings.HUB_BOOKING_MAX_MINUTES)
     if not shortest <= end - start <= longest:
@@ -105,7 +107,7 @@ def booking_times_clean(start: datetime, end: datetime) -> tuple[datetime, datet
         raise SchedulingInvalid(
             f"A booking lasts {shortest_min} to {longest_min} minutes.",
             field="end",
-            code="booking_length",
+            code=SchedulingErrorCode.BOOKING_LENGTH,
         )
     return start.astimezone(UTC), end.astimezone(UTC)
 
@@ -113,15 +115,19 @@ def booking_times_clean(start: datetime, end: datetime) -> tuple[datetime, datet
 def window_clean(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     """A ``from``/``to`` window: ``to`` after ``from``, at most a year long."""
     if end <= start:
-        raise SchedulingInvalid("to must be after from.", field="to", code="window_invalid")
+        raise SchedulingInvalid("to must be after from.", field="to", code=SchedulingErrorCode.WINDOW_INVALID)
     if end - start > WINDOW_MAX:
         raise SchedulingInvalid(
-            f"A window spans at most {WINDOW_MAX.days} days.", field="to", code="window_too_long"
+            f"A window spans at most {WINDOW_MAX.days} days.",
+            field="to",
+            code=SchedulingErrorCode.WINDOW_TOO_LONG,
         )
     return start, end
 
 
-def _rrule_error(detail: str, code: str = "rrule_invalid") -> SchedulingInvalid:
+def _rrule_error(
+    detail: str, code: SchedulingErrorCode = SchedulingErrorCode.RRULE_INVALID
+) -> SchedulingInvalid:
     return SchedulingInvalid(detail, field="rrule", code=code)
 
 
@@ -141,16 +147,22 @@ def _rrule_parts(body: str) -> dict[str, str]:
         parts[name.upper()] = value.upper()
     unsupported = sorted(parts.keys() - RRULE_PARTS)
     if unsupported:
-        raise _rrule_error(f"rrule parts {', '.join(unsupported)} are not supported.", "rrule_unsupported")
+        raise _rrule_error(
+            f"rrule parts {', '.join(unsupported)} are not supported.", SchedulingErrorCode.RRULE_UNSUPPORTED
+        )
     if parts.get("FREQ") not in RRULE_FREQUENCIES:
-        raise _rrule_error(f"FREQ must be one of {', '.join(RRULE_FREQUENCIES)}.", "rrule_unsupported")
+        raise _rrule_error(
+            f"FREQ must be one of {', '.join(RRULE_FREQUENCIES)}.", SchedulingErrorCode.RRULE_UNSUPPORTED
+        )
     if (
         not parts.get("INTERVAL", "1").isdigit()
         or not 1 <= int(parts.get("INTERVAL", "1")) <= RRULE_INTERVAL_MAX
     ):
         raise _rrule_error(f"INTERVAL must be 1 to {RRULE_INTERVAL_MAX}.")
     if "COUNT" not in parts and "UNTIL" not in parts:
-        raise _rrule_error("rrule needs COUNT or UNTIL: a series must end.", "rrule_unbounded")
+        raise _rrule_error(
+            "rrule needs COUNT or UNTIL: a series must end.", SchedulingErrorCode.RRULE_UNBOUNDED
+        )
     return parts
 
 
@@ -159,11 +171,12 @@ def _rrule_satisfiable(parts: dict[str, str]) -> None:
     ordinals = [day for day in parts.get("BYDAY", "").split(",") if day[:-2]]
     if ordinals and "BYMONTHDAY" in parts:
         raise _rrule_error(
-            "BYDAY with a position (2MO) cannot be combined with BYMONTHDAY.", "rrule_unsupported"
+            "BYDAY with a position (2MO) cannot be combined with BYMONTHDAY.",
+            SchedulingErrorCode.RRULE_UNSUPPORTED,
         )
     within_month = parts["FREQ"] == "MONTHLY" or "BYMONTH" in parts
     if within_month and any(not day[:-2].lstrip("+-").isdigit() or int(day[:-2]) > 5 for day in ordinals):
-        raise _rrule_error("A month has at most 5 of each weekday.", "rrule_empty")
+        raise _rrule_error("A month has at most 5 of each weekday.", SchedulingErrorCode.RRULE_EMPTY)
     if "BYMONTH" in parts and "BYMONTHDAY" in parts:
         try:
             months = [int(month) for month in parts["BYMONTH"].split(",")]
@@ -172,7 +185,7 @@ def _rrule_satisfiable(parts: dict[str, str]) -> None:
             raise _rrule_error("BYMONTH and BYMONTHDAY take numbers.") from None
         longest = {month: calendar.monthrange(2000, month)[1] for month in range(1, 13)}  # a leap year
         if not any(0 < day <= longest.get(month, 0) for month in months for day in days):
-            raise _rrule_error("No date has these BYMONTH and BYMONTHDAY.", "rrule_empty")
+            raise _rrule_error("No date has these BYMONTH and BYMONTHDAY.", SchedulingErrorCode.RRULE_EMPTY)
 
 
 def _rrule_parse(text: str, first: datetime) -> RRule:
@@ -191,14 +204,16 @@ def _rrule_parse(text: str, first: datetime) -> RRule:
 
 
 def _too_many() -> SchedulingInvalid:
-    return _rrule_error(f"A series has at most {SERIES_MAX_OCCURRENCES} occurrences.", "rrule_too_long")
+    return _rrule_error(
+        f"A series has at most {SERIES_MAX_OCCURRENCES} occurrences.", SchedulingErrorCode.RRULE_TOO_LONG
+    )
 
 
 def _beyond_horizon() -> SchedulingInvalid:
     return SchedulingInvalid(
         f"A series ends within {SERIES_HORIZON.days} days of its first occurrence.",
         field="rrule",
-        code="rrule_beyond_horizon",
+        code=SchedulingErrorCode.RRULE_BEYOND_HORIZON,
     )
 
 
@@ -225,13 +240,13 @@ def rrule_expand(text: str, *, start: datetime, timezone: str) -> list[datetime]
             starts = list(islice(iter(capped), SERIES_MAX_OCCURRENCES + 1))
     except (ValueError, OverflowError) as exc:
         raise SchedulingInvalid(
-            f"rrule cannot be expanded: {exc}", field="rrule", code="rrule_invalid"
+            f"rrule cannot be expanded: {exc}", field="rrule", code=SchedulingErrorCode.RRULE_INVALID
         ) from None
     if len(starts) > SERIES_MAX_OCCURRENCES:
         raise SchedulingInvalid(
             f"A series has at most {SERIES_MAX_OCCURRENCES} occurrences.",
             field="rrule",
-            code="rrule_too_long",
+            code=SchedulingErrorCode.RRULE_TOO_LONG,
         )
     if count is not None and 0 < len(starts) < count:
         raise _beyond_horizon()
@@ -239,7 +254,7 @@ def rrule_expand(text: str, *, start: datetime, timezone: str) -> list[datetime]
         raise SchedulingInvalid(
             f"rrule produces no occurrence within {SERIES_HORIZON.days} days.",
             field="rrule",
-            code="rrule_empty",
+            code=SchedulingErrorCode.RRULE_EMPTY,
         )
     # Wall-clock times that do not exist (skipped by a spring-forward) are normalised by UTC.
     return [occurrence.astimezone(UTC) for occurrence in starts]

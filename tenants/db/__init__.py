@@ -10,7 +10,7 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db import InterfaceError as DjangoInterfaceError
 from django.db import OperationalError as DjangoOperationalError
 
-from hub.errors import ServiceUnavailable
+from hub.errors import HubErrorCode, ServiceUnavailable
 
 if TYPE_CHECKING:
     from tenants.db.backend.base import DatabaseWrapper
@@ -22,7 +22,7 @@ _UNREACHABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
 
 
 class DatabaseUnavailable(ServiceUnavailable):
-    code = "database_unavailable"
+    code = HubErrorCode.DATABASE_UNAVAILABLE
     default_detail = "The database is unavailable; try again shortly."
 
     def __init__(self, detail: str | None = None) -> None:

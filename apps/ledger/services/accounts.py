@@ -11,7 +11,7 @@ from apps.audit.models import AuditEntry
 from apps.audit.services import audit_change, audit_snapshot
 from apps.entities.selectors import EntityViewer, entity_linked_get
 from apps.ledger import validators
-from apps.ledger.errors import LedgerConflict, LedgerInvalid
+from apps.ledger.errors import LedgerConflict, LedgerErrorCode, LedgerInvalid
 from apps.ledger.models import Account
 from hub.errors import violated_constraint
 from tenants.models import User
@@ -23,7 +23,9 @@ def _account_save(account: Account, **kwargs: Any) -> None:
             account.save(**kwargs)
     except IntegrityError as exc:
         if violated_constraint(exc) == "ledger_account_code_key":
-            raise LedgerConflict(f"An account already has code {account.code!r}.", code="code_taken") from exc
+            raise LedgerConflict(
+                f"An account already has code {account.code!r}.", code=LedgerErrorCode.CODE_TAKEN
+            ) from exc
         raise  # pragma: no cover - every other constraint is checked above first
 
 

@@ -22,7 +22,7 @@ from apps.audit.models import AuditEntry
 from apps.audit.services import audit_change, audit_record, audit_snapshot
 from apps.entities.selectors import EntityViewer, entity_linked_get
 from apps.ledger import validators
-from apps.ledger.errors import AccountNotFound, LedgerConflict, LedgerInvalid
+from apps.ledger.errors import AccountNotFound, LedgerConflict, LedgerErrorCode, LedgerInvalid
 from apps.ledger.models import Account, Posting, Transaction
 from tenants.models import User
 
@@ -42,7 +42,7 @@ def _lines_clean(postings: Sequence[dict[str, Any]], *, currency: str) -> list[_
         raise LedgerInvalid(
             f"A transaction has 2 to {POSTINGS_MAX} postings; this one has {len(postings)}.",
             field="postings",
-            code="postings_count",
+            code=LedgerErrorCode.POSTINGS_COUNT,
         )
     lines = [
         _Line(
@@ -56,7 +56,8 @@ def _lines_clean(postings: Sequence[dict[str, Any]], *, currency: str) -> list[_
     total = sum((line.amount for line in lines), ZERO)
     if total != 0:
         raise LedgerInvalid(
-            f"The postings must sum to zero; they sum to {total}.", field="postings", code="unbalanced"
+            f"The postings must sum to zero; they sum to {total}.", field="postings",
+            code=LedgerErrorCode.UNBALANCED,
         )
     return lines
 
@@ -75,14 +76,15 @@ def _accounts_lock(lines: list[_Line], *, currency: str, allow_archived: bool = 
             raise AccountNotFound(f"{where}: no account has this id.")
         if account.archived and not allow_archived:
             raise LedgerInvalid(
-                f"{where}: account {account.code} is archived.", field=where, code="account_archived"
+                f"{where}: account {account.code} is archived.", field=where,
+                code=LedgerErrorCode.ACCOUNT_ARCHIVED,
             )
         if account.currency != currency:
             raise LedgerInvalid(
                 f"{where}: account {account.code} is in {account.currency}, the transaction in {currency}; "
                 "a transaction has one currency.",
                 field=where,
-                code="currency_mismatch",
+                code=LedgerErrorCode.CURRENCY_MISMATCH,
             )
 
 
@@ -104,7 +106,7 @@ def _balances_move(lines: list[_Line], *, posted: int, pending: int) -> None:
     except DataError as exc:  # numeric field overflow: the caller's transaction is rolled back
         raise LedgerConflict(
             "This posting would take an account's balance beyond what the ledger can hold.",
-            code="balance_overflow",
+            code=LedgerErrorCode.BALANCE_OVERFLOW,
         ) from exc
 
 
@@ -200,7 +202,7 @@ def _state_change(*, actor: User, txn: Transaction, state: str, posted: int, pen
     if txn.state != Transaction.State.PENDING:
         raise LedgerConflict(
             f"Only a pending transaction can become {state}; this one is {txn.state}.",
-            code="transaction_not_pending",
+            code=LedgerErrorCode.TRANSACTION_NOT_PENDING,
         )
     before = audit_snapshot(txn)
     lines = _lines_of(txn)
@@ -233,10 +235,13 @@ def transaction_reverse(*, actor: User, txn: Transaction, effective_date: date |
     original = _locked(txn)
     if original.state != Transaction.State.POSTED:
         raise LedgerConflict(
-            f"Only a posted transaction can be reversed; this one is {original.state}.", code="not_posted"
+            f"Only a posted transaction can be reversed; this one is {original.state}.",
+            code=LedgerErrorCode.NOT_POSTED,
         )
     if Transaction.objects.filter(reverses=original).exists():
-        raise LedgerConflict("This transaction has already been reversed.", code="already_reversed")
+        raise LedgerConflict(
+            "This transaction has already been reversed.", code=LedgerErrorCode.ALREADY_REVERSED
+        )
     lines = [_Line(account_id=line.account_id, amount=-line.amount) for line in _lines_of(original)]
     reversal = Transaction(
         description=f"Reversal of {original.description}"[: validators.DESCRIPTION_MAX],

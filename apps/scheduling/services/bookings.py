@@ -13,7 +13,7 @@ from apps.audit.models import AuditEntry
 from apps.audit.services import audit_change, audit_snapshot
 from apps.entities.selectors import EntityViewer, entity_linked_get
 from apps.scheduling import selectors, validators
-from apps.scheduling.errors import SchedulingInvalid
+from apps.scheduling.errors import SchedulingErrorCode, SchedulingInvalid
 from apps.scheduling.models import Booking
 from apps.scheduling.services.conflicts import blocking_all, conflict_error, overlap_as_conflict, prepare
 from tenants.models import User
@@ -75,7 +75,9 @@ def _targets(booking: Booking, scope: str) -> list[Booking]:
     if scope == "this":
         return [booking]
     if booking.series_id is None:
-        raise SchedulingInvalid("This booking is not part of a series.", field="scope", code="not_in_series")
+        raise SchedulingInvalid(
+            "This booking is not part of a series.", field="scope", code=SchedulingErrorCode.NOT_IN_SERIES
+        )
     later = Booking.objects.filter(series_id=booking.series_id, start__gt=booking.start).exclude(
         status=Booking.Status.CANCELLED
     )
@@ -97,7 +99,7 @@ def booking_update(
     bookings changed, the one asked for first."""
     if booking.status == Booking.Status.CANCELLED:
         raise SchedulingInvalid(
-            "A cancelled booking cannot change.", field="status", code="booking_cancelled"
+            "A cancelled booking cannot change.", field="status", code=SchedulingErrorCode.BOOKING_CANCELLED
         )
     for field, value in changes.items():
         if field not in _EDITABLE:

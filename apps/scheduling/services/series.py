@@ -13,7 +13,7 @@ from apps.audit.models import AuditEntry
 from apps.audit.services import audit_change
 from apps.entities.selectors import EntityViewer, entity_linked_get
 from apps.scheduling import availability, selectors, validators
-from apps.scheduling.errors import OutsideAvailability, SchedulingInvalid
+from apps.scheduling.errors import OutsideAvailability, SchedulingErrorCode, SchedulingInvalid
 from apps.scheduling.models import Booking, BookingSeries, Resource
 from apps.scheduling.services.bookings import status_clean
 from apps.scheduling.services.conflicts import (
@@ -56,7 +56,9 @@ def _occurrences(
     spans = [(s, s + length) for s in starts]
     if resource.capacity == 1 and any(b[0] < a[1] for a, b in pairwise(spans)):
         raise SchedulingInvalid(
-            "The occurrences of this rule overlap one another.", field="rrule", code="rrule_self_overlap"
+            "The occurrences of this rule overlap one another.",
+            field="rrule",
+            code=SchedulingErrorCode.RRULE_SELF_OVERLAP,
         )
     return spans
 
