@@ -126,6 +126,31 @@ class NulGuardMiddleware:
         return self.get_response(request)
 
 
+# The longest path and query string served, percent-encoded as sent. Room for the longest list a query
+# parameter may hold (100 UUIDs, ~4,700 characters) so that it is refused by its ``maxItems``, not here;
+# below gunicorn's longest request line (8,190 bytes, ``platform/gunicorn.conf.py``), so that this
+# guard answers first.
+MAX_URI_LENGTH = 8000
+
+
+class UriLengthGuardMiddleware:
+    """A URI longer than ``MAX_URI_LENGTH`` is the contract's JSON 414 before anything parses it."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if len(request.get_full_path()) > MAX_URI_LENGTH:
+            return JsonResponse(
+                {
+                    "detail": f"The URI is longer than {MAX_URI_LENGTH} characters.",
+                    "code": HubErrorCode.URI_TOO_LONG,
+                },
+                status=414,
+            )
+        return self.get_response(request)
+
+
 def _as_json_error(response: HttpResponse) -> HttpResponse:
     """Errors answered by the framework itself (Ninja's 405, say) get the contract's JSON shape too."""
     if response.status_code < 400 or response.get("Content-Type", "").startswith("application/json"):

@@ -117,6 +117,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 MIDDLEWARE = [
     "api.middleware.RequestIdMiddleware",
     "api.middleware.HealthCheckMiddleware",
+    "api.middleware.UriLengthGuardMiddleware",
     "api.middleware.NulGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "tenants.middleware.TenantRoutingMiddleware",

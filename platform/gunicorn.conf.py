@@ -1,6 +1,9 @@
 # gunicorn settings shared by `make run` and the Dockerfile (this folder is not a Python package).
+import json
 import multiprocessing
 import os
+
+from gunicorn import util as gunicorn_util
 
 bind = f"{os.environ.get('HUB_HOST', '127.0.0.1')}:{os.environ.get('HUB_PORT', '8000')}"
 workers = int(os.environ.get("HUB_WORKERS", multiprocessing.cpu_count() * 2))
@@ -20,3 +23,36 @@ control_socket_disable = True
 # (HUB_TRUSTED_PROXIES, default none, as hub.client_address believes X-Forwarded-For): the request's
 # scheme is gunicorn's wsgi.url_scheme, which Django takes as it is.
 forwarded_allow_ips = os.environ.get("HUB_TRUSTED_PROXIES", "")
+
+# The longest request line gunicorn reads short of "unlimited" (0, which the pure-Python parser would
+# buffer without bound). The Hub refuses a URI past api.middleware.MAX_URI_LENGTH (8,000) itself, so
+# a list query parameter at its maxItems (100 UUIDs, ~4,700 characters) reaches the application and
+# one item more is its 422, not a 414.
+limit_request_line = 8190
+# One header field: room for an identity token carrying roles and permissions.
+limit_request_field_size = 16_384
+
+
+# What gunicorn refuses before the application (a request line or a header too long, a malformed
+# request) is answered by gunicorn itself, as HTML by default. Every error of the Hub is the contract's
+# JSON, so its writer is replaced here: the master reads this file before it forks the workers.
+def _write_json_error(sock, status_int, reason, mesg):
+    detail, code = _GUNICORN_ERRORS.get(status_int, (f"{reason}.", "bad_request"))
+    body = json.dumps({"detail": detail, "code": code}).encode()
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    gunicorn_util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+_GUNICORN_ERRORS = {
+    400: ("The request was refused as malformed.", "bad_request"),
+    403: ("The request was refused.", "forbidden"),
+    414: ("The request line is longer than the server reads.", "uri_too_long"),
+    417: ("The expectation given is not supported.", "expectation_failed"),
+    431: ("A request header, or all of them, is larger than the server reads.", "header_too_large"),
+    500: ("Internal error; it has been logged.", "internal_error"),
+    501: ("The transfer coding is not supported.", "not_implemented"),
+}
+gunicorn_util.write_error = _write_json_error

@@ -12,6 +12,7 @@ from pydantic import Field, field_validator
 
 from api.pagination import PageParams
 from api.schemas import BodyIn, ErrorBody, InputSchema, error_responses
+from api.types import IsoDate
 from apps.ledger.errors import LedgerErrorCode
 from apps.ledger.validators import money_format
 from hub.errors import HubErrorCode
@@ -79,7 +80,7 @@ class PostingIn(InputSchema):
 class TransactionIn(BodyIn):
     description: str = Field(max_length=500)
     currency: str = Field(min_length=3, max_length=3, examples=["EUR"])
-    effective_date: date | None = Field(None, description="Defaults to today")
+    effective_date: IsoDate | None = Field(None, description="Defaults to today")
     reference: str | None = Field(None, max_length=100)
     entity_id: uuid.UUID | None = None
     state: Literal["posted", "pending"] = "posted"
@@ -117,8 +118,8 @@ class TransactionFilter(PageParams):
     account: uuid.UUID | None = None
     entity: uuid.UUID | None = None
     state: State | None = None
-    date_from: date | None = None
-    date_to: date | None = None
+    date_from: IsoDate | None = None
+    date_to: IsoDate | None = None
     reference: str | None = Field(None, max_length=100, pattern=r"^[^\x00-\x1f\x7f]*$")
 
 
@@ -128,11 +129,11 @@ class TransactionPage(Schema):
 
 
 class ReverseQuery(Schema):
-    effective_date: date | None = Field(None, description="Of the reversal; defaults to today")
+    effective_date: IsoDate | None = Field(None, description="Of the reversal; defaults to today")
 
 
 class BalanceQuery(Schema):
-    as_of: date | None = Field(None, description="Balance at the end of this effective date")
+    as_of: IsoDate | None = Field(None, description="Balance at the end of this effective date")
 
 
 class BalanceOut(Schema):

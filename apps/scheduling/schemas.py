@@ -6,7 +6,7 @@ Date-times are ISO 8601 text with a UTC offset: a naive one, a date alone or a n
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, time
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from ninja import Schema
@@ -14,12 +14,13 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 
 from api.pagination import PageParams
 from api.schemas import BodyIn, ErrorBody, InputSchema, error_responses
+from api.types import IsoDate, IsoTime
 from apps.scheduling.errors import SchedulingErrorCode
 from apps.scheduling.validators import aware_datetime_parse, local_time_check
 from hub.errors import HubErrorCode
 
 AwareDatetime = Annotated[datetime, BeforeValidator(aware_datetime_parse)]
-LocalTime = Annotated[time, AfterValidator(local_time_check)]
+LocalTime = Annotated[IsoTime, AfterValidator(local_time_check)]
 BookableStatus = Literal["tentative", "confirmed"]
 Status = Literal["tentative", "confirmed", "cancelled"]
 Timezone = Annotated[str, Field(max_length=64, examples=["Europe/Berlin"])]
@@ -68,7 +69,7 @@ class WeeklyHoursIn(InputSchema):
 
 
 class DateExceptionIn(InputSchema):
-    date: date
+    date: IsoDate
     closed: bool = True
     start: LocalTime | None = None
     end: LocalTime | None = None
