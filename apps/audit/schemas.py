@@ -49,7 +49,8 @@ class AuditEntryOut(Schema):
 
     @staticmethod
     def resolve_actor(obj: AuditEntry) -> dict[str, Any]:
-        return {"id": obj.actor_id, "email": obj.actor_email}
+        # The trail holds the actor's id only; the email is the mirror's, as it is now.
+        return {"id": obj.actor_id, "email": obj.actor.email if obj.actor is not None else None}
 
     @staticmethod
     def resolve_object_id(obj: AuditEntry) -> str | None:

@@ -31,7 +31,7 @@ def audit_entry_list(
     until: datetime.datetime | None = None,
 ) -> QuerySet[AuditEntry]:
     """The organization's entries, newest first; ``object_id`` also finds list reads that named it."""
-    entries = AuditEntry.objects.all()
+    entries = AuditEntry.objects.select_related("actor")
     if actor is not None:
         entries = entries.filter(actor_id=actor)
     if action is not None:

@@ -23,19 +23,11 @@ from django.db import models
 from django.utils import timezone
 
 from apps.audit.models import AuditEntry
+from apps.audit.redaction import MASK as MASK
+from apps.audit.redaction import changes_redact, object_name
 from tenants.models import User
 
 _USER_AGENT_MAX = 512
-# What an entry shows instead of the old and new values of a sensitive field (``tenants.fields``) or of
-# a personal one (a model's ``PERSONAL_FIELDS``): that it changed, not what it was or became. So the
-# trail, which cannot be altered, never holds what a data subject may have erased (``apps.privacy``).
-MASK = "[redacted]"
-
-
-def _is_masked(model: type[models.Model], model_field: models.Field[Any, Any]) -> bool:
-    return getattr(model_field, "sensitive", False) or model_field.name in getattr(
-        model, "PERSONAL_FIELDS", ()
-    )
 
 
 @dataclass
@@ -80,8 +72,7 @@ def _record(entry: AuditEntry, *, actor: User | None) -> AuditEntry:
         return entry  # reads not recorded (HUB_AUDIT_READS off); changes always are
     buffer = _buffer.get()
     actor = actor or (buffer.actor if buffer else None)
-    entry.actor = actor
-    entry.actor_email = actor.email if actor else None
+    entry.actor = actor  # by id only: ``actor_email`` stays empty, an email is personal data
     entry.timestamp = timezone.now()
     if buffer is None:
         audit_flush(entries=[entry])
@@ -103,36 +94,25 @@ def _json_value(instance: models.Model | None, field: models.Field[Any, Any]) ->
 def _diff(
     before: models.Model | None, after: models.Model | None, *, fields: Iterable[str] | None
 ) -> dict[str, list[Any]]:
-    """``{field: [old, new]}`` of every concrete field whose value differs (auditlog's changes shape).
+    """``{field: [old, new]}`` of every concrete field whose value differs (auditlog's changes shape),
+    as they are: ``audit_record`` redacts them.
 
     Not ``auditlog.diff.model_instance_diff``: it needs auditlog's registry, whose signals would write
     one row per change and re-read the row before every update (extra round-trips).
     """
     instance = after if after is not None else before
     assert instance is not None  # noqa: S101 - one side of a change always exists
-    model = type(instance)
     wanted = None if fields is None else set(fields)
     changes = {}
-    for model_field in model._meta.concrete_fields:
+    for model_field in type(instance)._meta.concrete_fields:
         if getattr(model_field, "audit_skip", False):
             continue
         if wanted is not None and model_field.name not in wanted and model_field.attname not in wanted:
             continue
         old, new = _json_value(before, model_field), _json_value(after, model_field)
         if old != new:
-            changes[model_field.name] = (
-                [MASK if value not in (None, "", [], {}) else value for value in (old, new)]
-                if _is_masked(model, model_field)
-                else [old, new]
-            )
+            changes[model_field.name] = [old, new]
     return changes
-
-
-def _repr(instance: models.Model) -> str:
-    """How an entry names ``instance``: not by its personal fields, if it has any."""
-    if getattr(type(instance), "PERSONAL_FIELDS", None):
-        return f"{type(instance)._meta.verbose_name} {instance.pk}"
-    return str(instance)
 
 
 # Content types live in the shared schema, so their ids hold for every organization. Cached here for
@@ -163,8 +143,10 @@ def audit_change(
     before: models.Model | None = None,
     actor: User | None = None,
     fields: Iterable[str] | None = None,
+    extra: dict[str, list[Any]] | None = None,
 ) -> AuditEntry:
-    """Record a change of ``instance`` with its changed fields (old and new values).
+    """Record a change of ``instance`` with its changed fields (old and new values, redacted by
+    ``apps.audit.redaction``), and ``extra`` changes that are not fields of it (its postings, say).
 
     A create has no ``before``; a delete without ``before`` (a hard delete) records the values removed.
     """
@@ -172,7 +154,7 @@ def audit_change(
         changes = _diff(instance, None, fields=None)
     else:
         changes = _diff(before, instance, fields=fields)
-    return audit_record(action=action, instance=instance, changes=changes, actor=actor)
+    return audit_record(action=action, instance=instance, changes={**changes, **(extra or {})}, actor=actor)
 
 
 def audit_access(*, instance: models.Model, actor: User | None = None) -> AuditEntry:
@@ -203,19 +185,20 @@ def audit_record(
     action: int,
     instance: models.Model,
     changes: dict[str, list[Any]] | None,
-    object_repr: str | None = None,
     actor: User | None = None,
 ) -> AuditEntry:
-    """Record an entry about ``instance``. ``changes`` is ``{name: [old, new]}``: its own fields for
-    ``audit_change``, anything else (a permission grant on it, say) for direct callers; ``None`` for
-    a read."""
+    """Record an entry about ``instance``, named by its id. ``changes`` is ``{name: [old, new]}``: its
+    own fields for ``audit_change``, anything else (a permission grant on it, say) for direct callers;
+    ``None`` for a read. Every entry is redacted here (``apps.audit.redaction``): no caller can put a
+    personal value in the trail."""
+    model = type(instance)
     entry = AuditEntry(
         action=action,
-        content_type_id=_content_type_id(type(instance)),
-        object_type=_object_type(type(instance)),
+        content_type_id=_content_type_id(model),
+        object_type=_object_type(model),
         object_pk=str(instance.pk),
-        object_repr=(object_repr or _repr(instance))[:1000],
+        object_repr=object_name(model, instance.pk),
     )
     if changes is not None:
-        entry.changes = changes
+        entry.changes = changes_redact(model, changes)
     return _record(entry, actor=actor)

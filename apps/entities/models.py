@@ -110,6 +110,9 @@ class Entity(models.Model):
 class EntityRelation(models.Model):
     """A directed, typed link between two entities of the same organization."""
 
+    # Shown in clear in the audit trail (``apps.audit.redaction``): a kind is a code, not free text.
+    AUDIT_CLEAR_FIELDS: ClassVar[tuple[str, ...]] = ("kind",)
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     source = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="relations_out")
     target = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="relations_in")

@@ -220,7 +220,6 @@ def _grant_audit(*, action: int, actor: User, entity: Entity, user: User, permis
             "permission": [None, permission] if granted else [permission, None],
             "user": [None, str(user.id)] if granted else [str(user.id), None],
         },
-        object_repr=f"{permission} on {entity} for {user}",
         actor=actor,
     )
 

@@ -31,6 +31,9 @@ class Account(models.Model):
     services in the same database transaction as the postings; ``verify_ledger`` recomputes them.
     """
 
+    # Shown in clear in the audit trail (``apps.audit.redaction``): an ISO 4217 code, not free text.
+    AUDIT_CLEAR_FIELDS: ClassVar[tuple[str, ...]] = ("currency",)
+
     class Type(models.TextChoices):
         ASSET = "asset"
         LIABILITY = "liability"
@@ -79,6 +82,9 @@ class Transaction(models.Model):
     A posted transaction is never changed; it is undone by a new one whose ``reverses`` points at it
     (one reversal at most: the column is unique).
     """
+
+    # Shown in clear in the audit trail (``apps.audit.redaction``): an ISO 4217 code, not free text.
+    AUDIT_CLEAR_FIELDS: ClassVar[tuple[str, ...]] = ("currency",)
 
     class State(models.TextChoices):
         PENDING = "pending"

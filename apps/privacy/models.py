@@ -16,6 +16,8 @@ class RetentionPolicy(models.Model):
 
     # Its removal is audited by the service that removes it, with its actor.
     AUDIT_HARD_DELETES: ClassVar[bool] = False
+    # Shown in clear in the audit trail (``apps.audit.redaction``): a model label, not free text.
+    AUDIT_CLEAR_FIELDS: ClassVar[tuple[str, ...]] = ("model",)
 
     model = models.CharField(max_length=100, unique=True)
     days = models.PositiveIntegerField()

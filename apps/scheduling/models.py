@@ -40,6 +40,9 @@ KEY_SEQUENCE = "scheduling_resource_key_seq"
 class Resource(models.Model):
     """Something that can be booked. Soft-deleted, so past bookings keep their resource."""
 
+    # Shown in clear in the audit trail (``apps.audit.redaction``): codes, not free text.
+    AUDIT_CLEAR_FIELDS: ClassVar[tuple[str, ...]] = ("kind", "timezone")
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # The resource's place in every booking's ``span`` (see the module docstring); never changes.
     key = models.BigIntegerField(
@@ -117,6 +120,9 @@ class AvailabilityException(models.Model):
 
 class BookingSeries(models.Model):
     """A recurring booking: an RFC 5545 RRULE expanded, once, into its occurrences (``Booking`` rows)."""
+
+    # Shown in clear in the audit trail (``apps.audit.redaction``): a validated rule, not free text.
+    AUDIT_CLEAR_FIELDS: ClassVar[tuple[str, ...]] = ("rrule",)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     resource = models.ForeignKey(Resource, on_delete=models.PROTECT, related_name="+")

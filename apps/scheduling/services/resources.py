@@ -107,12 +107,20 @@ def _hours_clean(start: time, end: time, *, field: str) -> tuple[time, time]:
     return start, end
 
 
-def _rules_json(resource: Resource) -> dict[str, list[str]]:
+def _rules_json(resource: Resource) -> dict[str, list[list[Any]]]:
+    """The rules as the audit trail holds them: numbers, times, dates and codes (``apps.audit.redaction``)."""
     weekly, exceptions = selectors.availability_rules(resource=resource)
     return {
-        "weekly": [f"{w.weekday} {w.start}-{w.end}" for w in weekly],
-        "exceptions": [f"{e.date} {'closed' if e.closed else 'open'} {e.start}-{e.end}" for e in exceptions],
+        "weekly": [[w.weekday, str(w.start), str(w.end)] for w in weekly],
+        "exceptions": [
+            [str(e.date), "closed" if e.closed else "open", _time_text(e.start), _time_text(e.end)]
+            for e in exceptions
+        ],
     }
+
+
+def _time_text(value: time | None) -> str | None:
+    return None if value is None else str(value)
 
 
 @transaction.atomic
@@ -147,6 +155,5 @@ def availability_set(
         action=AuditEntry.Action.UPDATE,
         instance=resource,
         changes={key: [before[key], after[key]] for key in before if before[key] != after[key]},
-        object_repr=f"availability of {resource}",
     )
     return resource
