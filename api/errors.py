@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import sys
 from enum import StrEnum
 from typing import Any
 
@@ -16,6 +17,7 @@ from ninja.errors import AuthenticationError, AuthorizationError, HttpError, Val
 from ninja.parser import Parser
 
 from hub.errors import HubError, HubErrorCode
+from tenants.db import DatabaseUnavailable, database_unreachable
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +137,9 @@ def install_error_handlers(api: NinjaAPI) -> None:
         )
 
     def unexpected(request: HttpRequest, exc: Any) -> HttpResponse:
+        if database_unreachable(exc):  # the database is down or restarting: try again, not a bug
+            logger.warning("database unreachable on %s %s: %s", request.method, request.path, exc)
+            return hub_error(request, DatabaseUnavailable())
         logger.exception("unhandled error on %s %s", request.method, request.path)
         payload = error_payload(500, "Internal error; it has been logged.", HubErrorCode.INTERNAL_ERROR)
         return api.create_response(request, payload, status=500)
@@ -164,4 +169,7 @@ def handler404(request: HttpRequest, exception: Exception | None = None) -> Http
 
 
 def handler500(request: HttpRequest) -> HttpResponse:
+    # Django calls this while handling the exception (a middleware's, say): a lost database is a 503.
+    if database_unreachable(sys.exception()):
+        return DatabaseUnavailable().response()
     return error_response(500, "Internal error; it has been logged.", HubErrorCode.INTERNAL_ERROR)

@@ -12,6 +12,10 @@ import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pgserver import PostgresServer
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = BASE_DIR / ".data"
@@ -41,22 +45,30 @@ def embedded_database_urls(database: str) -> EmbeddedUrls:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             server = pgserver.get_server(DATA_DIR / "pg", cleanup_mode=None)
-        socket_dir = _socket_dir(server.get_uri())
+        socket_dir = server_socket_dir(server)
         marker = DATA_DIR / f".ready-{database}"
         if not marker.exists():
-            _bootstrap(socket_dir, database)
+            database_bootstrap(socket_dir, database)
             marker.write_text("ok\n")
+    return database_urls(socket_dir, database)
+
+
+def server_socket_dir(server: PostgresServer) -> str:
+    """The directory of the Unix socket a ``pgserver`` server listens on."""
+    return server.get_uri().split("host=", 1)[1].split("&", 1)[0]
+
+
+def database_urls(socket_dir: str, database: str) -> EmbeddedUrls:
+    """The runtime and owner URLs of ``database`` on the local server listening in ``socket_dir``."""
     return EmbeddedUrls(
         runtime=f"postgresql://{RUNTIME_ROLE}@/{database}?host={socket_dir}",
         owner=f"postgresql://{OWNER_ROLE}@/{database}?host={socket_dir}",
     )
 
 
-def _socket_dir(uri: str) -> str:
-    return uri.split("host=", 1)[1].split("&", 1)[0]
-
-
-def _bootstrap(socket_dir: str, database: str) -> None:
+def database_bootstrap(socket_dir: str, database: str) -> None:
+    """Give a local server (its superuser ``postgres`` trusted on the socket) the owner/runtime roles
+    and ``database``, owned by the owner role. Idempotent."""
     import psycopg
     from psycopg import sql
 

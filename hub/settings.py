@@ -74,6 +74,9 @@ AUDITLOG_STORE_JSON_CHANGES = True
 DATABASE_URL: str | None = env.str("DATABASE_URL", default=None) or None
 DATABASE_OWNER_URL: str | None = env.str("DATABASE_OWNER_URL", default=None) or None
 HUB_DB_POOL_MAX: int = env.int("HUB_DB_POOL_MAX", default=8)
+# How long a request waits for a pooled connection (all busy, or the database restarting) before it
+# answers 503 ``database_unavailable``.
+HUB_DB_POOL_TIMEOUT: float = env.float("HUB_DB_POOL_TIMEOUT", default=5.0)
 HUB_DB_POOL: bool = env.bool("HUB_DB_POOL", default=HUB_ENV != "test")
 
 if DATABASE_URL is None:
@@ -102,7 +105,12 @@ def _database(url: str, *, pooled: bool) -> dict[str, Any]:
     config["CONN_MAX_AGE"] = 0
     config.setdefault("OPTIONS", {})
     if pooled:
-        config["OPTIONS"]["pool"] = {"min_size": 1, "max_size": HUB_DB_POOL_MAX, "timeout": 5}
+        # tenants.db.backend checks every connection on checkout (a restarted server leaves dead ones).
+        config["OPTIONS"]["pool"] = {
+            "min_size": 1,
+            "max_size": HUB_DB_POOL_MAX,
+            "timeout": HUB_DB_POOL_TIMEOUT,
+        }
     return config
 
 

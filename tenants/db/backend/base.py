@@ -11,6 +11,10 @@ at the start of every transaction, and again whenever the tenant changes inside 
 in autocommit mode is wrapped in a short transaction of its own so it carries the settings too: no
 statement ever reaches a tenant table without them. Nothing is left in the session for the next
 client of a pooled server connection.
+
+With ``OPTIONS["pool"]`` (``HUB_DB_POOL``) the connections come from ``HubConnectionPool``: each one
+answers a round trip before a request gets it, so a restart of the server never hands a request a
+dead connection, and the pool reconnects promptly once the server is back.
 """
 
 from __future__ import annotations
@@ -18,10 +22,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import psycopg
 from django.db import transaction
+from django.db.backends.base.base import NO_DB_ALIAS
 from django_tenants.postgresql_backend.base import DatabaseWrapper as TenantDatabaseWrapper
 from django_tenants.postgresql_backend.base import original_backend
 from django_tenants.utils import quote_schema_name
+from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool.pool import AddConnection, MaintenanceTask
 
 ORGANIZATION_SETTING = "hub.organization_id"
 _SET_CONTEXT_SQL = (
@@ -31,11 +39,56 @@ _SET_CONTEXT_SQL = (
 _TRANSACTION_CONTROL = ("ROLLBACK", "RELEASE")
 
 
+# psycopg_pool retries a failed connection attempt after 1 s, then 2, 4...: after a restart of a few
+# seconds the pool would stay empty that much longer than the server is down. Retries are capped.
+RECONNECT_DELAY_MAX_SECONDS = 0.25
+
+
+class HubConnectionPool(ConnectionPool[psycopg.Connection[Any]]):
+    """psycopg's pool, handing out only connections that answered a round trip just now.
+
+    psycopg's own ``check`` sleeps 1 s, 2 s... between failed checks: after a restart of the server
+    every idle connection is dead, and the first request would sleep past its timeout on them. Here
+    a dead connection is dropped (the pool connects a replacement) and the next one tried at once.
+    """
+
+    def getconn(self, timeout: float | None = None) -> psycopg.Connection[Any]:
+        for _attempt in range(self.max_size + 1):
+            conn = super().getconn(timeout)
+            try:
+                self.check_connection(conn)
+            except psycopg.Error:
+                conn.close()
+                self.putconn(conn)
+                continue
+            return conn
+        raise PoolTimeout("no connection of the pool answered")
+
+    def schedule_task(self, task: MaintenanceTask, delay: float) -> None:
+        if isinstance(task, AddConnection):
+            delay = min(delay, RECONNECT_DELAY_MAX_SECONDS)
+        super().schedule_task(task, delay)
+
+
 class DatabaseWrapper(TenantDatabaseWrapper):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._applied_context: tuple[str, str] | None = None
         super().__init__(*args, **kwargs)
         self.execute_wrappers.insert(0, self._scope_to_tenant)
+
+    @property
+    def pool(self) -> ConnectionPool[Any] | None:
+        # Django builds a plain ConnectionPool on first use; the same, as a HubConnectionPool.
+        options = self.settings_dict["OPTIONS"].get("pool")
+        if options and self.alias not in (NO_DB_ALIAS, *self._connection_pools):
+            pool = HubConnectionPool(
+                kwargs={**self.get_connection_params(), "autocommit": True},
+                open=False,
+                configure=self._configure_connection,
+                **({} if options is True else options),
+            )
+            self._connection_pools.setdefault(self.alias, pool)
+        return super().pool
 
     def tenant_context_values(self) -> tuple[str, str]:
         """The ``(search_path, organization_id)`` the next statement must run under."""
