@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any, Literal
 
 from django.http import HttpRequest
 from ninja import NinjaAPI, Query, Schema, Status
@@ -11,12 +12,12 @@ from pydantic import Field
 
 from api.auth import platform_auth, request_actor
 from api.errors import StrictJSONParser, install_error_handlers
-from api.pagination import PageParams, paginate
+from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageParams, paginate
 from api.schemas import BodyIn, ErrorBody, error_responses
 from hub.errors import HubErrorCode
 from tenants import selectors, services
 from tenants.errors import TenantErrorCode
-from tenants.models import Organization
+from tenants.models import Organization, PlatformAuditEntry
 
 api = NinjaAPI(
     title="Hub platform API",
@@ -60,6 +61,39 @@ class TenantOut(Schema):
 class TenantPage(Schema):
     items: list[TenantOut]
     count: int
+
+
+# Counting stops here, so no page of the trail costs more because the trail is long (contract, lists).
+AUDIT_COUNT_BOUND = 10_000
+
+
+class PlatformAuditQuery(Schema):
+    limit: int = Field(DEFAULT_LIMIT, ge=1, description=f"Page size; values above {MAX_LIMIT} are capped.")
+    cursor: str | None = Field(
+        None, pattern=r"^[1-9][0-9]{0,17}$", description="The `next` of the previous page."
+    )
+    organization_id: uuid.UUID | None = None
+    action: Literal["provision", "rename", "suspend", "activate", "delete", "rotate_keys"] | None = None
+
+
+class PlatformAuditEntryOut(Schema):
+    sequence: int
+    timestamp: datetime
+    actor_id: uuid.UUID | None = Field(description="The platform admin's user id; null for the system.")
+    action: str
+    organization_id: uuid.UUID
+    changes: dict[str, Any]
+    previous_hash: str
+    entry_hash: str
+
+
+class PlatformAuditPage(Schema):
+    items: list[PlatformAuditEntryOut]
+    count: int
+    count_exact: bool = Field(
+        description=f"false: more than {AUDIT_COUNT_BOUND} entries, `count` is that bound."
+    )
+    next: str | None
 
 
 class DeleteParams(Schema):
@@ -120,3 +154,23 @@ def tenant_delete(
     tenant = selectors.tenant_get(organization_id=organization_id)
     services.tenant_delete(tenant=tenant, confirm=params.confirm, actor=request_actor(request).id)
     return Status(204, None)
+
+
+@api.get("/audit", response={200: PlatformAuditPage, **TENANT_ERRORS}, tags=["audit"])
+def platform_audit_list(request: HttpRequest, query: Query[PlatformAuditQuery]) -> dict[str, Any]:
+    """The platform's audit trail (organization lifecycle), newest first, a page at a time."""
+    limit, before = min(query.limit, MAX_LIMIT), int(query.cursor) if query.cursor else None
+    entries = selectors.platform_audit_list(organization_id=query.organization_id, action=query.action)
+    page: list[PlatformAuditEntry] = list(
+        selectors.platform_audit_list(
+            organization_id=query.organization_id, action=query.action, before=before
+        )[: limit + 1]
+    )
+    next_cursor = str(page[limit - 1].sequence) if len(page) > limit else None
+    count = entries.order_by()[: AUDIT_COUNT_BOUND + 1].count()
+    return {
+        "items": page[:limit],
+        "count": min(count, AUDIT_COUNT_BOUND),
+        "count_exact": count <= AUDIT_COUNT_BOUND,
+        "next": next_cursor,
+    }

@@ -9,6 +9,7 @@ again re-encrypts it. Safe to re-run at any point.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -19,8 +20,9 @@ from django.db import models, transaction
 from tenants import crypto
 from tenants.db import tenant_connection
 from tenants.fields import BlindIndexField, EncryptedTextField, blind_index_compute
-from tenants.models import Organization
+from tenants.models import Organization, PlatformAuditEntry
 from tenants.routers import MIGRATION_ALIAS
+from tenants.services import platform_audit_record
 
 _BATCH = 500
 
@@ -69,13 +71,19 @@ def _reencrypt(
 
 
 def field_keys_rotate(
-    *, tenant: Organization, new_data_key: bool = True, batch_size: int = _BATCH
+    *,
+    tenant: Organization,
+    new_data_key: bool = True,
+    batch_size: int = _BATCH,
+    actor: uuid.UUID | None = None,
 ) -> RotationReport:
-    """Rotate one organization's keys (see the module docstring); all or nothing."""
+    """Rotate one organization's keys (see the module docstring); all or nothing, recorded in the
+    platform's audit trail in the same transaction (``actor`` ``None``: the system)."""
     connection = tenant_connection(MIGRATION_ALIAS)
     try:
         with transaction.atomic(using=MIGRATION_ALIAS):
             connection.set_tenant(tenant)
+            before = crypto.data_keys(tenant.organization_id, using=MIGRATION_ALIAS).current
             rewrapped = crypto.data_keys_rewrap(tenant.organization_id, using=MIGRATION_ALIAS)
             if new_data_key:
                 crypto.data_key_create(tenant.organization_id, using=MIGRATION_ALIAS)
@@ -84,6 +92,17 @@ def field_keys_rotate(
                 sum(_reencrypt(*spec, batch_size=batch_size) for spec in encrypted_models())
                 if new_data_key
                 else 0
+            )
+            platform_audit_record(
+                action=PlatformAuditEntry.Action.ROTATE_KEYS,
+                organization_id=tenant.organization_id,
+                actor=actor,
+                changes={
+                    "data_key_version": [before, version],
+                    "rewrapped_keys": [None, rewrapped],
+                    "reencrypted_rows": [None, rows],
+                },
+                using=MIGRATION_ALIAS,
             )
     finally:
         # The keys this process read inside the transaction may not have been committed.

@@ -114,7 +114,8 @@ class DataKey(models.Model):
 
 
 class PlatformAuditEntry(models.Model):
-    """One change of an organization's lifecycle (provision, rename, suspend, activate, delete).
+    """One change of an organization's lifecycle (provision, rename, suspend, activate, delete), or of
+    its field-encryption keys (``rotate_keys``).
 
     The platform's own trail, in ``public`` beside the organizations it is about, written in the
     transaction of the change (``tenants.services``). Like each organization's trail it is hash-chained
@@ -133,6 +134,7 @@ class PlatformAuditEntry(models.Model):
         SUSPEND = "suspend"
         ACTIVATE = "activate"
         DELETE = "delete"
+        ROTATE_KEYS = "rotate_keys"
 
     sequence = models.BigIntegerField(default=0, editable=False, unique=True)
     timestamp = models.DateTimeField()

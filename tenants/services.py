@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
@@ -61,12 +62,12 @@ def tenant_name_validate(name: str) -> str:
     return name
 
 
-def _platform_audit(
+def platform_audit_record(
     *,
     action: PlatformAuditEntry.Action,
     organization_id: uuid.UUID,
     actor: uuid.UUID | None,
-    changes: dict[str, list[str | None]],
+    changes: dict[str, list[Any]],
     using: str,
 ) -> None:
     """Append the change to the platform's trail, in the caller's transaction on ``using``.
@@ -129,7 +130,7 @@ def tenant_provision(
                 domain=tenant.primary_domain, tenant=tenant, is_primary=True
             )
             # Last: the trail's lock (one chain for the platform) is held only until the commit.
-            _platform_audit(
+            platform_audit_record(
                 action=PlatformAuditEntry.Action.PROVISION,
                 organization_id=organization_id,
                 actor=actor,
@@ -152,7 +153,7 @@ def tenant_rename(*, tenant: Organization, name: str, actor: uuid.UUID | None = 
         if tenant.name != name:
             tenant.name = name
             tenant.save(update_fields=["name", "updated_at"])
-            _platform_audit(
+            platform_audit_record(
                 action=PlatformAuditEntry.Action.RENAME,
                 organization_id=tenant.organization_id,
                 actor=actor,
@@ -177,7 +178,7 @@ def _tenant_status_set(
         if tenant.status != status:
             before, tenant.status = tenant.status, status
             tenant.save(update_fields=["status", "updated_at"])
-            _platform_audit(
+            platform_audit_record(
                 action=_STATUS_ACTIONS[status],
                 organization_id=tenant.organization_id,
                 actor=actor,
@@ -211,7 +212,7 @@ def tenant_delete(*, tenant: Organization, confirm: str | None, actor: uuid.UUID
         tenant_schema_drop(tenant=tenant)
         Domain.objects.using(MIGRATION_ALIAS).filter(tenant_id=tenant.pk).delete()
         Organization.objects.using(MIGRATION_ALIAS).filter(pk=tenant.pk).delete()
-        _platform_audit(
+        platform_audit_record(
             action=PlatformAuditEntry.Action.DELETE,
             organization_id=tenant.organization_id,
             actor=actor,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
@@ -24,10 +25,17 @@ class Command(BaseCommand):
             action="store_true",
             help="Only re-wrap the data keys (after a master-key change); no new data key, no re-encryption.",
         )
+        parser.add_argument(
+            "--actor",
+            type=uuid.UUID,
+            help="User id recorded in the platform's audit trail (default: the system).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         for tenant, progress in tenants_progress(options["slug"], stdout=self.stdout, using=MIGRATION_ALIAS):
-            report = field_keys_rotate(tenant=tenant, new_data_key=not options["rewrap_only"])
+            report = field_keys_rotate(
+                tenant=tenant, new_data_key=not options["rewrap_only"], actor=options["actor"]
+            )
             self.stdout.write(
                 f"{progress}: {report.rewrapped} data keys re-wrapped, data key v{report.data_key_version}"
                 f" current, {report.rows} rows re-encrypted"
