@@ -521,6 +521,19 @@ def test_jwks_of_a_new_url_is_used_after_the_setting_changes(
     assert len(_jwks_calls(jwks)) == 1
 
 
+def test_jwks_token_of_another_organization_is_403_before_the_keys_are_fetched(
+    jwks: FakeIdentityService,
+    make_token: TokenFactory,
+    rsa_key: rsa.RSAPrivateKey,
+    tenant_a: Organization,
+    tenant_b: Organization,
+) -> None:
+    token = make_token(tenant_b, ["viewer"], key=rsa_key, algorithm="RS256", headers={"kid": "rsa-1"})
+
+    _error(_bearer(tenant_a, token).get(ENTITIES), 403, "tenant_mismatch")
+    assert _jwks_calls(jwks) == []
+
+
 def test_jwks_unreachable_is_503_never_500(
     closed_port: int,
     settings: Any,
