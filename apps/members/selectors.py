@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from apps.members.errors import MemberNotFound
 from apps.members.models import Member
@@ -27,3 +27,10 @@ def organization_user_get(*, user_id: uuid.UUID) -> User:
     if user is None:
         raise MemberNotFound()
     return user
+
+
+def organization_user_email(user_ref: str) -> Subquery:
+    """The email of the user an outer query's column ``user_ref`` names (an audit entry's
+    ``actor_id``), or ``NULL`` when that user does not belong to this organization: for annotating
+    rows that name a user, in the same query."""
+    return Subquery(organization_users().filter(id=OuterRef(user_ref)).values("email")[:1])

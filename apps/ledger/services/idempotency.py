@@ -13,7 +13,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.audit.services import audit_access
-from apps.entities.selectors import EntityViewer
+from apps.entities.selectors import EntityViewer, entity_linked_get
 from apps.ledger.errors import IdempotencyKeyReused
 from apps.ledger.models import IdempotencyKey, Transaction
 from apps.ledger.services.transactions import transaction_record
@@ -81,6 +81,9 @@ def transaction_create_idempotent(
     """
     fingerprint = request_fingerprint(request)
     if not _key_claim(key=key, fingerprint=fingerprint):
+        # A replay shows the entity link only to a caller who may see it: to anyone else the entity
+        # is missing, as on the first request.
+        entity_linked_get(request.get("entity_id"), viewer=viewer)
         return _key_replay(key=key, fingerprint=fingerprint)
     # Not the atomic ``transaction_create``: this function's transaction is enough (no savepoint).
     txn = transaction_record(actor=actor, viewer=viewer, **request)

@@ -134,3 +134,24 @@ class TestLinking:
 
         assert response.status_code == 201, response.content
         assert response.json()["entity_id"] == str(hidden.id)
+
+
+def test_a_replay_naming_a_hidden_entity_is_refused_as_the_first_request_would_be(
+    client_for: Any, tenant_a: Organization, actor: User, chart: Chart, hidden: Entity
+) -> None:
+    granted_sub = uuid.uuid4()
+    granted = client_for(tenant_a, ["member"], sub=str(granted_sub))
+    granted.get(URL)  # a user of A, who may be granted
+    with tenant_context(tenant_a):
+        entity_services.entity_permission_grant(
+            actor=actor, entity=hidden, user_id=granted_sub, permission="view"
+        )
+    body = transfer(chart.cash.id, chart.bank.id, "1.00", entity_id=str(hidden.id))
+    assert post(granted, body, key="shared-key").status_code == 201
+    other = client_for(tenant_a, ["member"], sub=str(uuid.uuid4()))
+
+    replayed = post(other, body, key="shared-key")
+    unknown = post(other, {**body, "entity_id": str(uuid.uuid4())}, key="fresh-key")
+
+    assert _answer(replayed) == _answer(unknown)
+    assert replayed.status_code == 404

@@ -11,9 +11,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import tenant_context
 
+from apps.entities.models import Entity
+from apps.entities.services import entity_create
 from apps.members.errors import MemberNotFound
 from apps.members.models import Member
-from apps.members.selectors import organization_user_get, organization_users
+from apps.members.selectors import organization_user_email, organization_user_get, organization_users
 from tenants.models import Organization, User
 
 pytestmark = pytest.mark.django_db
@@ -108,3 +110,20 @@ class TestOrganizationUserGet:
 
         assert answers[0] == answers[1]
         assert answers[0][2] == 1  # one query, whatever the id
+
+
+def test_a_user_column_shows_only_emails_of_this_organizations_users(
+    client_for: Any, tenant_a: Organization, tenant_b: Organization
+) -> None:
+    client_for(tenant_a, ["member"], email="alice@alpha.example.com").get(ENTITIES)
+    client_for(tenant_b, ["viewer"], sub=str(B_USER), email="secret@beta.example.com").get(ENTITIES)
+
+    with tenant_context(tenant_a):
+        # Rows of A naming a user: one by A's member, one (forged) by B's user.
+        for actor in (A_USER, B_USER):
+            entity_create(actor=User.objects.get(id=actor), kind="customer", name=f"By {actor}")
+        emails = Entity.objects.annotate(creator=organization_user_email("created_by_id")).values_list(
+            "created_by_id", "creator"
+        )
+
+        assert dict(emails) == {A_USER: "alice@alpha.example.com", B_USER: None}
