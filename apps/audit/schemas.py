@@ -49,8 +49,9 @@ class AuditEntryOut(Schema):
 
     @staticmethod
     def resolve_actor(obj: AuditEntry) -> dict[str, Any]:
-        # The trail holds the actor's id only; the email is the mirror's, as it is now.
-        return {"id": obj.actor_id, "email": obj.actor.email if obj.actor is not None else None}
+        # The trail holds the actor's id only; the email is the mirror's, as it is now, and only for a
+        # user of this organization (``audit_entry_list`` annotates it).
+        return {"id": obj.actor_id, "email": getattr(obj, "actor_member_email", None)}
 
     @staticmethod
     def resolve_object_id(obj: AuditEntry) -> str | None:

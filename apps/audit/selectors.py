@@ -10,6 +10,7 @@ from django.db import connection
 from django.db.models import QuerySet
 
 from apps.audit.models import AuditEntry
+from apps.members.selectors import organization_user_email
 
 _CHAIN_BATCH = 2000
 # What a chain walk reads, in sequence order: each entry's sequence, link, hash, and the database's digest
@@ -31,7 +32,8 @@ def audit_entry_list(
     until: datetime.datetime | None = None,
 ) -> QuerySet[AuditEntry]:
     """The organization's entries, newest first; ``object_id`` also finds list reads that named it."""
-    entries = AuditEntry.objects.select_related("actor")
+    # The actor's email only when the actor is a user of this organization (never another's).
+    entries = AuditEntry.objects.annotate(actor_member_email=organization_user_email("actor_id"))
     if actor is not None:
         entries = entries.filter(actor_id=actor)
     if action is not None:
