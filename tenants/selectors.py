@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from django.db.models import QuerySet
 
-from apps.audit.selectors import ChainHead, ChainReport, audit_chain_verify
+from apps.audit.selectors import CHAIN_BATCH, ChainHead, ChainReport, ChainSource, audit_chain_verify
 from tenants.errors import TenantNotFound
 from tenants.models import Domain, Organization, PlatformAuditEntry
 
-# The platform trail's walk for ``audit_chain_verify``: its table, and the digest its trigger computes
+# The platform trail for ``audit_chain_verify``: its table, and the digest its trigger computes
 # (tenants migration 0005).
-PLATFORM_CHAIN_SQL = (
-    "SELECT sequence, previous_hash, entry_hash, public.platform_audit_entry_digest(e) "
-    "FROM public.tenants_platformauditentry e ORDER BY sequence"
+PLATFORM_CHAIN = ChainSource(
+    table="public.tenants_platformauditentry", digest="public.platform_audit_entry_digest"
 )
 
 
@@ -50,6 +50,12 @@ def platform_audit_list(
     return entries.order_by("-sequence")
 
 
-def platform_audit_verify(anchor: ChainHead | None = None) -> ChainReport:
-    """Walk the platform's audit chain as the tenant trail's is walked (``audit_chain_verify``)."""
-    return audit_chain_verify(anchor, chain_sql=PLATFORM_CHAIN_SQL)
+def platform_audit_verify(
+    anchor: ChainHead | None = None,
+    *,
+    batch: int = CHAIN_BATCH,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> ChainReport:
+    """Walk the platform's audit chain as the tenant trail's is walked (``audit_chain_verify``: in
+    batches of ``batch`` entries, ``on_batch`` after each)."""
+    return audit_chain_verify(anchor, chain=PLATFORM_CHAIN, batch=batch, on_batch=on_batch)

@@ -6,6 +6,7 @@ log in the log would make every page of it grow the thing it shows.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from django.http import HttpRequest
@@ -35,9 +36,14 @@ def audit_entry_list(request: HttpRequest, filters: Query[AuditFilter]) -> dict[
 
 
 @router.get("verify", response={200: AuditVerifyOut, **ERRORS})
-def audit_verify(request: HttpRequest, anchor: Query[AuditVerifyQuery]) -> selectors.ChainReport:
-    """Walk the chain; with ``?sequence=&hash=`` of a head recorded earlier, also check that the chain
-    still holds that entry (entries removed from the end show only this way)."""
-    if anchor.sequence is None or anchor.hash is None:
-        return selectors.audit_chain_verify()
-    return selectors.audit_chain_verify(selectors.ChainHead(sequence=anchor.sequence, hash=anchor.hash))
+def audit_verify(request: HttpRequest, window: Query[AuditVerifyQuery]) -> dict[str, Any]:
+    """Verify a window of the chain: at most ``limit`` entries after ``after_sequence``; continue with
+    the answer's ``head.sequence`` while ``more``. With ``?sequence=&hash=`` of a head recorded earlier,
+    also check that the chain still holds that entry (entries removed from the end show only this way)."""
+    anchor = (
+        None
+        if window.sequence is None or window.hash is None
+        else selectors.ChainHead(window.sequence, window.hash)
+    )
+    report = selectors.audit_chain_verify(anchor, after_sequence=window.after_sequence, limit=window.limit)
+    return {**dataclasses.asdict(report), "after_sequence": window.after_sequence}

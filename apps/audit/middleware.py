@@ -56,4 +56,3 @@ def _reads_rewrite(reads: list[AuditEntry]) -> None:
     for entry in reads:
         entry.pk = None
     audit_flush(entries=reads)
-

@@ -86,9 +86,9 @@ def value_redact(value: Any) -> Any:
 
 def changes_redact(model: type[models.Model], changes: dict[str, list[Any]]) -> dict[str, list[Any]]:
     """``changes`` as an entry may hold them: see the module docstring."""
-    fields = {}
-    for model_field in model._meta.concrete_fields:
-        fields[model_field.name] = fields[model_field.attname] = model_field
+    fields: dict[str, models.Field[Any, Any]] = {}
+    for concrete in model._meta.concrete_fields:
+        fields[concrete.name] = fields[concrete.attname] = concrete
     redacted = {}
     for key, values in changes.items():
         model_field = fields.get(key)

@@ -72,9 +72,18 @@ class AuditHead(Schema):
     hash: str
 
 
-class AuditVerifyQuery(Schema):
-    """An anchor: the head a previous check answered, kept outside the database (both or neither)."""
+VERIFY_LIMIT_DEFAULT = 1000
+VERIFY_LIMIT_MAX = 5000
 
+
+class AuditVerifyQuery(Schema):
+    """A window of the chain (the entries after ``after_sequence``, at most ``limit``), and an anchor:
+    the head a previous check answered, kept outside the database (both or neither)."""
+
+    after_sequence: int = Field(
+        0, ge=0, le=2**62, description="Verify the entries after this one (0: from the start)."
+    )
+    limit: int = Field(VERIFY_LIMIT_DEFAULT, ge=1, le=VERIFY_LIMIT_MAX, description="Entries to verify.")
     sequence: int | None = Field(None, ge=1, le=2**62)
     hash: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
 
@@ -87,7 +96,12 @@ class AuditVerifyQuery(Schema):
 
 class AuditVerifyOut(Schema):
     ok: bool
-    entries: int
+    after_sequence: int
+    entries: int = Field(description="Entries verified in this window.")
     first_broken: int | None
     reason: str
-    head: AuditHead | None = Field(description="The last entry: record it to check against later.")
+    head: AuditHead | None = Field(
+        description="The last entry verified: with more=false the chain's last, record it to check against "
+        "later; with more=true continue with after_sequence=head.sequence."
+    )
+    more: bool = Field(description="Entries remain after this window.")

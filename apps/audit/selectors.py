@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
 
 from django.db import connection
 from django.db.models import QuerySet
@@ -12,14 +13,21 @@ from django.db.models import QuerySet
 from apps.audit.models import AuditEntry
 from apps.members.selectors import organization_user_email
 
-_CHAIN_BATCH = 2000
-# What a chain walk reads, in sequence order: each entry's sequence, link, hash, and the database's digest
-# of its content. The organization's trail by default; the platform's trail (``tenants.selectors``)
-# passes its own table and digest function.
-TENANT_CHAIN_SQL = (
-    "SELECT sequence, previous_hash, entry_hash, audit_entry_digest(a) "
-    "FROM audit_auditentry a ORDER BY sequence"
-)
+# Rows a chain walk reads per query (keyset on ``sequence``): what it holds in memory at once.
+CHAIN_BATCH = 1000
+
+
+@dataclasses.dataclass(frozen=True)
+class ChainSource:
+    """A hash-chained trail: its table and the SQL function that digests one of its rows (the one its
+    insert trigger used). The organization's trail by default; the platform's (``tenants.selectors``)
+    names its own."""
+
+    table: str
+    digest: str
+
+
+TENANT_CHAIN = ChainSource(table="audit_auditentry", digest="audit_entry_digest")
 
 
 def audit_entry_list(
@@ -49,7 +57,7 @@ def audit_entry_list(
     return entries.order_by("-sequence")
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class ChainHead:
     """The last entry of a chain as seen at some time: kept outside the database, it is the anchor that
     shows entries removed from the end (a chain cut short is otherwise still a valid chain)."""
@@ -58,57 +66,138 @@ class ChainHead:
     hash: str
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class ChainReport:
-    """The outcome of walking an organization's chain: ``first_broken`` is a sequence number."""
+    """The outcome of walking a chain, or a window of it: ``entries`` checked, ``first_broken`` a
+    sequence number, ``head`` the last entry checked (the chain's last when ``more`` is False: the
+    window ended before the chain did, continue after ``head``)."""
 
     ok: bool
     entries: int
     first_broken: int | None = None
     reason: str = ""
     head: ChainHead | None = None
+    more: bool = False
 
 
-def audit_chain_verify(anchor: ChainHead | None = None, *, chain_sql: str = TENANT_CHAIN_SQL) -> ChainReport:
-    """Walk the current organization's chain in order: every entry's hash must be the digest of its
-    fields and the previous hash, link to the previous entry, and follow it without a gap; with an
-    ``anchor`` (a head recorded earlier), the chain must still hold that entry with that hash.
+def audit_chain_verify(
+    anchor: ChainHead | None = None,
+    *,
+    chain: ChainSource = TENANT_CHAIN,
+    after_sequence: int = 0,
+    limit: int | None = None,
+    batch: int = CHAIN_BATCH,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> ChainReport:
+    """Walk the chain in order, from the entry after ``after_sequence``, for ``limit`` entries (all
+    when None): every entry's hash must be the digest of its fields and the previous hash, link to the
+    previous entry, and follow it without a gap; with an ``anchor`` (a head recorded earlier), the chain
+    must still hold that entry with that hash, wherever the window is.
 
-    The digest is the database's own (``audit_entry_digest``), the function that made it on insert.
+    Reads ``batch`` rows per query (keyset on ``sequence``), so memory and the work of one
+    window stay bounded whatever the chain's length; ``on_batch(entries, last_sequence)`` after each.
+    The digest is the database's own (``chain.digest``), the function that made it on insert.
     """
-    report = _chain_walk(anchor, chain_sql)
-    if report.ok and anchor is not None and (report.head is None or report.head.sequence < anchor.sequence):
-        last = report.head.sequence if report.head else 0
-        return ChainReport(
-            ok=False,
-            entries=report.entries,
-            first_broken=last + 1,
-            reason=f"the chain ends at entry {last}, before the anchored entry {anchor.sequence}: entries "
-            "were removed from its end",
-            head=report.head,
-        )
-    return report
+    report = _chain_walk(
+        chain, anchor, after_sequence=after_sequence, limit=limit, batch=batch, on_batch=on_batch
+    )
+    if not report.ok or anchor is None:
+        return report
+    problem = _anchor_problem(chain, anchor)
+    if problem is None:
+        return report
+    first_broken, reason = problem
+    return dataclasses.replace(report, ok=False, first_broken=first_broken, reason=reason)
 
 
-def _chain_walk(anchor: ChainHead | None, chain_sql: str) -> ChainReport:
-    count, expected_sequence, previous_hash = 0, 1, ""
+_Row = tuple[int, str, str, str]  # sequence, previous_hash, entry_hash, digest
+
+
+def _rows_after(chain: ChainSource, sequence: int, limit: int) -> list[_Row]:
     with connection.cursor() as cursor:
-        cursor.execute(chain_sql)
-        while rows := cursor.fetchmany(_CHAIN_BATCH):
-            for sequence, linked_hash, entry_hash, digest in rows:
-                problem = ""
-                if sequence != expected_sequence:
-                    problem = f"entry {expected_sequence} is missing"
-                elif linked_hash != previous_hash:
-                    problem = "its previous_hash does not match the previous entry"
-                elif digest != entry_hash:
-                    problem = "its content does not match its hash"
-                elif anchor is not None and sequence == anchor.sequence and entry_hash != anchor.hash:
-                    problem = "it is not the entry anchored at this position: the chain was rewritten"
-                if problem:
-                    broken = expected_sequence if sequence != expected_sequence else sequence
-                    return ChainReport(ok=False, entries=count, first_broken=broken, reason=problem)
-                count += 1
-                expected_sequence, previous_hash = sequence + 1, entry_hash
-    head = ChainHead(sequence=expected_sequence - 1, hash=previous_hash) if count else None
-    return ChainReport(ok=True, entries=count, head=head)
+        cursor.execute(
+            f"SELECT sequence, previous_hash, entry_hash, {chain.digest}(e) FROM {chain.table} e "  # noqa: S608 - names from code
+            "WHERE sequence > %s ORDER BY sequence LIMIT %s",
+            [sequence, limit],
+        )
+        return cursor.fetchall()
+
+
+def _last_sequence(chain: ChainSource) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT sequence FROM {chain.table} ORDER BY sequence DESC LIMIT 1")  # noqa: S608
+        row = cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+def _row_problem(row: _Row, *, expected: int, previous_hash: str, anchor: ChainHead | None) -> str:
+    sequence, linked_hash, entry_hash, digest = row
+    if sequence != expected:
+        return f"entry {expected} is missing"
+    if linked_hash != previous_hash:
+        return "its previous_hash does not match the previous entry"
+    if digest != entry_hash:
+        return "its content does not match its hash"
+    if anchor is not None and sequence == anchor.sequence and entry_hash != anchor.hash:
+        return "it is not the entry anchored at this position: the chain was rewritten"
+    return ""
+
+
+def _chain_walk(
+    chain: ChainSource,
+    anchor: ChainHead | None,
+    *,
+    after_sequence: int,
+    limit: int | None,
+    batch: int,
+    on_batch: Callable[[int, int], None] | None,
+) -> ChainReport:
+    previous_hash, head = "", None
+    if after_sequence > 0:  # the window links to the entry before it, checked by the previous window
+        start = _entry(chain, after_sequence)
+        if start is None:
+            first_broken, reason = _absence(chain, after_sequence, what="entry")
+            return ChainReport(ok=False, entries=0, first_broken=first_broken, reason=reason)
+        previous_hash = start[2]
+        head = ChainHead(sequence=after_sequence, hash=previous_hash)
+    count, last = 0, after_sequence
+    while limit is None or count < limit:
+        size = batch if limit is None else min(batch, limit - count)
+        rows = _rows_after(chain, last, size)
+        for row in rows:
+            problem = _row_problem(row, expected=last + 1, previous_hash=previous_hash, anchor=anchor)
+            if problem:
+                return ChainReport(ok=False, entries=count, first_broken=last + 1, reason=problem, head=head)
+            count, last, previous_hash = count + 1, row[0], row[2]
+            head = ChainHead(sequence=last, hash=previous_hash)
+        if on_batch is not None and rows:
+            on_batch(count, last)
+        if len(rows) < size:
+            return ChainReport(ok=True, entries=count, head=head)
+    return ChainReport(ok=True, entries=count, head=head, more=bool(_rows_after(chain, last, 1)))
+
+
+def _entry(chain: ChainSource, sequence: int) -> _Row | None:
+    rows = _rows_after(chain, sequence - 1, 1)
+    return rows[0] if rows and rows[0][0] == sequence else None
+
+
+def _absence(chain: ChainSource, sequence: int, *, what: str) -> tuple[int, str]:
+    """Where the chain breaks when it has no entry ``sequence``, and why."""
+    last = _last_sequence(chain)
+    if last < sequence:
+        reason = (
+            f"the chain ends at entry {last}, before {what} {sequence}: entries were removed from its end"
+        )
+        return last + 1, reason
+    return sequence, f"entry {sequence} is missing"
+
+
+def _anchor_problem(chain: ChainSource, anchor: ChainHead) -> tuple[int, str] | None:
+    """Where and why the chain no longer holds ``anchor``; None when it does (one or two queries)."""
+    found = _entry(chain, anchor.sequence)
+    if found is None:
+        return _absence(chain, anchor.sequence, what="the anchored entry")
+    if found[2] != anchor.hash:
+        return anchor.sequence, "it is not the entry anchored at this position: the chain was rewritten"
+    return None

@@ -66,9 +66,9 @@ def _ok(response: Any, status: int = 200) -> dict[str, Any]:
 
 
 def _post(
-    client: Client, url: str, body: dict[str, Any], status: int = 201, **headers: str
+    client: Client, url: str, body: dict[str, Any], status: int = 201, headers: dict[str, str] | None = None
 ) -> dict[str, Any]:
-    return _ok(client.post(url, body, content_type=JSON, headers=headers), status)
+    return _ok(client.post(url, body, content_type=JSON, headers=headers or {}), status)
 
 
 def _patch(client: Client, url: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -137,7 +137,7 @@ def _ledger_module(admin: Client, subject_id: str) -> None:
                 {"account_id": bank["id"], "amount": "-120.00"},
             ],
         }
-        return _post(admin, LEDGER, body, **{"Idempotency-Key": uuid.uuid4().hex})
+        return _post(admin, LEDGER, body, headers={"Idempotency-Key": uuid.uuid4().hex})
 
     posted, pending, voided = transaction("posted"), transaction("pending"), transaction("pending")
     _post(admin, f"{LEDGER}{posted['id']}/reverse", {})
@@ -326,7 +326,9 @@ def test_every_declared_clear_field_exists_and_holds_no_free_text_by_default() -
         names = {model_field.name for model_field in model._meta.concrete_fields}
         assert set(getattr(model, "AUDIT_CLEAR_FIELDS", ())) <= names, model
         for name in getattr(model, "PERSONAL_FIELDS", ()):
-            assert not field_is_clear(model, model._meta.get_field(name)), (model, name)
+            personal = model._meta.get_field(name)
+            assert isinstance(personal, models.Field)
+            assert not field_is_clear(model, personal), (model, name)
 
 
 def test_ids_numbers_dates_and_codes_stay_readable() -> None:

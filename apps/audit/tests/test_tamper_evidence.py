@@ -15,10 +15,10 @@ from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, connections, transaction
 from django_tenants.utils import tenant_context
 
+from apps.audit.tests.conftest import as_owner
 from apps.entities import services
 from tenants.models import Organization, User
-from tenants.services import tenant_provision
-from tests.helpers import assert_error, owner_cursor
+from tests.helpers import assert_error
 
 VERIFY_URL = "/api/v1/audit/verify"
 
@@ -55,28 +55,6 @@ def test_chain_links_each_entry_to_the_previous_one(
         assert entry.previous_hash == previous.entry_hash
 
 
-@pytest.fixture
-def gamma(committed_db: None) -> Organization:
-    """A committed organization of its own with three audited entities (its chain: entries 1-3)."""
-    tenant = tenant_provision(
-        organization_id=uuid.uuid4(), slug=f"gamma-{uuid.uuid4().hex[:6]}", name="Gamma", check_identity=False
-    )
-    actor, _ = User.objects.get_or_create(id=uuid.UUID(int=0x6A), defaults={"email": "g@example.com"})
-    with tenant_context(tenant):
-        for name in ("One", "Two", "Three"):
-            services.entity_create(actor=actor, kind="customer", name=name)
-    return tenant
-
-
-def _as_owner(tenant: Organization, sql: str) -> None:
-    """Run ``sql`` as the owner role with the append-only trigger off (what only the owner can do)."""
-    with owner_cursor(tenant) as cursor:
-        cursor.execute("ALTER TABLE audit_auditentry DISABLE TRIGGER audit_entry_append_only")
-        cursor.execute(sql)
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # fire pending checks before the ALTER
-        cursor.execute("ALTER TABLE audit_auditentry ENABLE TRIGGER audit_entry_append_only")
-
-
 def _verify(tenant: Organization) -> tuple[int, str]:
     out = io.StringIO()
     try:
@@ -99,13 +77,20 @@ def test_untouched_chain_verifies(gamma: Organization, client_for: Any) -> None:
     assert f"[1/1 100%] {gamma.slug}: 3 entries ok" in output
     body = _api_verify(client_for, gamma)
     head = body.pop("head")
-    assert body == {"ok": True, "entries": 3, "first_broken": None, "reason": ""}
+    assert body == {
+        "ok": True,
+        "after_sequence": 0,
+        "entries": 3,
+        "first_broken": None,
+        "reason": "",
+        "more": False,
+    }
     assert head["sequence"] == 3
     assert len(head["hash"]) == 64
 
 
 def test_altered_entry_is_named(gamma: Organization, client_for: Any) -> None:
-    _as_owner(gamma, "UPDATE audit_auditentry SET object_repr = 'forged' WHERE sequence = 2")
+    as_owner(gamma, "UPDATE audit_auditentry SET object_repr = 'forged' WHERE sequence = 2")
 
     code, output = _verify(gamma)
     assert code == 1
@@ -115,7 +100,7 @@ def test_altered_entry_is_named(gamma: Organization, client_for: Any) -> None:
 
 
 def test_altered_entry_with_recomputed_hash_breaks_the_next_link(gamma: Organization) -> None:
-    _as_owner(
+    as_owner(
         gamma,
         "UPDATE audit_auditentry SET object_repr = 'forged' WHERE sequence = 2; "
         "UPDATE audit_auditentry a SET entry_hash = audit_entry_digest(a) WHERE sequence = 2",
@@ -126,7 +111,7 @@ def test_altered_entry_with_recomputed_hash_breaks_the_next_link(gamma: Organiza
 
 
 def test_deleted_entry_in_the_middle_is_named(gamma: Organization, client_for: Any) -> None:
-    _as_owner(gamma, "DELETE FROM audit_auditentry WHERE sequence = 2")
+    as_owner(gamma, "DELETE FROM audit_auditentry WHERE sequence = 2")
 
     code, output = _verify(gamma)
     assert code == 1
@@ -144,7 +129,7 @@ def test_entries_removed_from_the_end_are_caught_against_a_recorded_anchor(
     head = json.loads(anchors.read_text())[gamma.slug]
     assert head["sequence"] == 3
 
-    _as_owner(gamma, "DELETE FROM audit_auditentry WHERE sequence = 3")
+    as_owner(gamma, "DELETE FROM audit_auditentry WHERE sequence = 3")
 
     assert _verify(gamma)[0] == 0  # a chain cut short is still a valid chain: only the anchor shows it
     out = io.StringIO()
@@ -163,7 +148,7 @@ def test_an_anchored_entry_replaced_by_another_is_caught(gamma: Organization, tm
     call_command(
         "verify_audit", "--tenant", gamma.slug, "--record-anchors", str(anchors), stdout=io.StringIO()
     )
-    _as_owner(gamma, "DELETE FROM audit_auditentry WHERE sequence = 3")
+    as_owner(gamma, "DELETE FROM audit_auditentry WHERE sequence = 3")
     with tenant_context(gamma):  # a new entry takes the removed one's place in the chain
         services.entity_create(actor=User.objects.get(id=uuid.UUID(int=0x6A)), kind="customer", name="Four")
     out = io.StringIO()

@@ -1,5 +1,8 @@
 """Walk each organization's audit chain: exit 0 when complete and unaltered, 1 naming the first break.
 
+Every chain is read in batches (keyset on ``sequence``, ``CHAIN_BATCH`` rows a query): memory stays
+bounded whatever its length, and a line of progress is written per full batch.
+
 ``--platform`` walks the platform's trail instead (organization lifecycle, ``tenants.PlatformAuditEntry``);
 its head is recorded in the anchors file under ``platform`` (a reserved slug, so never an organization's).
 
@@ -12,6 +15,7 @@ database must not be able to rewrite the anchors too.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +23,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django_tenants.utils import tenant_context
 
-from apps.audit.selectors import ChainHead, audit_chain_verify
+from apps.audit.selectors import CHAIN_BATCH, ChainHead, audit_chain_verify
 from tenants.management.tenant_commands import tenant_argument_add, tenants_progress
 from tenants.selectors import platform_audit_verify
 
@@ -49,16 +53,27 @@ class Command(BaseCommand):
             "--anchors", help="JSON file of heads recorded earlier: each chain must still hold its head."
         )
         parser.add_argument("--record-anchors", help="Write every verified chain's head to this JSON file.")
+        parser.add_argument(
+            "--batch-size",
+            type=int,
+            default=CHAIN_BATCH,
+            help=f"Entries read per query (default {CHAIN_BATCH}): what is held in memory at once.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         anchors = _anchors_read(options["anchors"]) if options["anchors"] else {}
+        self.batch = options["batch_size"]
+        if self.batch < 1:
+            raise CommandError("--batch-size must be at least 1.")
         if options["platform"]:
             self._platform_verify(anchors, record=options["record_anchors"], slug=options["slug"])
             return
         broken, heads, checked = [], {}, 0
         for tenant, progress in tenants_progress(options["slug"], stdout=self.stdout):
             with tenant_context(tenant), transaction.atomic():
-                report = audit_chain_verify(anchors.get(tenant.slug))
+                report = audit_chain_verify(
+                    anchors.get(tenant.slug), batch=self.batch, on_batch=self._batch_progress(progress)
+                )
             checked += 1
             if report.ok:
                 if report.head is not None:
@@ -77,13 +92,24 @@ class Command(BaseCommand):
             raise CommandError(f"Audit trail broken in: {', '.join(broken)}", returncode=1)
         self.stdout.write(self.style.SUCCESS(f"{checked} audit trails complete and unaltered"))
 
+    def _batch_progress(self, prefix: str) -> Callable[[int, int], None]:
+        """Report a long walk as it goes: a line per full batch read (more may follow)."""
+
+        def report(entries: int, last_sequence: int) -> None:
+            if entries % self.batch == 0:
+                self.stdout.write(f"{prefix}: {entries} entries checked (up to entry {last_sequence})")
+
+        return report
+
     def _platform_verify(
         self, anchors: dict[str, ChainHead], *, record: str | None, slug: str | None
     ) -> None:
         if slug:
             raise CommandError("--platform and --tenant exclude each other.")
         with transaction.atomic():
-            report = platform_audit_verify(anchors.get(PLATFORM_ANCHOR))
+            report = platform_audit_verify(
+                anchors.get(PLATFORM_ANCHOR), batch=self.batch, on_batch=self._batch_progress("platform")
+            )
         if not report.ok:
             self.stdout.write(
                 f"platform: BROKEN at entry {report.first_broken} ({report.reason}); "
