@@ -175,3 +175,31 @@ def test_gunicorn_passes_a_full_resource_list_to_the_hub(gunicorn_server: int) -
         gunicorn_server, b"GET " + target + b" HTTP/1.0\r\nHost: localhost\r\n\r\n"
     )
     assert (status, content_type, body) == (200, "application/json", {"status": "ok"})
+
+
+def _date_query_parameters() -> list[tuple[str, str, str]]:
+    from api.tenant import api as tenant_api
+
+    found = []
+    for path, operations in tenant_api.get_openapi_schema(path_prefix="/api/v1/")["paths"].items():
+        for method, operation in operations.items():
+            for parameter in operation.get("parameters", []):
+                variants = parameter["schema"].get("anyOf", [parameter["schema"]])
+                if parameter["in"] == "query" and any(
+                    variant.get("format") in ("date", "date-time", "time") for variant in variants
+                ):
+                    found.append((method, path, parameter["name"]))
+    return found
+
+
+@pytest.mark.parametrize(("method", "path", "name"), _date_query_parameters())
+def test_every_date_query_parameter_refuses_a_number(
+    admin_client: Client, method: str, path: str, name: str
+) -> None:
+    # Every operation, so that a module added later gets the shared strict types too.
+    url = path.replace("{model}", "entities.entity")
+    for placeholder in ("{entity_id}", "{account_id}", "{transaction_id}", "{resource_id}", "{booking_id}"):
+        url = url.replace(placeholder, str(uuid.uuid4()))
+    response = getattr(admin_client, method)(f"{url}?{name}=0", headers={"Idempotency-Key": "k"})
+    body = assert_error(response, 422, "validation_error")
+    assert any(error["loc"][-1] == name for error in body["errors"]), body
