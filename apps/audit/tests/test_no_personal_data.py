@@ -14,13 +14,15 @@ import uuid
 from typing import Any
 
 import pytest
+from auditlog.registry import auditlog
+from django.conf import settings
 from django.db import connection, models
 from django.test import Client
 from django_tenants.utils import tenant_context
 
 from apps.audit.models import AuditEntry
 from apps.audit.receivers import audited_models
-from apps.audit.redaction import MASK, changes_redact, field_is_clear, object_name, value_redact
+from apps.audit.redaction import MASK, field_is_clear, value_redact
 from apps.audit.services import audit_change, audit_record
 from apps.entities.tests.helpers import JSON
 from apps.privacy.services import retention_apply
@@ -351,10 +353,82 @@ def test_ids_numbers_dates_and_codes_stay_readable() -> None:
     assert [value_redact(value) for value in masked] == [MASK, MASK, MASK, MASK, MASK, {MASK: "x"}]
 
 
-def test_a_grant_entry_names_the_entity_and_user_by_id(tenant_a: Organization) -> None:
-    from apps.entities.models import Entity
+def _entries(tenant: Organization, object_pk: str) -> list[AuditEntry]:
+    with tenant_context(tenant):
+        return list(AuditEntry.objects.filter(object_pk=object_pk).order_by("sequence"))
 
-    entity = Entity(id=uuid.UUID(int=5), name=NAME)
-    changes = changes_redact(Entity, {"permission": [None, "view"], "user": [None, str(GRANTEE)]})
-    assert changes == {"permission": [None, "view"], "user": [None, str(GRANTEE)]}
-    assert object_name(Entity, entity.pk) == f"entities.entity {entity.pk}"
+
+def test_grant_and_revoke_entries_name_the_entity_and_the_user_by_id(
+    admin_client: Client, client_for: Any, tenant_a: Organization
+) -> None:
+    grantee = client_for(tenant_a, ["viewer"], sub=str(GRANTEE), email=GRANTEE_EMAIL)
+    _ok(grantee.get(ENTITIES))
+    entity = _post(admin_client, ENTITIES, {"kind": "customer", "name": NAME})
+    url = f"{ENTITIES}{entity['id']}/permissions"
+    _post(admin_client, url, {"user_id": str(GRANTEE), "permission": "view"})
+    assert admin_client.delete(f"{url}?user_id={GRANTEE}&permission=view").status_code == 204
+
+    grant, revoke = [e for e in _entries(tenant_a, entity["id"]) if "permission" in (e.changes or {})]
+    assert grant.object_repr == revoke.object_repr == f"entities.entity {entity['id']}"
+    assert grant.changes == {"permission": [None, "view"], "user": [None, str(GRANTEE)]}
+    assert revoke.changes == {"permission": ["view", None], "user": [str(GRANTEE), None]}
+
+
+def test_a_transaction_entry_masks_description_and_reference(
+    admin_client: Client, tenant_a: Organization
+) -> None:
+    accounts = [
+        _post(
+            admin_client,
+            f"{LEDGER}accounts",
+            {"code": code, "name": NAME, "type": "asset", "currency": "EUR"},
+        )
+        for code in ("T-1", "T-2")
+    ]
+    body = {
+        "description": f"Invoice for {NAME}",
+        "reference": REFERENCE,
+        "currency": "EUR",
+        "postings": [
+            {"account_id": accounts[0]["id"], "amount": "5.00"},
+            {"account_id": accounts[1]["id"], "amount": "-5.00"},
+        ],
+    }
+    txn = _post(admin_client, LEDGER, body, headers={"Idempotency-Key": uuid.uuid4().hex})
+
+    [created] = [e for e in _entries(tenant_a, txn["id"]) if e.action == AuditEntry.Action.CREATE]
+    assert created.object_repr == f"ledger.transaction {txn['id']}"
+    assert created.changes["description"] == [None, MASK]
+    assert created.changes["reference"] == [None, MASK]
+    assert created.changes["currency"] == [None, "EUR"]
+    assert created.changes["postings"] == [None, [[accounts[0]["id"], "5.00"], [accounts[1]["id"], "-5.00"]]]
+    [account_created] = [
+        e for e in _entries(tenant_a, accounts[0]["id"]) if e.action == AuditEntry.Action.CREATE
+    ]
+    assert (account_created.changes["name"], account_created.changes["code"]) == ([None, MASK], [None, MASK])
+
+
+def test_an_availability_entry_keeps_the_hours_and_names_the_resource_by_id(
+    admin_client: Client, tenant_a: Organization
+) -> None:
+    room = _post(admin_client, f"{SCHEDULING}resources", {"kind": "room", "name": NAME, "timezone": "UTC"})
+    rules = {
+        "weekly": [{"weekday": 0, "start": "09:00", "end": "17:00"}],
+        "exceptions": [{"date": "2030-12-24", "closed": True}],
+    }
+    response = admin_client.put(f"{SCHEDULING}resources/{room['id']}/availability", rules, content_type=JSON)
+    assert response.status_code == 200, response.content
+
+    update = _entries(tenant_a, room["id"])[-1]
+    assert update.object_repr == f"scheduling.resource {room['id']}"
+    assert update.changes == {
+        "weekly": [[], [[0, "09:00:00", "17:00:00"]]],
+        "exceptions": [[], [["2030-12-24", "closed", None, None]]],
+    }
+
+
+def test_django_auditlogs_own_signals_write_nothing() -> None:
+    """Its registry would write entries of its own (``str(instance)``, changes in clear), bypassing the
+    redaction: no model is registered, and registering every model is off."""
+    assert auditlog.get_models() == []
+    assert not getattr(settings, "AUDITLOG_INCLUDE_ALL_MODELS", False)
