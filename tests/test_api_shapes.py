@@ -206,7 +206,7 @@ def _rendered_offsets(value: Any) -> Iterator[str]:
         for child in value:
             yield from _rendered_offsets(child)
     elif isinstance(value, str) and re.fullmatch(
-        r"\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?[+-]\d\d:\d\d", value
+        r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?[+-]\d\d:\d\d", value
     ):
         yield value
 
@@ -229,6 +229,22 @@ def test_conflict_lists_render_date_times_with_z(member_client: Client, resource
     refused = assert_error(member_client.post("/api/v1/scheduling/series", series, content_type=JSON), 409)
     assert [c["id"] for c in refused["conflicts"]] == [first.json()["id"]]
     assert list(_rendered_offsets([first.json(), body, refused])) == []
+
+
+@pytest.mark.django_db
+def test_audit_changes_render_date_times_as_the_api_does(admin_client: Client, resource_id: str) -> None:
+    """A changed date-time in the trail (and so in a subject's export) reads as every other one."""
+    booking = {"resource_id": resource_id, "start": "2026-03-02T10:00+01:00", "end": "2026-03-02T11:00+01:00"}
+    created = admin_client.post("/api/v1/scheduling/bookings", booking, content_type=JSON)
+    assert created.status_code == 201, created.content
+    url = f"/api/v1/scheduling/bookings/{created.json()['id']}"
+    moved = admin_client.patch(url, {"start": "2026-03-02T09:30+01:00"}, content_type=JSON)
+    assert moved.status_code == 200, moved.content
+    trail = admin_client.get("/api/v1/audit/?limit=500")
+    assert trail.status_code == 200, trail.content
+    changes = [entry["changes"] for entry in trail.json()["items"] if entry["changes"].get("start")]
+    assert ["2026-03-02T09:00:00Z", "2026-03-02T08:30:00Z"] in [c["start"] for c in changes], changes
+    assert list(_rendered_offsets(trail.json())) == []
 
 
 @pytest.mark.django_db

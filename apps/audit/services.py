@@ -11,6 +11,7 @@ The database chains each inserted row to the previous one (trigger ``audit_entry
 from __future__ import annotations
 
 import copy
+import datetime
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -19,6 +20,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
 
@@ -84,11 +86,16 @@ def _record(entry: AuditEntry, *, actor: User | None) -> AuditEntry:
     return entry
 
 
+_API_JSON = DjangoJSONEncoder()
+
+
 def _json_value(instance: models.Model | None, field: models.Field[Any, Any]) -> Any:
     value = None if instance is None else field.value_from_object(instance)
     if value is None or isinstance(value, str | int | float | bool | list | dict):
         return value
-    return str(value)  # dates, UUIDs, decimals: their text form
+    if isinstance(value, datetime.date | datetime.time):
+        return _API_JSON.default(value)  # as the API renders every other one (ISO 8601, ``Z``)
+    return str(value)  # UUIDs, decimals: their text form
 
 
 def _diff(
