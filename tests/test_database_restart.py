@@ -96,18 +96,22 @@ class PrivatePostgres:
 def private_postgres() -> Iterator[PrivatePostgres]:
     # A short path: the Unix socket lives in it, and socket paths are limited to about 100 bytes.
     directory = Path(tempfile.mkdtemp(prefix="hubpg-"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        server = pgserver.get_server(directory / "pg", cleanup_mode="delete")
-    socket_dir = server_socket_dir(server)
-    database_bootstrap(socket_dir, DATABASE)
-    cluster = PrivatePostgres(server=server, urls=database_urls(socket_dir, DATABASE))
-    yield cluster
-    # pgserver stops only the postmaster it started; a restart made another one.
-    with contextlib.suppress(subprocess.CalledProcessError):
-        cluster.pg_ctl("-m", "immediate", "stop")
-    server.cleanup()
-    shutil.rmtree(directory, ignore_errors=True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # Stopped below, not by pgserver: it would stop only the postmaster it started, and a
+            # restart makes another one.
+            server = pgserver.get_server(directory / "pg", cleanup_mode=None)
+        socket_dir = server_socket_dir(server)
+        cluster = PrivatePostgres(server=server, urls=database_urls(socket_dir, DATABASE))
+        try:
+            database_bootstrap(socket_dir, DATABASE)
+            yield cluster
+        finally:
+            with contextlib.suppress(subprocess.CalledProcessError):
+                cluster.pg_ctl("-m", "immediate", "stop")
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _hub_environment(cluster: PrivatePostgres) -> dict[str, str]:
