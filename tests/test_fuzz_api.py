@@ -49,6 +49,7 @@ from apps.scheduling import services as scheduling
 from conftest import TokenFactory
 from tenants.models import Organization, User
 from tenants.services import SLUG_PATTERN
+from tests.fakes import FakeIdentityService
 
 EXAMPLES = int(os.environ.get("HUB_FUZZ_EXAMPLES", "15"))
 ADMIN_SUB = "00000000-0000-4000-8000-00000000f422"
@@ -256,11 +257,12 @@ def test_platform_api_passes_the_checks(
 @lifecycle_schema.parametrize()
 @FUZZ
 def test_provisioning_and_deletion(
-    case: Any, platform_headers: dict[str, str], committed_db: None, settings: Any, closed_port: int
+    case: Any, platform_headers: dict[str, str], committed_db: None, identity_service: FakeIdentityService
 ) -> None:
-    """Real provisioning (DDL, committed) when a case skips the identity check, 503 when it asks the
-    identity service (unreachable here). Deletion meets unknown ids, a wrong ``confirm``, or an
-    organization an earlier case provisioned; the two session organizations are never named (ids are
-    generated), and ``committed_db`` deletes every organization a case made."""
-    settings.IDENTITY_SERVICE_URL = f"http://127.0.0.1:{closed_port}"
+    """Real provisioning (DDL, committed) when a case skips the identity check, a 422 when it asks the
+    identity service (a real local fake that knows no organization: its outage, a 503 that
+    ``not_a_server_error`` would count, is tested in tests/test_platform_api.py). Deletion meets
+    unknown ids, a wrong ``confirm``, or an organization an earlier case provisioned; the two session
+    organizations are never named (ids are generated), and ``committed_db`` deletes every
+    organization a case made."""
     _call(case, platform_headers)
