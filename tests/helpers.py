@@ -6,7 +6,8 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,6 +50,61 @@ def owner_cursor(tenant: Organization) -> Iterator[CursorWrapper]:
             yield cursor
     finally:
         owner.set_schema_to_public()
+
+
+def lock_waiters() -> int:
+    """Backends of this database waiting for a lock: a row lock, an advisory lock, another insert."""
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")  # else the transaction sees its first snapshot
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return int(cursor.fetchone()[0])
+
+
+def wait_until(done: Callable[[], bool], *, seconds: float = 10) -> bool:
+    """Poll ``done()`` (a state other threads bring about, such as a backend waiting on a lock) until
+    it holds or ``seconds`` pass; whether it holds."""
+    deadline = time.monotonic() + seconds
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return done()
+
+
+def staged(first: Callable[[], Any], second: Callable[[], Any]) -> dict[str, Any]:
+    """A race staged without sleeps: ``first`` runs in a transaction (in a thread) that stays open
+    until ``second`` (another thread, started once ``first`` is done) waits on a lock; then it
+    commits. Each callable's result or error is in the outcome."""
+    first_done = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def run_first() -> None:
+        try:
+            with transaction.atomic():
+                outcome["first"] = first()
+                first_done.set()
+                outcome["second_waited"] = wait_until(lambda: lock_waiters() > 0)
+        finally:
+            first_done.set()
+            connections.close_all()
+
+    def run_second() -> None:
+        try:
+            first_done.wait(10)
+            outcome["second"] = second()
+        except Exception as exc:  # the outcome the test asserts
+            outcome["second"] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run_first), threading.Thread(target=run_second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert outcome.get("second_waited"), "the second never waited on the first: the race was not staged"
+    return outcome
 
 
 def free_port() -> int:

@@ -199,8 +199,7 @@ def booking_update(
 def booking_cancel(request: HttpRequest, booking_id: uuid.UUID, scope: Query[ScopeQuery]) -> Booking:
     """Cancel the booking (``?scope=following``: and the later occurrences of its series)."""
     booking = selectors.booking_get(booking_id=booking_id)
-    services.booking_cancel(actor=request_actor(request), booking=booking, scope=scope.scope)
-    return booking
+    return services.booking_cancel(actor=request_actor(request), booking=booking, scope=scope.scope)[0]
 
 
 @router.post("series", response={201: SeriesOut, **SCHEDULING_ERRORS}, auth=member_auth)

@@ -63,6 +63,13 @@ class ResourceInUse(Conflict):
     code = SchedulingErrorCode.RESOURCE_IN_USE
 
 
+class BookingCancelled(Conflict):
+    """A cancelled booking stays cancelled: a change to it (even one racing the cancel) is refused."""
+
+    code = SchedulingErrorCode.BOOKING_CANCELLED
+    default_detail = "This booking is cancelled; it cannot change."
+
+
 class OverrideRequired(PermissionDenied):
     code = SchedulingErrorCode.OVERRIDE_REQUIRES_ADMIN
     default_detail = "Only an admin may book outside the resource's availability."

@@ -13,9 +13,16 @@ from apps.audit.models import AuditEntry
 from apps.audit.services import audit_change, audit_snapshot
 from apps.entities.selectors import EntityViewer, entity_linked_get
 from apps.scheduling import selectors, validators
-from apps.scheduling.errors import SchedulingErrorCode, SchedulingInvalid
+from apps.scheduling.errors import BookingCancelled, BookingNotFound, SchedulingErrorCode, SchedulingInvalid
 from apps.scheduling.models import Booking
-from apps.scheduling.services.conflicts import blocking_all, conflict_error, overlap_as_conflict, prepare
+from apps.scheduling.services.conflicts import (
+    availability_check,
+    blocking_all,
+    conflict_error,
+    overlap_as_conflict,
+    prepare,
+    shared_locked,
+)
 from tenants.models import User
 
 BOOKABLE = (Booking.Status.TENTATIVE, Booking.Status.CONFIRMED)
@@ -68,20 +75,42 @@ def booking_create(
 
 
 _EDITABLE = frozenset({"start", "end", "status", "notes", "entity_id"})
+_MOVES = frozenset({"start", "end"})
+
+
+def _changes_clean(changes: dict[str, Any]) -> None:
+    for field, value in changes.items():
+        if field not in _EDITABLE:
+            raise SchedulingInvalid(f"{field} cannot be changed.", field=field)
+        if value is None and field not in ("entity_id", "notes"):
+            raise SchedulingInvalid(f"{field} cannot be null.", field=field)
 
 
 def _targets(booking: Booking, scope: str) -> list[Booking]:
-    """The booking alone, or (``following``) it and the later live occurrences of its series."""
+    """The booking re-read under its row lock, alone or (``following``) with the later live
+    occurrences of its series, locked too and in start order (so two writers never lock them in
+    opposite orders). What a concurrent change committed meanwhile is what the caller works on."""
+    locked = Booking.objects.select_for_update().filter(pk=booking.pk).first()
+    if locked is None:
+        raise BookingNotFound()
     if scope == "this":
-        return [booking]
-    if booking.series_id is None:
+        return [locked]
+    if locked.series_id is None:
         raise SchedulingInvalid(
             "This booking is not part of a series.", field="scope", code=SchedulingErrorCode.NOT_IN_SERIES
         )
-    later = Booking.objects.filter(series_id=booking.series_id, start__gt=booking.start).exclude(
-        status=Booking.Status.CANCELLED
+    later = (
+        Booking.objects.select_for_update()
+        .filter(series_id=locked.series_id, start__gt=locked.start)
+        .exclude(status=Booking.Status.CANCELLED)
     )
-    return [booking, *later.order_by("start", "id")]
+    return [locked, *later.order_by("start", "id")]
+
+
+def _changed_fields(changes: dict[str, Any], *, moved: bool) -> list[str]:
+    """The columns an update writes: those it changes, and who changed them when."""
+    asked = [f for f in ("status", "notes") if f in changes] + (["entity"] if "entity_id" in changes else [])
+    return [*(["start", "end"] if moved else []), *asked, "updated_by", "updated_at"]
 
 
 @transaction.atomic
@@ -96,32 +125,33 @@ def booking_update(
 ) -> list[Booking]:
     """Move or edit a booking, or (``scope="following"``) it and the rest of its series: a new start
     shifts every one of them by the same amount, and a new end sets their length. Returns the
-    bookings changed, the one asked for first."""
+    bookings changed, the one asked for first.
+
+    The rows are re-read under their locks first (the resource's before the bookings', the order a
+    capacity change takes them in): a cancel that committed meanwhile wins (409
+    ``booking_cancelled``), and only the columns asked for are written.
+    """
+    _changes_clean(changes)
+    # The resource never changes for a booking, so the caller's copy names the right row to lock.
+    resource = shared_locked(booking.resource) if _MOVES & changes.keys() else booking.resource
+    targets = _targets(booking, scope)
+    booking = targets[0]
     if booking.status == Booking.Status.CANCELLED:
-        raise SchedulingInvalid(
-            "A cancelled booking cannot change.", field="status", code=SchedulingErrorCode.BOOKING_CANCELLED
-        )
-    for field, value in changes.items():
-        if field not in _EDITABLE:
-            raise SchedulingInvalid(f"{field} cannot be changed.", field=field)
-        if value is None and field not in ("entity_id", "notes"):
-            raise SchedulingInvalid(f"{field} cannot be null.", field=field)
+        raise BookingCancelled()
     start, end = validators.booking_times_clean(
         changes.get("start", booking.start), changes.get("end", booking.end)
     )
     shift, length = start - booking.start, end - start
-    targets = _targets(booking, scope)
     ignored = frozenset(t.id for t in targets)
     spans = [(t.start + shift, t.start + shift + length) for t in targets]
     entity = entity_linked_get(changes["entity_id"], viewer=viewer) if changes.get("entity_id") else None
     moved = shift != timedelta(0) or length != booking.end - booking.start
-    resource = booking.resource
     if moved:
-        resource = prepare(resource, spans, override=override_availability)
+        availability_check(resource, spans, override=override_availability)
         blocking = blocking_all(resource, spans, ignore=ignored)
         if blocking:
             raise conflict_error(blocking)
-    fields = ["start", "end", "status", "notes", "entity", "updated_by", "updated_at"]
+    fields = _changed_fields(changes, moved=moved)
     befores = [audit_snapshot(t) for t in targets]
     for target, (new_start, new_end) in zip(targets, spans, strict=True):
         target.start, target.end, target.updated_by = new_start, new_end, actor
@@ -153,9 +183,12 @@ def _save_together(bookings: Sequence[Booking], fields: list[str]) -> None:
 @transaction.atomic
 def booking_cancel(*, actor: User, booking: Booking, scope: str = "this") -> list[Booking]:
     """Cancel a booking, or it and the rest of its series; cancelling twice changes nothing. The time
-    is free again at once (cancelled bookings are outside the constraint)."""
-    targets = [t for t in _targets(booking, scope) if t.status != Booking.Status.CANCELLED]
+    is free again at once (cancelled bookings are outside the constraint). Returns the booking asked
+    for as it is now (re-read under its lock), then the others this call cancelled."""
+    targets = _targets(booking, scope)
     for target in targets:
+        if target.status == Booking.Status.CANCELLED:
+            continue  # only the one asked for can be: the others are live by construction
         before = audit_snapshot(target)
         target.status, target.updated_by = Booking.Status.CANCELLED, actor
         target.save(update_fields=["status", "updated_by", "updated_at"])

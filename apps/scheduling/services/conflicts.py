@@ -133,6 +133,11 @@ def shared_locked(resource: Resource) -> Resource:
 def prepare(resource: Resource, spans: Sequence[availability.Interval], *, override: bool) -> Resource:
     """Lock a shared resource, and refuse spans outside its availability (unless ``override``)."""
     resource = shared_locked(resource)
+    availability_check(resource, spans, override=override)
+    return resource
+
+
+def availability_check(resource: Resource, spans: Sequence[availability.Interval], *, override: bool) -> None:
+    """Refuse spans outside the resource's availability (unless ``override``)."""
     if not override and availability_misses(resource, spans):
         raise OutsideAvailability()
-    return resource

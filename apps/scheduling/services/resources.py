@@ -130,7 +130,11 @@ def availability_set(
     weekly: Sequence[availability.WeeklyHours],
     exceptions: Sequence[availability.DateException],
 ) -> Resource:
-    """Replace the resource's weekly hours and date exceptions. Existing bookings stay as they are."""
+    """Replace the resource's weekly hours and date exceptions. Existing bookings stay as they are.
+
+    The resource's row lock serializes replacements: two at once leave exactly one of the two sets
+    (not both merged), and the audit entry's "before" is what the other one left.
+    """
     for index, hours in enumerate(weekly):
         _hours_clean(hours.start, hours.end, field=f"weekly.{index}")
     for index, exception in enumerate(exceptions):
@@ -140,6 +144,7 @@ def availability_set(
             raise SchedulingInvalid("Extra opening hours need start and end.", field=f"exceptions.{index}")
         if exception.start is not None and exception.end is not None:
             _hours_clean(exception.start, exception.end, field=f"exceptions.{index}")
+    resource = resource_locked(resource)
     before = _rules_json(resource)
     AvailabilityRule.objects.filter(resource=resource).delete()
     AvailabilityException.objects.filter(resource=resource).delete()

@@ -86,7 +86,7 @@ class TestLifecycle:
         assert member_client.post(url).json()["status"] == "cancelled"
         assert book(member_client, room, T10, T11).status_code == 201
         assert_error(
-            patch(member_client, f"{BOOKINGS}/{booking['id']}", {"notes": "x"}), 422, "booking_cancelled"
+            patch(member_client, f"{BOOKINGS}/{booking['id']}", {"notes": "x"}), 409, "booking_cancelled"
         )
 
     def test_list_filters(
