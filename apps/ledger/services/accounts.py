@@ -66,8 +66,11 @@ def account_update(
 ) -> Account:
     """Change ``code``, ``name``, ``type``, ``entity_id`` or ``archived`` (archive, never delete).
 
-    The currency and the balances are not changeable: postings depend on them.
+    The currency and the balances are not changeable: postings depend on them. The row is re-read
+    under its lock first, so the change (and its audit entry's "before") applies to what a
+    concurrent update or posting committed meanwhile.
     """
+    account = Account.objects.select_for_update().get(pk=account.pk)
     before = audit_snapshot(account)
     for field, value in changes.items():
         if field == "entity_id":
