@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import datetime
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +26,7 @@ from hub.errors import FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION, violated_sqlstat
 from tenants.fields import with_blind_indexes
 from tenants.models import User
 
-_PURGE_BATCH = 500
+PURGE_BATCH = 500  # rows per transaction of a retention purge
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,7 @@ class PurgeResult:
     days: int
     purged: int = 0
     kept: list[str] = field(default_factory=list)  # ids still referenced by rows that must stay
+    batches: int = 0  # committed (a dry run commits none)
 
 
 def _referenced_or_raise(exc: Exception) -> None:
@@ -134,47 +136,77 @@ def _delete(model: type[models.Model], pks: list[Any]) -> None:
         permissions.objects.filter(content_type=content_type, object_pk__in=object_pks).delete()
 
 
-def _purge(
-    model: type[models.Model], cutoff: datetime.datetime, result: PurgeResult, *, dry_run: bool
-) -> None:
-    pks = list(
-        model._default_manager.filter(deleted_at__lt=cutoff).order_by("pk").values_list("pk", flat=True)
-    )
-    if dry_run:
-        result.purged = len(pks)
-        return
-    for start in range(0, len(pks), _PURGE_BATCH):
-        batch = pks[start : start + _PURGE_BATCH]
+def _purge_batch(
+    model: type[models.Model], cutoff: datetime.datetime, after: Any, batch_size: int, result: PurgeResult
+) -> list[Any]:
+    """Purge the next ``batch_size`` expired rows after primary key ``after`` in one short transaction
+    of its own; returns the primary keys it looked at, in order.
+
+    The rows are locked as they are read, so none is restored or changed between the read and the
+    delete. A row still referenced is kept (and the rest of the batch purged all the same).
+    """
+    with transaction.atomic(durable=True):
+        expired = model._default_manager.filter(deleted_at__lt=cutoff)
+        if after is not None:
+            expired = expired.filter(pk__gt=after)
+        pks = list(expired.select_for_update().order_by("pk").values_list("pk", flat=True)[:batch_size])
+        if not pks:
+            return pks
+        kept: list[str] = []
         try:
             with transaction.atomic():
-                _delete(model, batch)
-            result.purged += len(batch)
+                _delete(model, pks)
         except (ProtectedError, RestrictedError, IntegrityError) as exc:
             _referenced_or_raise(exc)
-            for pk in batch:  # some row is still referenced: keep that one, purge the others
+            for pk in pks:  # some row is still referenced: keep that one, purge the others
                 try:
                     with transaction.atomic():
                         _delete(model, [pk])
-                    result.purged += 1
                 except (ProtectedError, RestrictedError, IntegrityError) as exc:
                     _referenced_or_raise(exc)
-                    result.kept.append(str(pk))
+                    kept.append(str(pk))
+    result.purged, result.batches = result.purged + len(pks) - len(kept), result.batches + 1
+    result.kept.extend(kept)
+    return pks
 
 
-@transaction.atomic
-def retention_apply(*, now: datetime.datetime | None = None, dry_run: bool = False) -> list[PurgeResult]:
+def retention_apply(
+    *,
+    now: datetime.datetime | None = None,
+    dry_run: bool = False,
+    batch_size: int = PURGE_BATCH,
+    on_batch: Callable[[PurgeResult], None] | None = None,
+) -> list[PurgeResult]:
     """Purge, for every policy of the current organization, the soft-deleted rows older than it.
 
-    Safe to re-run: what is purged is gone, what is kept (still referenced) is tried again next time.
+    Batched: each batch of ``batch_size`` rows is its own short transaction, committed before the next
+    starts (so the organization's audit lock, taken by the entries of the deletes, is held for one
+    batch only, and requests of the organization wait at most that long); ``on_batch`` is called after
+    each commit. Resumable: what a run committed is gone, a batch that fails leaves nothing of it
+    done, and the next run goes on with what is left; rows kept (still referenced) are tried again.
+    Must not run inside a transaction (each batch has to commit).
     """
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
     now = now or timezone.now()
     models_by_label = retention_models()
     results = []
-    for policy in RetentionPolicy.objects.order_by("model"):
+    for policy in list(RetentionPolicy.objects.order_by("model")):
         model = models_by_label.get(policy.model)
         if model is None:
             continue  # the model was removed since; its policy applies to nothing
         result = PurgeResult(model=policy.model, days=policy.days)
-        _purge(model, now - datetime.timedelta(days=policy.days), result, dry_run=dry_run)
+        cutoff = now - datetime.timedelta(days=policy.days)
+        if dry_run:
+            result.purged = model._default_manager.filter(deleted_at__lt=cutoff).count()
+        else:
+            # Keyset walk by primary key: rows kept in one batch are not looked at again this run.
+            pks = _purge_batch(model, cutoff, None, batch_size, result)
+            while pks:
+                if on_batch is not None:
+                    on_batch(result)
+                pks = (
+                    _purge_batch(model, cutoff, pks[-1], batch_size, result) if len(pks) == batch_size else []
+                )
         results.append(result)
     return results

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connections
+from django.db import DatabaseError, connection, connections, transaction
 from django.test import Client
 from django.utils import timezone
 from django_tenants.utils import tenant_context
@@ -24,10 +24,12 @@ from apps.entities.models import Entity, EntityRelation
 from apps.entities.tests.helpers import JSON
 from apps.members.services import member_seen
 from apps.privacy.models import RetentionPolicy
-from apps.privacy.services import retention_apply, retention_policy_set
+from apps.privacy.services import PurgeResult, retention_apply, retention_policy_set
+from apps.scheduling import services as scheduling
+from apps.scheduling.models import Resource
 from tenants.models import Organization, User
 from tenants.services import tenant_provision
-from tests.helpers import assert_error, owner_cursor
+from tests.helpers import assert_error, lock_waiters, owner_cursor, wait_until
 
 URL = "/api/v1/privacy/retention"
 ENTITY = "entities.entity"
@@ -199,9 +201,11 @@ def delta(committed_db: None) -> Organization:
 
 def test_apply_retention_walks_every_tenant_with_progress_and_is_rerunnable(delta: Organization) -> None:
     out = io.StringIO()
-    call_command("apply_retention", stdout=out)
+    call_command("apply_retention", "--batch-size", "1", stdout=out)
     total = Organization.objects.count()
     assert f"[{total}/{total} 100%]" in out.getvalue()
+    for batch in (1, 2):  # a line per committed batch, then the tenant's total
+        assert f"{delta.slug}: entities.entity batch {batch}: {batch} purged so far" in out.getvalue()
     assert f"{delta.slug}: entities.entity (30 days): 2 purged" in out.getvalue()
     with tenant_context(delta):
         assert list(Entity.objects.values_list("name", flat=True)) == ["Gone 5"]
@@ -218,6 +222,12 @@ def test_apply_retention_walks_every_tenant_with_progress_and_is_rerunnable(delt
 def test_apply_retention_unknown_tenant_is_an_error(committed_db: None) -> None:
     with pytest.raises(CommandError, match="No organization"):
         call_command("apply_retention", "--tenant", "nope")
+
+
+@pytest.mark.parametrize("size", ["0", "-1", "x", "1.5"])
+def test_apply_retention_refuses_a_batch_size_below_one(committed_db: None, size: str) -> None:
+    with pytest.raises(CommandError, match="batch-size"):
+        call_command("apply_retention", "--batch-size", size)
 
 
 def test_rows_still_referenced_are_kept_and_the_others_purged(delta: Organization) -> None:
@@ -282,3 +292,142 @@ def test_concurrent_first_settings_of_a_policy_all_succeed(client_for: Any, comm
             ).values_list("action", flat=True)
         )
     assert actions == {AuditEntry.Action.CREATE: 1, AuditEntry.Action.UPDATE: workers - 1}
+
+
+# --- Batched purge -------------------------------------------------------------------------------------
+
+
+def _expired(tenant: Organization) -> list[uuid.UUID]:
+    """The ids of the tenant's entities deleted over 30 days ago, as another connection sees them."""
+    found: list[uuid.UUID] = []
+
+    def count() -> None:
+        try:
+            with tenant_context(tenant):
+                cutoff = timezone.now() - datetime.timedelta(days=30)
+                found.extend(
+                    Entity.objects.filter(deleted_at__lt=cutoff).order_by("id").values_list("id", flat=True)
+                )
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=count)
+    thread.start()
+    thread.join()
+    return found
+
+
+def _purge_deletes(tenant: Organization) -> Counter[str]:
+    with tenant_context(tenant):
+        return Counter(
+            AuditEntry.objects.filter(
+                object_type=ENTITY, action=AuditEntry.Action.DELETE, actor__isnull=True
+            ).values_list("object_pk", flat=True)
+        )
+
+
+@pytest.fixture
+def expired_seven(delta: Organization) -> list[uuid.UUID]:
+    """Seven entities of ``delta`` past its 30-day policy (the fixture's two, and five more)."""
+    actor = User.objects.get(id=uuid.UUID(int=0xDE))
+    for index in range(5):
+        _entity(delta, actor, f"Old {index}", deleted_days_ago=40 + index)
+    expired = _expired(delta)
+    assert len(expired) == 7
+    return expired
+
+
+def test_each_batch_commits_before_the_next_starts(
+    delta: Organization, expired_seven: list[uuid.UUID]
+) -> None:
+    """Seven rows by batches of three: three commits, each seen by another connection at once, and no
+    transaction open between them."""
+    seen: list[tuple[int, int, bool]] = []
+
+    def on_batch(result: PurgeResult) -> None:
+        seen.append((result.purged, len(_expired(delta)), connection.in_atomic_block))
+
+    with tenant_context(delta):
+        [result] = retention_apply(batch_size=3, on_batch=on_batch)
+
+    assert seen == [(3, 4, False), (6, 1, False), (7, 0, False)]
+    assert (result.purged, result.batches, result.kept) == (7, 3, [])
+    assert _purge_deletes(delta) == Counter({str(pk): 1 for pk in expired_seven})
+
+
+def test_an_interrupted_purge_loses_nothing_and_resumes(
+    delta: Organization, expired_seven: list[uuid.UUID]
+) -> None:
+    """A row of the second batch fails to delete (a trigger raising, as a crash would): the first batch
+    stays purged, nothing of the second is done (rows and their audit entries together), and the next
+    run purges the rest, each row once."""
+    with owner_cursor(delta) as cursor:
+        cursor.execute(
+            "CREATE FUNCTION staged_crash() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'staged crash'; END $$"
+        )
+        cursor.execute(
+            "CREATE TRIGGER staged_crash BEFORE DELETE ON entities_entity FOR EACH ROW "
+            f"WHEN (OLD.id = '{expired_seven[4]}') EXECUTE FUNCTION staged_crash()"
+        )
+
+    with tenant_context(delta), pytest.raises(DatabaseError, match="staged crash"):
+        retention_apply(batch_size=3)
+
+    assert _expired(delta) == expired_seven[3:]
+    assert _purge_deletes(delta) == Counter({str(pk): 1 for pk in expired_seven[:3]})
+
+    with owner_cursor(delta) as cursor:
+        cursor.execute("DROP TRIGGER staged_crash ON entities_entity")
+    with tenant_context(delta):
+        [result] = retention_apply(batch_size=3)
+    assert (result.purged, result.batches) == (4, 2)
+    assert _expired(delta) == []
+    assert _purge_deletes(delta) == Counter({str(pk): 1 for pk in expired_seven})
+
+
+def test_requests_of_the_organization_wait_for_one_batch_at_most(
+    delta: Organization, client_for: Any
+) -> None:
+    """The purge's entity batch is done and its resource batch waits (on a row the test holds): a
+    request of the same organization that writes to the audit trail goes through meanwhile. Before,
+    the purge held the organization's audit lock from its first delete to its very end."""
+    actor = User.objects.get(id=uuid.UUID(int=0xDE))
+    with tenant_context(delta):
+        room = scheduling.resource_create(kind="room", name="Old room", timezone="UTC")
+        scheduling.resource_delete(resource=room)
+        Resource.objects.filter(id=room.id).update(deleted_at=timezone.now() - datetime.timedelta(days=40))
+        retention_policy_set(actor=actor, model="scheduling.resource", days=30)
+    member = client_for(delta, ["member"], sub=str(uuid.uuid4()))
+    outcome: dict[str, Any] = {}
+
+    def purge() -> None:
+        try:
+            with tenant_context(delta):
+                outcome["purge"] = retention_apply()
+        finally:
+            connections.close_all()
+
+    def request() -> None:
+        try:
+            outcome["request"] = member.post(
+                "/api/v1/entities/", {"kind": "customer", "name": "New"}, content_type=JSON
+            )
+        finally:
+            connections.close_all()
+
+    purging, requesting = threading.Thread(target=purge), threading.Thread(target=request)
+    with tenant_context(delta), transaction.atomic():
+        Resource.objects.select_for_update().get(id=room.id)  # the purge's second batch waits on it
+        purging.start()
+        purge_waited = wait_until(lambda: lock_waiters() == 1)
+        requesting.start()
+        wait_until(lambda: not requesting.is_alive() or lock_waiters() > 1)
+        request_waited = requesting.is_alive()
+    requesting.join(30)
+    purging.join(30)
+
+    assert purge_waited, "the purge never reached the locked row: the race was not staged"
+    assert not request_waited, "the request waited for the purge"
+    assert outcome["request"].status_code == 201, outcome["request"].content
+    assert [(r.model, r.purged) for r in outcome["purge"]] == [(ENTITY, 2), ("scheduling.resource", 1)]
