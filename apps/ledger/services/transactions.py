@@ -56,7 +56,8 @@ def _lines_clean(postings: Sequence[dict[str, Any]], *, currency: str) -> list[_
     total = sum((line.amount for line in lines), ZERO)
     if total != 0:
         raise LedgerInvalid(
-            f"The postings must sum to zero; they sum to {total}.", field="postings",
+            f"The postings must sum to zero; they sum to {total}.",
+            field="postings",
             code=LedgerErrorCode.UNBALANCED,
         )
     return lines
@@ -76,7 +77,8 @@ def _accounts_lock(lines: list[_Line], *, currency: str, allow_archived: bool = 
             raise AccountNotFound(f"{where}: no account has this id.")
         if account.archived and not allow_archived:
             raise LedgerInvalid(
-                f"{where}: account {account.code} is archived.", field=where,
+                f"{where}: account {account.code} is archived.",
+                field=where,
                 code=LedgerErrorCode.ACCOUNT_ARCHIVED,
             )
         if account.currency != currency:
