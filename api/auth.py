@@ -304,7 +304,7 @@ class TenantAuth(HttpBearer):
         if not principal.has_role(self.role):
             raise PermissionDenied(f"This needs the {self.role} role.", code=HubErrorCode.ROLE_REQUIRED)
         user_mirror_touch(principal)
-        member_seen(organization_id=tenant.organization_id, user_id=principal.user_id)
+        member_seen(tenant=tenant, user_id=principal.user_id)
         audit_actor_set(principal.user)
         return principal
 

@@ -326,7 +326,7 @@ def _target(tenant: Organization, actor: User) -> Target:
     with tenant_context(tenant):
         entity = services.entity_create(actor=actor, kind="customer", name=f"Walk {suffix}", tags=["walk"])
         other = services.entity_create(actor=actor, kind="supplier", name=f"Other {suffix}")
-        member_seen(organization_id=tenant.organization_id, user_id=grantee.id)  # only A's users are granted
+        member_seen(tenant=tenant, user_id=grantee.id)  # only A's users are granted
         grant, _ = services.entity_permission_grant(
             actor=actor, entity=entity, user_id=grantee.id, permission="view"
         )

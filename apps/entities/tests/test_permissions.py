@@ -66,7 +66,7 @@ def _seen_on_a(tenant_a: Organization, actor: User, other_user: User) -> None:
     """Both users have made a request on A: only a user of the organization can be granted anything."""
     with tenant_context(tenant_a):
         for user in (actor, other_user):
-            member_seen(organization_id=tenant_a.organization_id, user_id=user.id)
+            member_seen(tenant=tenant_a, user_id=user.id)
 
 
 @pytest.fixture

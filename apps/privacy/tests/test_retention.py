@@ -155,7 +155,7 @@ def test_purge_removes_only_soft_deleted_rows_older_than_the_policy(
         link = entity_services.entity_relation_create(
             actor=actor, source=other, target_id=old.id, kind="knows"
         )
-        member_seen(organization_id=tenant_a.organization_id, user_id=actor.id)  # only A's users are granted
+        member_seen(tenant=tenant_a, user_id=actor.id)  # only A's users are granted
         entity_services.entity_permission_grant(actor=actor, entity=old, user_id=actor.id, permission="view")
         entity_services.entity_delete(actor=actor, entity=old)
         Entity.objects.filter(id=old.id).update(deleted_at=timezone.now() - datetime.timedelta(days=40))
