@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from apps.audit.services import MASK
 from hub.errors import UNIQUE_VIOLATION, violated_sqlstate
+from hub.text import CONTROL_CHARACTERS
 from tenants import crypto
 from tenants.ddl import tenant_schema_create, tenant_schema_drop, tenant_schema_migrate
 from tenants.errors import DeleteNotConfirmed, TenantConflict, TenantInvalid, TenantNotFound
@@ -56,9 +57,9 @@ def tenant_slug_validate(slug: str) -> str:
 
 
 def tenant_name_validate(name: str) -> str:
-    name = name.strip()
-    if not name or len(name) > NAME_MAX_LENGTH:
-        raise TenantInvalid(f"name must be 1 to {NAME_MAX_LENGTH} characters.", field="name")
+    name = name.strip(" ")
+    if not name or len(name) > NAME_MAX_LENGTH or CONTROL_CHARACTERS.search(name):
+        raise TenantInvalid(f"name must be 1 to {NAME_MAX_LENGTH} printable characters.", field="name")
     return name
 
 

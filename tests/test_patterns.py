@@ -36,6 +36,26 @@ def test_provisioning_refuses_a_slug_with_a_newline(platform_client: Client, slu
     assert not Organization.objects.filter(organization_id=organization_id).exists()
 
 
+@pytest.mark.parametrize("name", ["Acme\n", "Ac\x1cme", "Acme\x7f"])
+def test_an_organization_name_with_a_control_character_is_refused(
+    platform_client: Client, tenant_a: Organization, name: str
+) -> None:
+    organization_id = uuid.uuid4()
+    body = {
+        "organization_id": str(organization_id),
+        "slug": "acme",
+        "name": name,
+        "skip_identity_check": True,
+    }
+    assert_error(platform_client.post(PLATFORM_TENANTS, body, content_type=JSON), 422)
+    assert not Organization.objects.filter(organization_id=organization_id).exists()
+    rename = platform_client.patch(
+        f"{PLATFORM_TENANTS}/{tenant_a.organization_id}", {"name": name}, content_type=JSON
+    )
+    assert_error(rename, 422)
+    assert Organization.objects.get(organization_id=tenant_a.organization_id).name == "Alpha"
+
+
 def test_provision_tenant_command_refuses_a_slug_with_a_newline() -> None:
     organization_id = uuid.uuid4()
     with pytest.raises(CommandError, match="slug"):

@@ -11,6 +11,7 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from apps.entities.errors import EntityInvalid
+from hub.text import CONTROL_CHARACTERS
 
 NAME_MAX = 200
 REFERENCE_MAX = 100
@@ -20,12 +21,11 @@ TAGS_MAX = 20
 KIND_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 ATTRIBUTES_MAX_BYTES = 16_384
 ATTRIBUTES_MAX_DEPTH = 5
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def name_clean(value: str) -> str:
     value = value.strip()
-    if not value or len(value) > NAME_MAX or _CONTROL.search(value):
+    if not value or len(value) > NAME_MAX or CONTROL_CHARACTERS.search(value):
         raise EntityInvalid(f"name must be 1 to {NAME_MAX} printable characters.", field="name")
     return value
 
@@ -38,7 +38,7 @@ def reference_clean(value: str | None) -> str | None:
     value = value.strip(" ")
     if not value:
         return None
-    if len(value) > REFERENCE_MAX or _CONTROL.search(value):
+    if len(value) > REFERENCE_MAX or CONTROL_CHARACTERS.search(value):
         raise EntityInvalid(
             f"reference must be at most {REFERENCE_MAX} printable characters.", field="reference"
         )
@@ -59,7 +59,7 @@ def phone_clean(value: str | None) -> str:
     if not value:
         return ""
     # phonenumbers silently drops what it does not understand; control characters are refused instead.
-    if _CONTROL.search(value.strip()):
+    if CONTROL_CHARACTERS.search(value.strip()):
         raise EntityInvalid("phone may not contain control characters.", field="phone")
     try:
         number = phonenumbers.parse(value.strip(), None)
@@ -107,7 +107,7 @@ def kind_key_clean(value: str) -> str:
 
 def kind_label_clean(value: str) -> str:
     value = value.strip()
-    if not value or len(value) > LABEL_MAX or _CONTROL.search(value):
+    if not value or len(value) > LABEL_MAX or CONTROL_CHARACTERS.search(value):
         raise EntityInvalid(f"label must be 1 to {LABEL_MAX} printable characters.", field="label")
     return value
 

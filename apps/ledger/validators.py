@@ -8,6 +8,7 @@ from typing import Any
 
 from apps.ledger.currencies import MINOR_UNITS
 from apps.ledger.errors import LedgerErrorCode, LedgerInvalid
+from hub.text import CONTROL_CHARACTERS
 
 CODE_MAX = 40
 NAME_MAX = 200
@@ -16,7 +17,6 @@ REFERENCE_MAX = 100
 # Amounts: an optional minus sign, digits, optionally a point and more digits. No exponent, no
 # spaces, no "+", no "NaN"/"Infinity": what a person would write on a cheque.
 _AMOUNT = re.compile(r"-?[0-9]{1,15}(\.[0-9]{1,20})?")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def currency_clean(value: str, *, field: str = "currency") -> str:
@@ -86,7 +86,7 @@ def text_clean(value: str, *, field: str, max_length: int) -> str:
     value = value.strip(" ")
     if not value:
         raise LedgerInvalid(f"{field} must not be blank.", field=field)
-    if len(value) > max_length or _CONTROL.search(value):
+    if len(value) > max_length or CONTROL_CHARACTERS.search(value):
         raise LedgerInvalid(f"{field} must be at most {max_length} printable characters.", field=field)
     return value
 

@@ -17,11 +17,11 @@ from django.conf import settings
 
 from api.types import instant_parse
 from apps.scheduling.errors import SchedulingErrorCode, SchedulingInvalid
+from hub.text import CONTROL_CHARACTERS
 
 NAME_MAX = 200
 KIND_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 CAPACITY_MAX = 10_000
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Bookings live between these instants: the span of a booking (``models``) needs epoch seconds that
 # are positive and below 10^11.
 EARLIEST = datetime(1970, 1, 2, tzinfo=UTC)
@@ -71,7 +71,7 @@ def zone(name: str) -> ZoneInfo:
 
 def name_clean(value: str) -> str:
     value = value.strip(" ")
-    if not value or len(value) > NAME_MAX or _CONTROL.search(value):
+    if not value or len(value) > NAME_MAX or CONTROL_CHARACTERS.search(value):
         raise SchedulingInvalid(f"name must be 1 to {NAME_MAX} printable characters.", field="name")
     return value
 
@@ -190,7 +190,7 @@ def _rrule_satisfiable(parts: dict[str, str]) -> None:
 
 def _rrule_parse(text: str, first: datetime) -> RRule:
     text = text.strip(" ")
-    if len(text) > RRULE_MAX or _CONTROL.search(text) or ":" in text.removeprefix("RRULE:"):
+    if len(text) > RRULE_MAX or CONTROL_CHARACTERS.search(text) or ":" in text.removeprefix("RRULE:"):
         raise _rrule_error("rrule must be one RRULE line (no DTSTART: the first occurrence is start).")
     body = text.removeprefix("RRULE:")
     _rrule_satisfiable(_rrule_parts(body))
