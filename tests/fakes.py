@@ -10,6 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 Handler = Callable[[dict[str, Any] | None], tuple[int, Any]]
+# What FastAPI (the real identity service's framework) answers, with 404, for a path it has no route for.
+NO_ROUTE = {"detail": "Not Found"}
 
 
 @dataclass
@@ -18,6 +20,8 @@ class FakeIdentityService:
 
     routes: dict[tuple[str, str], Handler] = field(default_factory=dict)
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
+    # The ``Authorization`` header of each request (None: none sent), in the order of ``requests``.
+    authorizations: list[str | None] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
 
     @property
@@ -39,8 +43,9 @@ class FakeIdentityService:
                 raw = self.rfile.read(length) if length else b""
                 payload = json.loads(raw) if raw else None
                 fake.requests.append((method, self.path, payload))
+                fake.authorizations.append(self.headers.get("Authorization"))
                 handler = fake.routes.get((method, self.path))
-                status, body = handler(payload) if handler else (404, {"detail": "not found"})
+                status, body = handler(payload) if handler else (404, NO_ROUTE)
                 data = json.dumps(body).encode() if not isinstance(body, bytes) else body
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
