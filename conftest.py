@@ -161,13 +161,28 @@ def in_tenant() -> Callable[[Organization], Any]:
     return tenant_context
 
 
-@pytest.fixture
-def identity_service(settings: Any) -> Iterator[FakeIdentityService]:
-    """A real HTTP server on 127.0.0.1 playing the identity service; IDENTITY_SERVICE_URL points at it."""
-    fake = FakeIdentityService().start()
+def _identity_serve(settings: Any, fake: FakeIdentityService) -> Iterator[FakeIdentityService]:
+    fake.start()
     settings.IDENTITY_SERVICE_URL = fake.url
     yield fake
     fake.stop()
+
+
+@pytest.fixture
+def identity_service(settings: Any) -> Iterator[FakeIdentityService]:
+    """A real HTTP server on 127.0.0.1 playing the identity service; IDENTITY_SERVICE_URL points at it.
+    Only the routes a test scripts answer (``route()``); any other path is FastAPI's 404. Its validate
+    answer is a source of roles, after the token's and the memberships."""
+    settings.IDENTITY_ROLES_SOURCE = ("token", "membership", "identity")
+    yield from _identity_serve(settings, FakeIdentityService())
+
+
+@pytest.fixture
+def fake_identity(settings: Any) -> Iterator[FakeIdentityService]:
+    """The identity service as the real one answers (``tenants.fake_identity``): users, organizations
+    and memberships in memory, login, validate, organizations behind a user's token, tokens without
+    roles signed with IDENTITY_JWT_SECRET. IDENTITY_SERVICE_URL points at it."""
+    yield from _identity_serve(settings, FakeIdentityService(secret=settings.IDENTITY_JWT_SECRET))
 
 
 @pytest.fixture
