@@ -121,6 +121,9 @@ def access_token_decode(token: str) -> dict[str, Any]:
             algorithms=settings.IDENTITY_JWT_ALGORITHMS,
             issuer=settings.IDENTITY_JWT_ISSUER,
             audience=settings.IDENTITY_JWT_AUDIENCE,
+            # Clock skew between the identity service's host and ours, on exp, nbf and iat alike
+            # (PyJWT refuses an iat in the future as "not yet valid").
+            leeway=settings.IDENTITY_JWT_LEEWAY_SECONDS,
             options={
                 "require": ["exp", "iat", "sub"],
                 "verify_aud": settings.IDENTITY_JWT_AUDIENCE is not None,
@@ -128,6 +131,8 @@ def access_token_decode(token: str) -> dict[str, Any]:
         )
     except jwt.ExpiredSignatureError as exc:
         raise NotAuthenticated("The access token has expired.", code=HubErrorCode.TOKEN_EXPIRED) from exc
+    except jwt.ImmatureSignatureError as exc:
+        raise NotAuthenticated("The access token is not yet valid.", code=HubErrorCode.TOKEN_INVALID) from exc
     except jwt.InvalidTokenError as exc:
         raise NotAuthenticated(
             f"The access token is invalid: {exc}.", code=HubErrorCode.TOKEN_INVALID
@@ -172,14 +177,21 @@ def principal_roles(*, token: str, claims: dict[str, Any]) -> frozenset[Role]:
 def principal_authenticate(token: str, *, organization_id: uuid.UUID | None) -> Principal:
     """The verified caller behind ``token`` on the host of ``organization_id`` (``None``: the platform).
 
-    The binding comes first, read from the token's own claims before any call to another service
-    (contract section 3): a token of another organization is a 403 that costs the identity service
-    nothing. Then the signature (which may fetch the JWKS), then the roles (which may ask the identity
-    service). Every refusal of the token itself is a 401 that names the Bearer scheme.
+    The binding is decided before any call to another service (contract section 3): a token of another
+    organization is a 403 that costs the identity service nothing. With a local key (HS256) the
+    signature is checked first, as it needs no call: a forged token is a 401 and never learns which
+    organization a host serves. With a JWKS, verifying may fetch the keys, so the binding is read from
+    the token's unverified claims first (a foreign token is a 403 even with the identity service down).
+    Then the roles (which may ask the identity service). Every refusal of the token itself is a 401
+    that names the Bearer scheme.
     """
     try:
-        _binding_check(_claims_unverified(token), organization_id=organization_id)
-        claims = access_token_decode(token)
+        if settings.IDENTITY_JWKS_URL:
+            _binding_check(_claims_unverified(token), organization_id=organization_id)
+            claims = access_token_decode(token)
+        else:
+            claims = access_token_decode(token)
+            _binding_check(claims, organization_id=organization_id)
         return Principal(
             user_id=_uuid_claim(claims, "sub"),
             email=_email_claim(claims),
@@ -241,6 +253,13 @@ def request_authenticate(request: HttpRequest, *, organization_id: uuid.UUID | N
     except HubError as exc:
         outcome = _Authentication(token, error=exc)
     request.__dict__[_AUTHENTICATION] = outcome
+
+
+def request_token(request: HttpRequest) -> str | None:
+    """The bearer token ``request_authenticate`` verified for this request (``None``: none, or
+    refused), for a call to the identity service on the caller's behalf."""
+    outcome = request.__dict__.get(_AUTHENTICATION)
+    return outcome.token if isinstance(outcome, _Authentication) and outcome.principal else None
 
 
 def _bearer_token(request: HttpRequest) -> str | None:

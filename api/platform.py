@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from ninja import NinjaAPI, Query, Schema, Status
 from pydantic import Field
 
-from api.auth import platform_auth, request_actor
+from api.auth import platform_auth, request_actor, request_token
 from api.errors import StrictJSONParser, install_error_handlers
 from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageParams, paginate
 from api.schemas import BodyIn, ErrorBody, error_responses
@@ -114,6 +114,7 @@ def tenant_create(request: HttpRequest, payload: TenantIn) -> Status[Organizatio
         slug=payload.slug,
         name=payload.name,
         check_identity=not payload.skip_identity_check,
+        identity_bearer=request_token(request),
         actor=request_actor(request).id,
     )
     return Status(201, tenant)

@@ -46,6 +46,7 @@ class HubErrorCode(StrEnum):
     DATABASE_UNAVAILABLE = "database_unavailable"
     MIGRATIONS_PENDING = "migrations_pending"
     IDENTITY_UNAVAILABLE = "identity_unavailable"
+    IDENTITY_MISCONFIGURED = "identity_misconfigured"
     INTERNAL_ERROR = "internal_error"
     ERROR = "error"
 

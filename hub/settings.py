@@ -191,6 +191,17 @@ IDENTITY_JWKS_REFRESH_COOLDOWN_SECONDS: float = env.float(
 )
 IDENTITY_TIMEOUT_SECONDS: float = env.float("IDENTITY_TIMEOUT_SECONDS", default=2.0)
 IDENTITY_ROLES_CACHE_SECONDS = 300
+# Clock skew tolerated between the identity service's host and ours on ``iat``, ``nbf`` and ``exp``.
+IDENTITY_JWT_LEEWAY_SECONDS: int = env.int("IDENTITY_JWT_LEEWAY_SECONDS", default=30)
+# How provisioning asks the identity service whether an organization exists: ``off``, or the path of
+# its organization route with ``{id}`` for the organization's UUID. The default is the conventional
+# route: a deployment whose identity service has none answers 503 ``identity_misconfigured`` (and logs
+# the URL) until it names the right path or says ``off``, rather than provisioning unchecked.
+IDENTITY_ORGANIZATION_CHECK: str = env.str(
+    "IDENTITY_ORGANIZATION_CHECK", default="/api/v1/organizations/{id}"
+)
+# Sent as the bearer token of that check when set; otherwise the calling platform admin's token is.
+IDENTITY_SERVICE_TOKEN: str | None = env.str("IDENTITY_SERVICE_TOKEN", default=None) or None
 # Identity-service role name -> Hub role; names not listed map to themselves.
 HUB_ROLE_MAP: dict[str, str] = json.loads(env.str("HUB_ROLE_MAP", default="{}"))
 COMMUNICATION_SERVICE_URL: str = env.str("COMMUNICATION_SERVICE_URL", default="http://localhost:8003")
@@ -282,6 +293,16 @@ def _check_field_keys() -> None:
             raise ImproperlyConfigured(f"HUB_FIELD_KEYS: {exc}") from None
 
 
+def _check_identity() -> None:
+    if IDENTITY_JWT_LEEWAY_SECONDS < 0:
+        raise ImproperlyConfigured("IDENTITY_JWT_LEEWAY_SECONDS must be 0 or more")
+    check, rest = IDENTITY_ORGANIZATION_CHECK, IDENTITY_ORGANIZATION_CHECK.replace("{id}", "")
+    if check != "off" and (not check.startswith("/") or rest == check or "{" in rest or "}" in rest):
+        raise ImproperlyConfigured(
+            f"IDENTITY_ORGANIZATION_CHECK must be off or a path from / holding {{id}}, not {check!r}"
+        )
+
+
 def _check_trusted_proxies() -> None:
     from hub.client_address import trusted_proxies_parse
 
@@ -292,6 +313,7 @@ def _check_trusted_proxies() -> None:
 
 
 _check_field_keys()
+_check_identity()
 _check_trusted_proxies()
 if IS_PROD:
     _refuse_unsafe_production_settings()

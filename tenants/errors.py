@@ -13,6 +13,7 @@ class TenantErrorCode(StrEnum):
 
     TENANT_CONFLICT = "tenant_conflict"
     CONFIRMATION_REQUIRED = "confirmation_required"
+    ORGANIZATION_NOT_CONFIRMED = "organization_not_confirmed"
 
 
 class TenantNotFound(NotFound):

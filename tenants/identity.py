@@ -1,8 +1,16 @@
 """HTTP client of the identity service (organizations, token validation). Short timeouts, no retries:
-a caller that cannot reach it answers 503 with ``Retry-After``."""
+a caller that cannot reach it answers 503 with ``Retry-After``.
+
+The identity service is a FastAPI application: a path it has no route for answers 404 with exactly
+``{"detail": "Not Found"}``. That answer means our settings name a route the service does not have (a
+configuration error: 503 ``identity_misconfigured`` and a log line naming the URL), never "unknown
+organization" nor "bad token".
+"""
 
 from __future__ import annotations
 
+import enum
+import logging
 import uuid
 from typing import Any
 
@@ -11,10 +19,27 @@ from django.conf import settings
 
 from hub.errors import HubErrorCode, NotAuthenticated, ServiceUnavailable
 
+logger = logging.getLogger(__name__)
+
+NO_ROUTE = {"detail": "Not Found"}
+
 
 class IdentityUnavailable(ServiceUnavailable):
     code = HubErrorCode.IDENTITY_UNAVAILABLE
     default_detail = "The identity service is unavailable; try again shortly."
+
+
+class IdentityMisconfigured(ServiceUnavailable):
+    code = HubErrorCode.IDENTITY_MISCONFIGURED
+    default_detail = "The Hub's identity-service settings do not fit the service; an operator must fix them."
+
+
+class OrganizationStatus(enum.Enum):
+    """What the identity service says of an organization, asked with a given bearer token."""
+
+    FOUND = "found"
+    UNKNOWN = "unknown"
+    NOT_CONFIRMED = "not_confirmed"  # the token may not see it (401/403): it may or may not exist
 
 
 _client: httpx.Client | None = None
@@ -38,27 +63,75 @@ def _request(method: str, path: str, **kwargs: Any) -> httpx.Response:
     return response
 
 
-def identity_organization_exists(*, organization_id: uuid.UUID) -> bool:
-    """Whether the identity service knows the organization."""
-    response = _request("GET", f"/api/v1/organizations/{organization_id}")
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _misconfigured(response: httpx.Response, setting: str) -> IdentityMisconfigured:
+    """Log which URL answered what (never the token), and the 503 that tells the caller to wait."""
+    url = response.request.url.copy_with(query=None)
+    logger.error(
+        "identity service misconfigured: %s %s answered %s; check %s",
+        response.request.method,
+        url,
+        response.status_code,
+        setting,
+    )
+    return IdentityMisconfigured(retry_after=60)
+
+
+def _route_missing(response: httpx.Response) -> bool:
+    return response.status_code == 405 or (response.status_code == 404 and _json(response) == NO_ROUTE)
+
+
+def identity_organization_status(*, organization_id: uuid.UUID, bearer: str | None) -> OrganizationStatus:
+    """Ask the identity service's organization route (``IDENTITY_ORGANIZATION_CHECK``) about the
+    organization, with ``IDENTITY_SERVICE_TOKEN`` when set, else ``bearer`` (the caller's token).
+
+    Raises ``IdentityMisconfigured`` when the route does not exist or the service token is refused,
+    ``IdentityUnavailable`` when the service is down or answers something unexpected.
+    """
+    path = settings.IDENTITY_ORGANIZATION_CHECK.replace("{id}", str(organization_id))
+    token = settings.IDENTITY_SERVICE_TOKEN or bearer
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = _request("GET", path, headers=headers)
+    if response.status_code == 200:
+        return OrganizationStatus.FOUND
+    if _route_missing(response):
+        raise _misconfigured(response, "IDENTITY_ORGANIZATION_CHECK")
     if response.status_code == 404:
-        return False
-    if response.status_code != 200:
-        raise IdentityUnavailable(f"The identity service answered {response.status_code}.")
-    return True
+        return OrganizationStatus.UNKNOWN
+    if response.status_code == 401 and settings.IDENTITY_SERVICE_TOKEN:
+        raise _misconfigured(response, "IDENTITY_SERVICE_TOKEN")
+    if response.status_code in (401, 403):
+        return OrganizationStatus.NOT_CONFIRMED
+    raise IdentityUnavailable(f"The identity service answered {response.status_code}.")
+
+
+VALIDATE_PATH = "/api/v1/auth/validate"
 
 
 def identity_token_validate(*, token: str) -> dict[str, Any]:
-    """Ask the identity service who a token belongs to and which roles it holds."""
-    response = _request("POST", "/api/v1/auth/validate", json={"token": token})
-    if response.status_code in (400, 401, 403, 404):
+    """Ask the identity service who a token belongs to (and which roles it holds, when it says).
+
+    Refused (400/401/403, or ``valid: false``): 401 ``token_invalid``. The route missing (404, 405):
+    503 ``identity_misconfigured``, logged: a bad token is never a 404.
+    """
+    response = _request("POST", VALIDATE_PATH, json={"token": token})
+    if response.status_code in (404, 405):
+        raise _misconfigured(response, "IDENTITY_SERVICE_URL")
+    if response.status_code in (400, 401, 403):
         raise NotAuthenticated("The identity service rejected the token.", code=HubErrorCode.TOKEN_INVALID)
     if response.status_code != 200:
         raise IdentityUnavailable(f"The identity service answered {response.status_code}.")
-    try:
-        payload = response.json()
-    except ValueError as exc:
-        raise IdentityUnavailable("The identity service answered with malformed JSON.") from exc
+    payload = _json(response)
     if not isinstance(payload, dict) or not isinstance(payload.get("roles", []), list):
         raise IdentityUnavailable("The identity service answered with an unexpected shape.")
+    if payload.get("valid") is False:
+        raise NotAuthenticated(
+            "The identity service says the token is not valid.", code=HubErrorCode.TOKEN_INVALID
+        )
     return payload

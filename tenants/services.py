@@ -25,8 +25,14 @@ from hub.errors import UNIQUE_VIOLATION, violated_sqlstate
 from hub.text import CONTROL_CHARACTERS
 from tenants import crypto
 from tenants.ddl import tenant_schema_create, tenant_schema_drop, tenant_schema_migrate
-from tenants.errors import DeleteNotConfirmed, TenantConflict, TenantInvalid, TenantNotFound
-from tenants.identity import identity_organization_exists
+from tenants.errors import (
+    DeleteNotConfirmed,
+    TenantConflict,
+    TenantErrorCode,
+    TenantInvalid,
+    TenantNotFound,
+)
+from tenants.identity import OrganizationStatus, identity_organization_status
 from tenants.models import Domain, Organization, PlatformAuditEntry
 from tenants.routers import MIGRATION_ALIAS
 
@@ -98,12 +104,14 @@ def tenant_provision(
     slug: str,
     name: str,
     check_identity: bool = True,
+    identity_bearer: str | None = None,
     actor: uuid.UUID | None = None,
 ) -> Organization:
     """Create the organization's row, schema (migrated and under row-level security) and domain.
 
-    ``check_identity=False`` skips asking the identity service whether the organization exists;
-    only outside production.
+    First the identity service must confirm the organization (``IDENTITY_ORGANIZATION_CHECK``), asked
+    with ``IDENTITY_SERVICE_TOKEN`` or else ``identity_bearer`` (the calling platform admin's token),
+    before any transaction opens. ``check_identity=False`` skips that; only outside production.
     """
     slug, name = tenant_slug_validate(slug), tenant_name_validate(name)
     if not check_identity and settings.IS_PROD:
@@ -112,8 +120,8 @@ def tenant_provision(
         raise TenantConflict("This organization is already provisioned.")
     if Organization.objects.filter(slug=slug).exists():
         raise TenantConflict(f"The slug {slug!r} is taken.")
-    if check_identity and not identity_organization_exists(organization_id=organization_id):
-        raise TenantInvalid("The identity service does not know this organization.", field="organization_id")
+    if check_identity:
+        _organization_confirm(organization_id=organization_id, bearer=identity_bearer)
 
     tenant = Organization(
         organization_id=organization_id,
@@ -144,6 +152,20 @@ def tenant_provision(
         raise TenantConflict("The organization, its slug or its domain already exists.") from exc
     logger.info("provisioned organization %s (%s): %d tables secured", organization_id, slug, tables)
     return tenant
+
+
+def _organization_confirm(*, organization_id: uuid.UUID, bearer: str | None) -> None:
+    if settings.IDENTITY_ORGANIZATION_CHECK == "off":
+        return
+    status = identity_organization_status(organization_id=organization_id, bearer=bearer)
+    if status is OrganizationStatus.UNKNOWN:
+        raise TenantInvalid("The identity service does not know this organization.", field="organization_id")
+    if status is OrganizationStatus.NOT_CONFIRMED:
+        raise TenantInvalid(
+            "The identity service does not confirm this organization to this caller.",
+            field="organization_id",
+            code=TenantErrorCode.ORGANIZATION_NOT_CONFIRMED,
+        )
 
 
 def tenant_rename(*, tenant: Organization, name: str, actor: uuid.UUID | None = None) -> Organization:

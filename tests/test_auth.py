@@ -10,9 +10,14 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
+import os
+import subprocess
+import sys
 import time
 import uuid
 from io import StringIO
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jwt
@@ -107,6 +112,13 @@ def _validate_calls(fake: FakeIdentityService) -> list[tuple[str, str, Any]]:
 
 def _jwks_calls(fake: FakeIdentityService) -> list[tuple[str, str, Any]]:
     return [request for request in fake.requests if request[:2] == ("GET", JWKS_PATH)]
+
+
+@pytest.fixture(autouse=True)
+def _roles_from_the_token_then_the_identity_service(settings: Any) -> None:
+    """These tests are about the token and the identity service's answer as sources of roles (the
+    membership source is tested in ``apps/members``)."""
+    settings.IDENTITY_ROLES_SOURCE = ("token", "identity")
 
 
 # --- the Authorization header --------------------------------------------------------------------
@@ -315,6 +327,60 @@ def test_token_issued_in_the_future_is_refused(make_token: TokenFactory, tenant_
     token = make_token(tenant_a, ["admin"], iat=now + 3600, exp=now + 7200)
 
     _unauthorized(_bearer(tenant_a, token).get(ENTITIES))
+
+
+# --- clock skew: IDENTITY_JWT_LEEWAY_SECONDS (30) on iat, nbf and exp --------------------------------
+
+
+@pytest.mark.parametrize("claim", ["iat", "nbf"])
+def test_a_token_from_a_clock_20_seconds_ahead_is_accepted(
+    claim: str, make_token: TokenFactory, tenant_a: Organization
+) -> None:
+    now = int(time.time())
+    token = make_token(tenant_a, ["viewer"], **{claim: now + 20}, exp=now + 600)
+
+    response = _bearer(tenant_a, token).get(ENTITIES)
+
+    assert response.status_code == 200, response.content
+
+
+@pytest.mark.parametrize("claim", ["iat", "nbf"])
+def test_a_token_from_a_clock_10_minutes_ahead_is_refused(
+    claim: str, make_token: TokenFactory, tenant_a: Organization
+) -> None:
+    now = int(time.time())
+    token = make_token(tenant_a, ["viewer"], **{claim: now + 600}, exp=now + 1200)
+
+    body = _unauthorized(_bearer(tenant_a, token).get(ENTITIES), "token_invalid")
+    assert "not yet valid" in body["detail"]
+
+
+def test_a_token_expired_within_the_leeway_is_accepted(
+    make_token: TokenFactory, tenant_a: Organization
+) -> None:
+    now = int(time.time())
+    token = make_token(tenant_a, ["viewer"], iat=now - 600, exp=now - 10)
+
+    assert _bearer(tenant_a, token).get(ENTITIES).status_code == 200
+
+
+def test_a_token_expired_beyond_the_leeway_is_401_token_expired(
+    make_token: TokenFactory, tenant_a: Organization
+) -> None:
+    now = int(time.time())
+    token = make_token(tenant_a, ["viewer"], iat=now - 600, exp=now - 45)
+
+    _unauthorized(_bearer(tenant_a, token).get(ENTITIES), "token_expired")
+
+
+def test_the_leeway_is_the_configured_one(
+    make_token: TokenFactory, tenant_a: Organization, settings: Any
+) -> None:
+    settings.IDENTITY_JWT_LEEWAY_SECONDS = 0
+    now = int(time.time())
+    token = make_token(tenant_a, ["viewer"], iat=now + 20, exp=now + 600)
+
+    _unauthorized(_bearer(tenant_a, token).get(ENTITIES), "token_invalid")
 
 
 # --- JWKS (RS256 / ES256) -------------------------------------------------------------------------
@@ -690,13 +756,45 @@ def test_identity_service_answering_nonsense_is_503(
     _unavailable(_bearer(tenant_a, make_token(tenant_a)).get(ENTITIES))
 
 
-@pytest.mark.parametrize("status", [400, 401, 403, 404])
+@pytest.mark.parametrize("status", [400, 401, 403])
 def test_identity_service_refusing_the_token_is_401(
     status: int, identity_service: FakeIdentityService, make_token: TokenFactory, tenant_a: Organization
 ) -> None:
     identity_service.route("POST", VALIDATE, status, {"detail": "invalid token"})
 
     _unauthorized(_bearer(tenant_a, make_token(tenant_a)).get(ENTITIES), "token_invalid")
+
+
+def test_identity_service_answering_valid_false_is_401(
+    identity_service: FakeIdentityService, make_token: TokenFactory, tenant_a: Organization
+) -> None:
+    answer = {"valid": False, "user_id": None, "email": None, "tenant_id": None}
+    identity_service.route("POST", VALIDATE, 200, answer)
+
+    _unauthorized(_bearer(tenant_a, make_token(tenant_a)).get(ENTITIES), "token_invalid")
+
+
+@pytest.mark.parametrize(
+    ("status", "body"), [(404, {"detail": "Not Found"}), (405, {"detail": "Method Not Allowed"})]
+)
+def test_identity_service_without_the_validate_route_is_a_logged_misconfiguration(
+    status: int,
+    body: Any,
+    identity_service: FakeIdentityService,
+    make_token: TokenFactory,
+    tenant_a: Organization,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    identity_service.route("POST", VALIDATE, status, body)
+    token = make_token(tenant_a)
+
+    with caplog.at_level(logging.ERROR, logger="tenants.identity"):
+        response = _bearer(tenant_a, token).get(ENTITIES)
+
+    _error(response, 503, "identity_misconfigured")
+    assert int(response["Retry-After"]) > 0
+    assert f"{identity_service.url}{VALIDATE}" in caplog.text
+    assert token not in caplog.text
 
 
 def test_refused_token_is_asked_again_next_time(
@@ -710,6 +808,58 @@ def test_refused_token_is_asked_again_next_time(
 
     assert client.get(ENTITIES).status_code == 200
     assert len(_validate_calls(identity_service)) == 2
+
+
+_AUTHENTICATE_IN_A_WORKER = """
+import sys
+import django
+django.setup()
+from api.auth import principal_authenticate
+for token in sys.argv[1:]:
+    print(",".join(sorted(principal_authenticate(token, organization_id=None).roles)))
+"""
+
+
+def test_roles_are_cached_in_redis_for_every_worker_until_the_token_expires(
+    identity_service: FakeIdentityService, make_token: TokenFactory
+) -> None:
+    redis = pytest.importorskip("redis")
+    server = redis.Redis(host="127.0.0.1", port=6379, db=15, socket_connect_timeout=1)
+    try:
+        server.ping()
+    except redis.exceptions.ConnectionError:
+        pytest.skip("no Redis at 127.0.0.1:6379")
+    identity_service.route("POST", VALIDATE, 200, _validate_answer(["platform_admin"]))
+    now = int(time.time())
+    short, long = make_token(None, exp=now + 120), make_token(None, exp=now + 3600)
+    keys = [":1:hub:identity-roles:" + hashlib.sha256(token.encode()).hexdigest() for token in (short, long)]
+    environment = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "hub.settings",
+        "REDIS_URL": "redis://127.0.0.1:6379/15",
+        "IDENTITY_SERVICE_URL": identity_service.url,
+        "IDENTITY_JWT_SECRET": django_settings.IDENTITY_JWT_SECRET,
+        "IDENTITY_ROLES_SOURCE": "token,identity",
+        "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",  # a worker that needs no database here
+    }
+    try:
+        for _worker in range(2):  # two processes: nothing shared but Redis
+            result = subprocess.run(  # noqa: S603 - our own interpreter and script
+                [sys.executable, "-c", _AUTHENTICATE_IN_A_WORKER, short, long],
+                cwd=Path(__file__).resolve().parent.parent,
+                env=environment,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert result.returncode == 0, result.stderr
+            assert result.stdout.split() == ["platform_admin"] * 2
+        assert [call[2] for call in _validate_calls(identity_service)] == [{"token": short}, {"token": long}]
+        assert 0 < server.ttl(keys[0]) <= 120  # until the token expires
+        assert 120 < server.ttl(keys[1]) <= 300  # at most five minutes
+    finally:
+        server.delete(*keys)
 
 
 def test_token_with_roles_never_calls_the_identity_service(
@@ -828,6 +978,24 @@ def test_token_of_an_unknown_organization_is_403_tenant_mismatch(
     _error(_bearer(tenant_a, token).get(ENTITIES), 403, "tenant_mismatch")
 
 
+def test_a_forged_token_naming_another_organization_is_401_and_learns_nothing(
+    make_token: TokenFactory, tenant_a: Organization, tenant_b: Organization
+) -> None:
+    forged = make_token(tenant_b, ["admin"], key="not-the-identity-secret-" * 2)
+
+    _unauthorized(_bearer(tenant_a, forged).get(ENTITIES), "token_invalid")
+    _unauthorized(_bearer(None, forged).get(PLATFORM_TENANTS), "token_invalid")
+
+
+def test_a_genuine_foreign_token_is_403_with_the_identity_service_down(
+    closed_port: int, settings: Any, make_token: TokenFactory, tenant_a: Organization, tenant_b: Organization
+) -> None:
+    settings.IDENTITY_SERVICE_URL = f"http://127.0.0.1:{closed_port}"
+    token = make_token(tenant_b)  # no roles: only the identity service could tell them
+
+    _error(_bearer(tenant_a, token).get(ENTITIES), 403, "tenant_mismatch")
+
+
 def test_platform_token_on_a_tenant_host_is_403(make_token: TokenFactory, tenant_a: Organization) -> None:
     client = _bearer(tenant_a, make_token(None, ["platform_admin"]))
 
@@ -873,7 +1041,7 @@ def test_organization_bound_token_claiming_platform_admin_is_403(
 
 
 def test_platform_api_refuses_invalid_tokens_with_401(make_token: TokenFactory) -> None:
-    expired = make_token(None, ["platform_admin"], exp=int(time.time()) - 10)
+    expired = make_token(None, ["platform_admin"], exp=int(time.time()) - 120)
     refresh = make_token(None, ["platform_admin"], type="refresh")
 
     _unauthorized(_bearer(None, expired).get(PLATFORM_TENANTS), "token_expired")

@@ -98,10 +98,33 @@ def test_identity_service_confirms_the_organization(committed_db, platform_clien
 
 
 def test_identity_service_does_not_know_the_organization(committed_db, platform_client, identity_service):
-    organization_id, response = _provision(platform_client, "epsilon")
+    organization_id = uuid.uuid4()
+    path = f"/api/v1/organizations/{organization_id}"
+    identity_service.route("GET", path, 404, {"detail": "Organization not found"})
+    body = {"organization_id": str(organization_id), "slug": "epsilon", "name": "Epsilon"}
+    response = platform_client.post(BASE, body, content_type="application/json")
     assert response.status_code == 422
     assert response.json()["errors"][0]["loc"] == ["organization_id"]
     assert _nothing_left(organization_id)
+
+
+def test_an_identity_service_without_the_organization_route_is_503_not_422(
+    committed_db, platform_client, identity_service
+):
+    organization_id, response = _provision(platform_client, "epsilon")  # FastAPI's 404: no such route
+    assert response.status_code == 503, response.content
+    assert response.json()["code"] == "identity_misconfigured"
+    assert response["Retry-After"]
+    assert _nothing_left(organization_id)
+
+
+def test_organization_check_off_provisions_without_asking(
+    committed_db, platform_client, identity_service, settings
+):
+    settings.IDENTITY_ORGANIZATION_CHECK = "off"
+    _, response = _provision(platform_client, "iota")
+    assert response.status_code == 201, response.content
+    assert identity_service.requests == []
 
 
 def test_identity_service_down_is_503_unless_skipped(committed_db, platform_client, settings, closed_port):

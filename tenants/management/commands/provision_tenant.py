@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from hub.errors import HubError
@@ -28,6 +29,14 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # The identity service answers its organization route to a bearer token only; a command has
+        # no caller's token to forward, so it needs the service's.
+        checks = not options["skip_identity_check"] and settings.IDENTITY_ORGANIZATION_CHECK != "off"
+        if checks and not settings.IDENTITY_SERVICE_TOKEN:
+            raise CommandError(
+                "Checking the organization at the identity service needs IDENTITY_SERVICE_TOKEN "
+                "(or --skip-identity-check outside production, or IDENTITY_ORGANIZATION_CHECK=off)."
+            )
         try:
             tenant = tenant_provision(
                 organization_id=options["organization_id"],
