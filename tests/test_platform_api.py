@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.test import Client
 
 from tenants.models import Domain, Organization
 
@@ -125,6 +126,47 @@ def test_organization_check_off_provisions_without_asking(
     _, response = _provision(platform_client, "iota")
     assert response.status_code == 201, response.content
     assert identity_service.requests == []
+
+
+def test_the_real_shaped_identity_service_confirms_an_organization_to_its_superuser(
+    committed_db, fake_identity
+):
+    known = fake_identity.organization_add(name="Lambda", slug="lambda")
+    admin = fake_identity.user_add(
+        email="root@example.com",
+        password="pw",
+        organization=None,
+        is_superuser=True,
+        roles=["platform_admin"],
+    )
+    client = Client(headers={"Host": "localhost", "Authorization": f"Bearer {fake_identity.login(admin)}"})
+
+    unknown_id, unknown = _provision(client, "mu")
+    body = {"organization_id": str(known.organization_id), "slug": "lambda", "name": "Lambda"}
+    created = client.post(BASE, body, content_type="application/json")
+
+    assert unknown.status_code == 422, unknown.content
+    assert _nothing_left(unknown_id)
+    assert created.status_code == 201, created.content
+
+
+def test_the_real_shaped_identity_service_confirms_an_organization_to_the_service_token(
+    committed_db, fake_identity, settings
+):
+    fake_identity.service_token = settings.IDENTITY_SERVICE_TOKEN = "hub-service-token"
+    known = fake_identity.organization_add(name="Nu", slug="nu")
+    admin = fake_identity.user_add(
+        email="ops@example.com",
+        password="pw",
+        organization=None,
+        roles=["platform_admin"],
+    )  # not a superuser: its own token would not see the organization
+    client = Client(headers={"Host": "localhost", "Authorization": f"Bearer {fake_identity.login(admin)}"})
+
+    body = {"organization_id": str(known.organization_id), "slug": "nu", "name": "Nu"}
+    created = client.post(BASE, body, content_type="application/json")
+
+    assert created.status_code == 201, created.content
 
 
 def test_identity_service_down_is_503_unless_skipped(committed_db, platform_client, settings, closed_port):
