@@ -257,10 +257,10 @@ def test_platform_api_passes_the_checks(
 @lifecycle_schema.parametrize()
 @FUZZ
 def test_provisioning_and_deletion(
-    case: Any, platform_headers: dict[str, str], committed_db: None, identity_service: FakeIdentityService
+    case: Any, platform_headers: dict[str, str], committed_db: None, fake_identity: FakeIdentityService
 ) -> None:
     """Real provisioning (DDL, committed) when a case skips the identity check, a 422 when it asks the
-    identity service (a real local fake that knows no organization: its outage, a 503 that
+    identity service (the real-shaped fake, which does not know the caller: its outage, a 503 that
     ``not_a_server_error`` would count, is tested in tests/test_platform_api.py). Deletion meets
     unknown ids, a wrong ``confirm``, or an organization an earlier case provisioned; the two session
     organizations are never named (ids are generated), and ``committed_db`` deletes every
