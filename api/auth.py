@@ -13,6 +13,7 @@ import enum
 import hashlib
 import json
 import time
+import urllib.error
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +29,7 @@ from apps.audit.services import audit_actor_set
 from apps.entities.selectors import EntityViewer
 from apps.members.services import member_seen
 from hub.errors import HubError, HubErrorCode, NotAuthenticated, PermissionDenied
-from tenants.identity import IdentityUnavailable, identity_token_validate
+from tenants.identity import IdentityUnavailable, identity_misconfigured, identity_token_validate
 from tenants.models import User
 
 
@@ -105,6 +106,12 @@ def _verification_key(token: str) -> Any:
         # PyJWK itself is the key, so a token can only be verified with the algorithm of its key.
         return _jwks_client_get(settings.IDENTITY_JWKS_URL).get_signing_key_from_jwt(token)
     except _JWKS_UNUSABLE as exc:
+        refusal = exc.__cause__
+        if isinstance(refusal, urllib.error.HTTPError) and refusal.code in (404, 405):
+            # The service answers, but not at this URL: the setting is wrong, not the token.
+            raise identity_misconfigured(
+                method="GET", url=settings.IDENTITY_JWKS_URL, status=refusal.code, setting="IDENTITY_JWKS_URL"
+            ) from exc
         raise IdentityUnavailable("The identity service's keys cannot be fetched.") from exc
     except jwt.PyJWKClientError as exc:
         raise NotAuthenticated(

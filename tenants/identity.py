@@ -70,17 +70,18 @@ def _json(response: httpx.Response) -> Any:
         return None
 
 
-def _misconfigured(response: httpx.Response, setting: str) -> IdentityMisconfigured:
-    """Log which URL answered what (never the token), and the 503 that tells the caller to wait."""
-    url = response.request.url.copy_with(query=None)
-    logger.error(
-        "identity service misconfigured: %s %s answered %s; check %s",
-        response.request.method,
-        url,
-        response.status_code,
-        setting,
-    )
+def identity_misconfigured(*, method: str, url: str, status: int, setting: str) -> IdentityMisconfigured:
+    """Log which URL answered what (never a token), and return the 503 that tells the caller to wait:
+    the identity service answers, but not at the route our settings name."""
+    logger.error("identity service misconfigured: %s %s answered %s; check %s", method, url, status, setting)
     return IdentityMisconfigured(retry_after=60)
+
+
+def _misconfigured(response: httpx.Response, setting: str) -> IdentityMisconfigured:
+    url = str(response.request.url.copy_with(query=None))
+    return identity_misconfigured(
+        method=response.request.method, url=url, status=response.status_code, setting=setting
+    )
 
 
 def _route_missing(response: httpx.Response) -> bool:

@@ -622,7 +622,6 @@ def test_jwks_unreachable_is_503_never_500(
         (200, {"keys": "not-a-list"}),
         (200, {"keys": [{"kty": "nonsense"}]}),
         (500, {"detail": "boom"}),
-        (404, {"detail": "not found"}),
     ],
 )
 def test_jwks_endpoint_answering_nonsense_is_503(
@@ -637,6 +636,26 @@ def test_jwks_endpoint_answering_nonsense_is_503(
     token = make_token(tenant_a, ["viewer"], key=rsa_key, algorithm="RS256", headers={"kid": "rsa-1"})
 
     _unavailable(_bearer(tenant_a, token).get(ENTITIES))
+
+
+@pytest.mark.parametrize("status", [404, 405])
+def test_a_jwks_url_the_identity_service_does_not_serve_is_a_logged_misconfiguration(
+    status: int,
+    jwks: FakeIdentityService,
+    make_token: TokenFactory,
+    rsa_key: rsa.RSAPrivateKey,
+    tenant_a: Organization,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    jwks.route("GET", JWKS_PATH, status, {"detail": "Not Found"})
+    token = make_token(tenant_a, ["viewer"], key=rsa_key, algorithm="RS256", headers={"kid": "rsa-1"})
+
+    with caplog.at_level(logging.ERROR, logger="tenants.identity"):
+        response = _bearer(tenant_a, token).get(ENTITIES)
+
+    _error(response, 503, "identity_misconfigured")
+    assert int(response["Retry-After"]) > 0
+    assert f"{jwks.url}{JWKS_PATH}" in caplog.text
 
 
 # --- roles asked from the identity service --------------------------------------------------------
