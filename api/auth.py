@@ -27,10 +27,12 @@ from ninja.security import HttpBearer
 
 from apps.audit.services import audit_actor_set
 from apps.entities.selectors import EntityViewer
-from apps.members.services import member_seen
+from apps.members.models import MemberRole
+from apps.members.selectors import member_role_read
+from apps.members.services import member_join, member_seen
 from hub.errors import HubError, HubErrorCode, NotAuthenticated, PermissionDenied
 from tenants.identity import IdentityUnavailable, identity_misconfigured, identity_token_validate
-from tenants.models import User
+from tenants.models import Organization, User
 
 
 class Role(enum.StrEnum):
@@ -38,6 +40,15 @@ class Role(enum.StrEnum):
     ADMIN = "admin"
     MEMBER = "member"
     VIEWER = "viewer"
+
+
+class RolesSource(enum.StrEnum):
+    """Where a caller's roles came from (``GET /api/v1/me``)."""
+
+    TOKEN = "token"  # noqa: S105 - a source's name, not a secret
+    MEMBERSHIP = "membership"
+    IDENTITY = "identity"
+    DEFAULT = "default"  # HUB_DEFAULT_MEMBER_ROLE: joins on first use
 
 
 # What each tenant role includes: an admin may do what a member may, a member what a viewer may.
@@ -49,6 +60,36 @@ _IMPLIED_ROLES = {
 }
 
 
+# What each role allows, as ``GET /api/v1/me`` reports it (``<area>.<action>``); a role also allows
+# what the roles it includes allow. The endpoints' auth classes are what enforce it.
+_ROLE_PERMISSIONS = {
+    Role.VIEWER: (
+        "entities.read",
+        "transactions.read",
+        "scheduling.read",
+        "analytics.read",
+        "notifications.read",
+    ),
+    Role.MEMBER: (
+        "entities.write",
+        "transactions.write",
+        "scheduling.write",
+        "notifications.write",
+        "imports.write",
+    ),
+    Role.ADMIN: (
+        "members.manage",
+        "entity_kinds.manage",
+        "permissions.manage",
+        "audit.read",
+        "privacy.manage",
+        "retention.manage",
+        "exports.manage",
+    ),
+    Role.PLATFORM_ADMIN: ("tenants.manage",),
+}
+
+
 @dataclass(frozen=True)
 class Principal:
     """The verified caller of a request (``request.auth``)."""
@@ -57,9 +98,16 @@ class Principal:
     email: str
     tenant_id: uuid.UUID | None
     roles: frozenset[Role]
+    roles_source: RolesSource | None = None
 
     def has_role(self, role: Role) -> bool:
         return any(role in _IMPLIED_ROLES[held] for held in self.roles)
+
+    @property
+    def permissions(self) -> list[str]:
+        """What the roles held allow (``_ROLE_PERMISSIONS``), sorted."""
+        implied = {role for held in self.roles for role in _IMPLIED_ROLES[held]}
+        return sorted(name for role in implied for name in _ROLE_PERMISSIONS[role])
 
     @property
     def user(self) -> User:
@@ -171,17 +219,47 @@ def _roles_from_identity(token: str, claims: dict[str, Any]) -> list[Any]:
     return roles
 
 
-def principal_roles(*, token: str, claims: dict[str, Any]) -> frozenset[Role]:
-    """The caller's roles: the token's ``roles`` when it names any, else the identity service's answer
-    (cached). The one place roles are resolved; it runs before the request's transaction opens, so a
-    source may wait on another service (or read the database) without holding one."""
+def _roles_from_token(token: str, claims: dict[str, Any], tenant: Organization | None) -> list[Any]:
     role_names = claims.get("roles")
-    if not isinstance(role_names, list) or not role_names:
-        role_names = _roles_from_identity(token, claims)
-    return roles_map(role_names)
+    return role_names if isinstance(role_names, list) else []
 
 
-def principal_authenticate(token: str, *, organization_id: uuid.UUID | None) -> Principal:
+def _roles_from_membership(token: str, claims: dict[str, Any], tenant: Organization | None) -> list[Any]:
+    if tenant is None:
+        return []  # the platform has no members
+    role = member_role_read(tenant=tenant, user_id=_uuid_claim(claims, "sub"))
+    return [role] if role else []
+
+
+_ROLES_SOURCES = {
+    RolesSource.TOKEN: _roles_from_token,
+    RolesSource.MEMBERSHIP: _roles_from_membership,
+    RolesSource.IDENTITY: lambda token, claims, tenant: _roles_from_identity(token, claims),
+}
+
+
+def principal_roles(
+    *, token: str, claims: dict[str, Any], tenant: Organization | None = None
+) -> tuple[frozenset[Role], RolesSource | None]:
+    """The caller's roles and their source: the first source of ``IDENTITY_ROLES_SOURCE`` that names any
+    role (the token's ``roles``, the membership in ``tenant``, the identity service's answer, cached),
+    else ``HUB_DEFAULT_MEMBER_ROLE`` on a tenant, else none (source ``None``). Names a source gives that
+    are not Hub roles grant nothing, and no later source is asked. The one place roles are resolved; it
+    runs before the request's transaction opens, so a source may wait on another service (or read the
+    database in a short transaction of its own) without holding one."""
+    for name in settings.IDENTITY_ROLES_SOURCE:
+        source = RolesSource(name)
+        role_names = _ROLES_SOURCES[source](token, claims, tenant)
+        if role_names:
+            return roles_map(role_names), source
+    if tenant is not None and settings.HUB_DEFAULT_MEMBER_ROLE:
+        return frozenset({Role(settings.HUB_DEFAULT_MEMBER_ROLE)}), RolesSource.DEFAULT
+    return frozenset(), None
+
+
+def principal_authenticate(
+    token: str, *, organization_id: uuid.UUID | None, tenant: Organization | None = None
+) -> Principal:
     """The verified caller behind ``token`` on the host of ``organization_id`` (``None``: the platform).
 
     The binding is decided before any call to another service (contract section 3): a token of another
@@ -199,11 +277,15 @@ def principal_authenticate(token: str, *, organization_id: uuid.UUID | None) -> 
         else:
             claims = access_token_decode(token)
             _binding_check(claims, organization_id=organization_id)
+        roles, source = principal_roles(token=token, claims=claims, tenant=tenant)
+        if tenant is not None and source is None:
+            raise PermissionDenied("You hold no role in this organization.", code=HubErrorCode.NOT_A_MEMBER)
         return Principal(
             user_id=_uuid_claim(claims, "sub"),
             email=_email_claim(claims),
             tenant_id=_tenant_claim(claims),
-            roles=principal_roles(token=token, claims=claims),
+            roles=roles,
+            roles_source=source,
         )
     except NotAuthenticated as exc:
         exc.headers.setdefault("WWW-Authenticate", "Bearer")
@@ -245,17 +327,20 @@ class _Authentication:
 _AUTHENTICATION = "_hub_authentication"
 
 
-def request_authenticate(request: HttpRequest, *, organization_id: uuid.UUID | None) -> None:
+def request_authenticate(
+    request: HttpRequest, *, organization_id: uuid.UUID | None, tenant: Organization | None = None
+) -> None:
     """Verify the request's bearer token, if it has one, for the host of ``organization_id`` (``None``:
-    the platform); the outcome waits on the request for the API's auth classes. Call it before the
-    request's transaction opens. A refusal is kept, not raised: only an endpoint that needs a caller
-    answers it (the docs of an API need none)."""
+    the platform; ``tenant``: that organization, whose memberships may hold the caller's roles); the
+    outcome waits on the request for the API's auth classes. Call it before the request's transaction
+    opens. A refusal is kept, not raised: only an endpoint that needs a caller answers it (the docs of
+    an API need none)."""
     token = _bearer_token(request)
     if token is None:
         return
     try:
         outcome = _Authentication(
-            token, principal=principal_authenticate(token, organization_id=organization_id)
+            token, principal=principal_authenticate(token, organization_id=organization_id, tenant=tenant)
         )
     except HubError as exc:
         outcome = _Authentication(token, error=exc)
@@ -330,8 +415,14 @@ class TenantAuth(HttpBearer):
         if not principal.has_role(self.role):
             raise PermissionDenied(f"This needs the {self.role} role.", code=HubErrorCode.ROLE_REQUIRED)
         user_mirror_touch(principal)
-        member_seen(tenant=tenant, user_id=principal.user_id)
         audit_actor_set(principal.user)
+        member_seen(tenant=tenant, user_id=principal.user_id, email=principal.email)
+        if principal.roles_source == RolesSource.DEFAULT:
+            member_join(
+                user_id=principal.user_id,
+                email=principal.email,
+                role=MemberRole(next(iter(principal.roles))),  # the default role, alone
+            )
         return principal
 
 
@@ -356,7 +447,8 @@ admin_auth = TenantAuth(Role.ADMIN)
 platform_auth = PlatformAuth()
 
 
-def _request_principal(request: HttpRequest) -> Principal:
+def request_principal(request: HttpRequest) -> Principal:
+    """The verified caller of an authenticated request."""
     principal = getattr(request, "auth", None)
     if not isinstance(principal, Principal):
         raise NotAuthenticated("This operation needs an authenticated caller.")
@@ -365,11 +457,11 @@ def _request_principal(request: HttpRequest) -> Principal:
 
 def request_actor(request: HttpRequest) -> User:
     """The mirrored user behind an authenticated request."""
-    return _request_principal(request).user
+    return request_principal(request).user
 
 
 def request_viewer(request: HttpRequest) -> EntityViewer:
     """Who is asking, as every module's entity references see it: the one copy of that rule (admins see
     restricted entities, others need a grant on them)."""
-    principal = _request_principal(request)
+    principal = request_principal(request)
     return EntityViewer(user_id=principal.user_id, is_admin=principal.has_role(Role.ADMIN))

@@ -1,4 +1,5 @@
-"""The contract's list shape: ``?limit=&offset=`` -> ``{"items": [...], "count": N}``."""
+"""The contract's list shapes: ``?limit=&offset=`` -> ``{"items": [...], "count": N}``, and the keyset
+pages ``?limit=&cursor=`` -> ``{"items", "count", "count_exact", "next"}``."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from apps.audit.services import audit_access_list
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 MAX_OFFSET = 1_000_000
+# A keyset page counts at most this many rows, so no page costs more because the list is long.
+COUNT_BOUND = 10_000
 
 M = TypeVar("M", bound=Model)
 
@@ -37,3 +40,29 @@ def paginate_audited(queryset: QuerySet[M], *, limit: int, offset: int) -> dict[
     result = paginate(queryset, limit=limit, offset=offset)
     audit_access_list(model=queryset.model, objects=result["items"])
     return result
+
+
+def paginate_keyset(
+    queryset: QuerySet[M],
+    *,
+    key: str,
+    limit: int,
+    cursor: Any | None,
+    descending: bool = False,
+    count_bound: int = COUNT_BOUND,
+) -> dict[str, Any]:
+    """A page of ``queryset`` ordered by its unique field ``key``, after ``cursor`` (the ``key`` of the
+    previous page's last row, sent back as its ``next``), and a count that stops at ``count_bound``
+    (``count_exact`` false beyond). Two queries, whatever the page and the list's length."""
+    limit = min(limit, MAX_LIMIT)
+    page_rows = queryset.order_by(f"-{key}" if descending else key)
+    if cursor is not None:
+        page_rows = page_rows.filter(**{f"{key}__{'lt' if descending else 'gt'}": cursor})
+    page = list(page_rows[: limit + 1])
+    count = queryset.order_by()[: count_bound + 1].count()
+    return {
+        "items": page[:limit],
+        "count": min(count, count_bound),
+        "count_exact": count <= count_bound,
+        "next": str(getattr(page[limit - 1], key)) if len(page) > limit else None,
+    }

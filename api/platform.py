@@ -12,12 +12,13 @@ from pydantic import Field
 
 from api.auth import platform_auth, request_actor, request_token
 from api.errors import StrictJSONParser, install_error_handlers
-from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageParams, paginate
-from api.schemas import BodyIn, ErrorBody, error_responses
+from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageParams, paginate, paginate_keyset
+from api.schemas import BodyIn, ErrorBody, InputSchema, error_responses
+from apps.members.services import EMAIL_MAX_LENGTH, EMAIL_PATTERN, Owner
 from hub.errors import HubErrorCode
 from tenants import selectors, services
 from tenants.errors import TenantErrorCode
-from tenants.models import Organization, PlatformAuditEntry
+from tenants.models import Organization
 
 api = NinjaAPI(
     title="Hub platform API",
@@ -30,10 +31,16 @@ api = NinjaAPI(
 install_error_handlers(api)
 
 
+class OwnerIn(InputSchema):
+    user_id: uuid.UUID
+    email: str = Field(max_length=EMAIL_MAX_LENGTH, pattern=EMAIL_PATTERN)
+
+
 class TenantIn(BodyIn):
     organization_id: uuid.UUID
     slug: str = Field(max_length=63)
     name: str = Field(max_length=200)
+    owner: OwnerIn | None = Field(None, description="The organization's first admin (a membership).")
     skip_identity_check: bool = Field(
         False, description="Dev and test only: do not ask the identity service."
     )
@@ -116,6 +123,7 @@ def tenant_create(request: HttpRequest, payload: TenantIn) -> Status[Organizatio
         check_identity=not payload.skip_identity_check,
         identity_bearer=request_token(request),
         actor=request_actor(request).id,
+        owner=Owner(user_id=payload.owner.user_id, email=payload.owner.email) if payload.owner else None,
     )
     return Status(201, tenant)
 
@@ -160,18 +168,12 @@ def tenant_delete(
 @api.get("/audit", response={200: PlatformAuditPage, **TENANT_ERRORS}, tags=["audit"])
 def platform_audit_list(request: HttpRequest, query: Query[PlatformAuditQuery]) -> dict[str, Any]:
     """The platform's audit trail (organization lifecycle), newest first, a page at a time."""
-    limit, before = min(query.limit, MAX_LIMIT), int(query.cursor) if query.cursor else None
     entries = selectors.platform_audit_list(organization_id=query.organization_id, action=query.action)
-    page: list[PlatformAuditEntry] = list(
-        selectors.platform_audit_list(
-            organization_id=query.organization_id, action=query.action, before=before
-        )[: limit + 1]
+    return paginate_keyset(
+        entries,
+        key="sequence",
+        descending=True,
+        limit=query.limit,
+        cursor=int(query.cursor) if query.cursor else None,
+        count_bound=AUDIT_COUNT_BOUND,
     )
-    next_cursor = str(page[limit - 1].sequence) if len(page) > limit else None
-    count = entries.order_by()[: AUDIT_COUNT_BOUND + 1].count()
-    return {
-        "items": page[:limit],
-        "count": min(count, AUDIT_COUNT_BOUND),
-        "count_exact": count <= AUDIT_COUNT_BOUND,
-        "next": next_cursor,
-    }

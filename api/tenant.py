@@ -9,6 +9,8 @@ from api.errors import StrictJSONParser, install_error_handlers
 from apps.audit.api import router as audit_router
 from apps.entities.api import router as entities_router
 from apps.ledger.api import router as ledger_router
+from apps.members.api import me_router
+from apps.members.api import router as members_router
 from apps.privacy.api import router as privacy_router
 from apps.scheduling.api import router as scheduling_router
 
@@ -26,3 +28,5 @@ api.add_router("/transactions/", ledger_router, tags=["transactions"])
 api.add_router("/scheduling/", scheduling_router, tags=["scheduling"])
 api.add_router("/audit/", audit_router, tags=["audit"])
 api.add_router("/privacy/", privacy_router, tags=["privacy"])
+api.add_router("/members/", members_router, tags=["members"])
+api.add_router("/me", me_router, tags=["members"])

@@ -204,6 +204,28 @@ IDENTITY_ORGANIZATION_CHECK: str = env.str(
 IDENTITY_SERVICE_TOKEN: str | None = env.str("IDENTITY_SERVICE_TOKEN", default=None) or None
 # Identity-service role name -> Hub role; names not listed map to themselves.
 HUB_ROLE_MAP: dict[str, str] = json.loads(env.str("HUB_ROLE_MAP", default="{}"))
+# Where a caller's roles come from, tried in order until one names any (``api.auth.principal_roles``):
+# the token's ``roles``, the organization's memberships in the Hub, the identity service's validate.
+IDENTITY_ROLES_SOURCES_KNOWN = ("token", "membership", "identity")
+IDENTITY_ROLES_SOURCE: tuple[str, ...] = tuple(
+    name.strip() for name in env.list("IDENTITY_ROLES_SOURCE", default=["token", "membership"])
+)
+if (
+    not IDENTITY_ROLES_SOURCE
+    or len(set(IDENTITY_ROLES_SOURCE)) != len(IDENTITY_ROLES_SOURCE)
+    or not set(IDENTITY_ROLES_SOURCE) <= set(IDENTITY_ROLES_SOURCES_KNOWN)
+):
+    raise ImproperlyConfigured(
+        "IDENTITY_ROLES_SOURCE must list, in order and without repeats, some of "
+        f"{', '.join(IDENTITY_ROLES_SOURCES_KNOWN)}; not {','.join(IDENTITY_ROLES_SOURCE)!r}"
+    )
+# Role given on first use to a user whose token names the organization and who holds no role there
+# (recorded as a membership); unset: such a user is refused with 403 ``not_a_member``.
+HUB_DEFAULT_MEMBER_ROLE: str | None = env.str("HUB_DEFAULT_MEMBER_ROLE", default=None) or None
+if HUB_DEFAULT_MEMBER_ROLE not in (None, "admin", "member", "viewer"):
+    raise ImproperlyConfigured(
+        f"HUB_DEFAULT_MEMBER_ROLE must be admin, member or viewer, not {HUB_DEFAULT_MEMBER_ROLE!r}"
+    )
 COMMUNICATION_SERVICE_URL: str = env.str("COMMUNICATION_SERVICE_URL", default="http://localhost:8003")
 WORKFLOW_SERVICE_URL: str = env.str("WORKFLOW_SERVICE_URL", default="http://localhost:8004")
 

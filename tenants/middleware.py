@@ -83,7 +83,7 @@ class TenantRoutingMiddleware:
         return self.get_response(request)
 
     def _serve_tenant(self, request: HttpRequest, tenant: Organization) -> HttpResponse:
-        request_authenticate(request, organization_id=tenant.organization_id)
+        request_authenticate(request, organization_id=tenant.organization_id, tenant=tenant)
         with transaction.atomic():
             try:
                 tenant_connection().set_tenant(tenant)

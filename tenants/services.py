@@ -21,9 +21,11 @@ from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
 from django.utils import timezone
 
 from apps.audit.services import MASK
+from apps.members.services import Owner, member_owner_create
 from hub.errors import UNIQUE_VIOLATION, violated_sqlstate
 from hub.text import CONTROL_CHARACTERS
 from tenants import crypto
+from tenants.db import tenant_connection
 from tenants.ddl import tenant_schema_create, tenant_schema_drop, tenant_schema_migrate
 from tenants.errors import (
     DeleteNotConfirmed,
@@ -106,8 +108,10 @@ def tenant_provision(
     check_identity: bool = True,
     identity_bearer: str | None = None,
     actor: uuid.UUID | None = None,
+    owner: Owner | None = None,
 ) -> Organization:
-    """Create the organization's row, schema (migrated and under row-level security) and domain.
+    """Create the organization's row, schema (migrated and under row-level security) and domain, and
+    make ``owner`` (when named) its first admin, all in one transaction.
 
     First the identity service must confirm the organization (``IDENTITY_ORGANIZATION_CHECK``), asked
     with ``IDENTITY_SERVICE_TOKEN`` or else ``identity_bearer`` (the calling platform admin's token),
@@ -138,6 +142,8 @@ def tenant_provision(
             Domain.objects.using(MIGRATION_ALIAS).create(
                 domain=tenant.primary_domain, tenant=tenant, is_primary=True
             )
+            if owner is not None:
+                _owner_create(tenant=tenant, owner=owner, actor=actor)
             # Last: the trail's lock (one chain for the platform) is held only until the commit.
             platform_audit_record(
                 action=PlatformAuditEntry.Action.PROVISION,
@@ -152,6 +158,15 @@ def tenant_provision(
         raise TenantConflict("The organization, its slug or its domain already exists.") from exc
     logger.info("provisioned organization %s (%s): %d tables secured", organization_id, slug, tables)
     return tenant
+
+
+def _owner_create(*, tenant: Organization, owner: Owner, actor: uuid.UUID | None) -> None:
+    owner_connection = tenant_connection(MIGRATION_ALIAS)
+    owner_connection.set_tenant(tenant)
+    try:
+        member_owner_create(owner=owner, actor=actor, using=MIGRATION_ALIAS)
+    finally:
+        owner_connection.set_schema_to_public()
 
 
 def _organization_confirm(*, organization_id: uuid.UUID, bearer: str | None) -> None:

@@ -697,7 +697,8 @@ def test_identity_answer_without_roles_grants_nothing(
     del answer["roles"]
     identity_service.route("POST", VALIDATE, 200, answer)
 
-    _error(_bearer(tenant_a, make_token(tenant_a)).get(ENTITIES), 403, "role_required")
+    # No role from the token, the memberships or the identity service: not a member (issue 11).
+    _error(_bearer(tenant_a, make_token(tenant_a)).get(ENTITIES), 403, "not_a_member")
 
 
 def test_cached_roles_survive_the_identity_service_going_down(

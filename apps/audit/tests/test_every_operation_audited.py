@@ -26,7 +26,8 @@ from apps.entities.models import Entity
 from apps.entities.tests.helpers import DEFAULT_SUB, JSON
 from apps.ledger import services as ledger_services
 from apps.ledger.models import Account, Transaction
-from apps.members.services import member_seen
+from apps.members.models import Member, MemberRole
+from apps.members.services import member_role_set, member_seen
 from apps.privacy.services import retention_policy_set
 from apps.scheduling import services as scheduling
 from apps.scheduling.models import Booking, Resource
@@ -47,6 +48,7 @@ POSTING = "ledger.posting"
 RESOURCE = "scheduling.resource"
 BOOKING = "scheduling.booking"
 SERIES = "scheduling.bookingseries"
+MEMBER = "members.member"
 
 
 @dataclass
@@ -105,6 +107,16 @@ def _resource_id(target: Target, body: dict[str, Any]) -> str:
 
 def _booking_id(target: Target, body: dict[str, Any]) -> str:
     return str(target.booking.id)
+
+
+def _member_ids(user_ids: list[str]) -> list[str]:
+    with tenant_context(Organization.objects.get(slug="alpha")):
+        rows = dict(Member.objects.filter(user_id__in=user_ids).values_list("user_id", "id"))
+    return [str(rows[uuid.UUID(user_id)]) for user_id in user_ids]
+
+
+def _member_id(target: Target, body: dict[str, Any]) -> str:
+    return _member_ids([str(target.grantee.id)])[0]
 
 
 _PATH_RESOURCE_READ = Expect("access", RESOURCE, "picked", pick=_resource_id)
@@ -303,9 +315,24 @@ OPERATIONS: dict[tuple[str, str], Call] = {
             ),
         }.items()
     },
-    # Exceptions: the audit log's own endpoints (admins only) are not audited, see apps.audit.api.
+    # Memberships are recorded against the member row (its id); the path names the user (the grantee).
+    ("GET", "/api/v1/members/"): Call(
+        200,
+        (Expect("access", MEMBER, "listed"),),
+        listed=lambda t, body: _member_ids([item["user_id"] for item in body["items"]]),
+    ),
+    ("GET", "/api/v1/members/{user_id}"): Call(200, (Expect("access", MEMBER, "picked", pick=_member_id),)),
+    ("PUT", "/api/v1/members/{user_id}"): Call(
+        200, (Expect("update", MEMBER, "picked", pick=_member_id),), body=lambda t: {"role": "member"}
+    ),
+    ("DELETE", "/api/v1/members/{user_id}"): Call(
+        204, (Expect("delete", MEMBER, "picked", pick=_member_id),)
+    ),
+    # Exceptions: the audit log's own endpoints (admins only) are not audited, see apps.audit.api;
+    # ``/me`` reads only what the caller's own token and roles say.
     ("GET", "/api/v1/audit/"): Call(200, audited=False),
     ("GET", "/api/v1/audit/verify"): Call(200, audited=False),
+    ("GET", "/api/v1/me"): Call(200, audited=False),
 }
 
 HTTP_METHODS = {"get", "post", "put", "patch", "delete", "head", "options", "trace"}
@@ -327,6 +354,7 @@ def _target(tenant: Organization, actor: User) -> Target:
         entity = services.entity_create(actor=actor, kind="customer", name=f"Walk {suffix}", tags=["walk"])
         other = services.entity_create(actor=actor, kind="supplier", name=f"Other {suffix}")
         member_seen(tenant=tenant, user_id=grantee.id)  # only A's users are granted
+        member_role_set(actor=actor, user_id=grantee.id, role=MemberRole.VIEWER)
         grant, _ = services.entity_permission_grant(
             actor=actor, entity=entity, user_id=grantee.id, permission="view"
         )
@@ -368,6 +396,7 @@ def _url(path: str, target: Target) -> str:
     # Posting and voiding take a pending transaction; reading and reversing a posted one.
     txn = target.pending if path.endswith(("/post", "/void")) else target.posted
     url = url.replace("{transaction_id}", str(txn.id))
+    url = url.replace("{user_id}", str(target.grantee.id))
     url = url.replace("{resource_id}", str(target.resource.id)).replace(
         "{booking_id}", str(target.booking.id)
     )

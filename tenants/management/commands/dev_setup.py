@@ -8,12 +8,14 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.members.services import Owner
 from tenants.management.commands.mint_dev_token import dev_token_mint
 from tenants.models import Organization
 from tenants.services import tenant_provision
 
 DEMO_ORGANIZATION_ID = uuid.UUID("00000000-0000-4000-8000-00000000de00")
 DEMO_USER_ID = uuid.UUID("00000000-0000-4000-8000-000000000001")
+DEMO_EMAIL = "demo-admin@example.com"
 
 
 class Command(BaseCommand):
@@ -28,14 +30,18 @@ class Command(BaseCommand):
             if Organization.objects.filter(organization_id=DEMO_ORGANIZATION_ID).exists():
                 raise CommandError("The demo organization id is taken by another slug.")
             tenant = tenant_provision(
-                organization_id=DEMO_ORGANIZATION_ID, slug="demo", name="Demo", check_identity=False
+                organization_id=DEMO_ORGANIZATION_ID,
+                slug="demo",
+                name="Demo",
+                check_identity=False,
+                owner=Owner(user_id=DEMO_USER_ID, email=DEMO_EMAIL),
             )
             self.stdout.write(self.style.SUCCESS(f"provisioned the demo tenant at {tenant.primary_domain}"))
         token = dev_token_mint(
             tenant_id=tenant.organization_id,
             roles=["admin"],
             user_id=DEMO_USER_ID,
-            email="demo-admin@example.com",
+            email=DEMO_EMAIL,
             ttl_seconds=24 * 3600,
         )
         # Send the tenant's host name explicitly: not every resolver maps *.localhost to loopback.

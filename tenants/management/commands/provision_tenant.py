@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from apps.members.services import Owner
 from hub.errors import HubError
 from tenants.services import tenant_provision
 
@@ -23,6 +24,10 @@ class Command(BaseCommand):
             "--skip-identity-check", action="store_true", help="Do not ask the identity service (dev only)."
         )
         parser.add_argument(
+            "--owner-id", type=uuid.UUID, help="The first admin's user id (with --owner-email)."
+        )
+        parser.add_argument("--owner-email", help="The first admin's email (with --owner-id).")
+        parser.add_argument(
             "--actor",
             type=uuid.UUID,
             help="User id recorded in the platform's audit trail (default: the system).",
@@ -37,13 +42,17 @@ class Command(BaseCommand):
                 "Checking the organization at the identity service needs IDENTITY_SERVICE_TOKEN "
                 "(or --skip-identity-check outside production, or IDENTITY_ORGANIZATION_CHECK=off)."
             )
+        if (options["owner_id"] is None) != (options["owner_email"] is None):
+            raise CommandError("--owner-id and --owner-email go together.")
         try:
+            owner = Owner(options["owner_id"], options["owner_email"]) if options["owner_id"] else None
             tenant = tenant_provision(
                 organization_id=options["organization_id"],
                 slug=options["slug"],
                 name=options["name"],
                 check_identity=not options["skip_identity_check"],
                 actor=options["actor"],
+                owner=owner,
             )
         except HubError as exc:
             raise CommandError(f"{exc.instance_code}: {exc.detail}") from exc

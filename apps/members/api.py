@@ -1,0 +1,61 @@
+"""HTTP of the members module: the organization's memberships (admins only) and ``/me`` (any role)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Query, Router, Status
+
+from api.auth import admin_auth, request_actor, request_principal
+from api.pagination import paginate_keyset
+from apps.audit.services import audit_access_list
+from apps.members import selectors, services
+from apps.members.models import Member
+from apps.members.schemas import MEMBER_ERRORS, MemberFilter, MemberIn, MemberOut, MemberPage, MeOut
+
+router = Router(auth=admin_auth)
+me_router = Router()
+
+
+@router.get("", response={200: MemberPage, **MEMBER_ERRORS})
+def member_list(request: HttpRequest, filters: Query[MemberFilter]) -> dict[str, Any]:
+    members = selectors.member_list(role=filters.role)
+    page = paginate_keyset(members, key="user_id", limit=filters.limit, cursor=filters.cursor)
+    audit_access_list(model=Member, objects=page["items"])
+    return page
+
+
+@router.get("{user_id}", response={200: MemberOut, **MEMBER_ERRORS})
+def member_read(request: HttpRequest, user_id: uuid.UUID) -> Member:
+    return selectors.member_get(user_id=user_id)
+
+
+@router.put("{user_id}", response={200: MemberOut, **MEMBER_ERRORS})
+def member_put(request: HttpRequest, user_id: uuid.UUID, payload: MemberIn) -> Member:
+    """Give the user this role here: adds the member, or changes its role. Demoting the last admin: 409."""
+    return services.member_role_set(
+        actor=request_actor(request), user_id=user_id, role=payload.role, email=payload.email
+    )
+
+
+@router.delete("{user_id}", response={204: None, **MEMBER_ERRORS})
+def member_delete(request: HttpRequest, user_id: uuid.UUID) -> Status[None]:
+    """End the membership. Removing the last admin: 409."""
+    services.member_remove(actor=request_actor(request), user_id=user_id)
+    return Status(204, None)
+
+
+@me_router.get("", response={200: MeOut, **MEMBER_ERRORS})
+def me_read(request: HttpRequest) -> dict[str, Any]:
+    """Who the caller is on this organization: its roles, where they came from, what they allow."""
+    principal, tenant = request_principal(request), request.tenant  # type: ignore[attr-defined]
+    return {
+        "user_id": principal.user_id,
+        "email": principal.email or None,
+        "organization": {"id": tenant.organization_id, "slug": tenant.slug, "name": tenant.name},
+        "roles": sorted(principal.roles),
+        "roles_source": principal.roles_source,
+        "permissions": principal.permissions,
+    }
