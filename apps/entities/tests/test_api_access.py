@@ -74,7 +74,7 @@ def test_no_token_is_401(
 @pytest.mark.parametrize(
     "claims",
     [
-        {"exp": int(time.time()) - 10},
+        {"exp": int(time.time()) - 120},  # beyond IDENTITY_JWT_LEEWAY_SECONDS
         {"type": "refresh"},
         {"sub": "not-a-uuid"},
         {"key": "another-secret-that-is-long-enough-for-hs256"},
