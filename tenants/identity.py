@@ -129,10 +129,10 @@ def identity_token_validate(*, token: str) -> dict[str, Any]:
     if response.status_code != 200:
         raise IdentityUnavailable(f"The identity service answered {response.status_code}.")
     payload = _json(response)
-    if not isinstance(payload, dict) or not isinstance(payload.get("roles", []), list):
-        raise IdentityUnavailable("The identity service answered with an unexpected shape.")
-    if payload.get("valid") is False:
+    if isinstance(payload, dict) and payload.get("valid") is False:  # whatever else it holds
         raise NotAuthenticated(
             "The identity service says the token is not valid.", code=HubErrorCode.TOKEN_INVALID
         )
+    if not isinstance(payload, dict) or not isinstance(payload.get("roles", []), list):
+        raise IdentityUnavailable("The identity service answered with an unexpected shape.")
     return payload

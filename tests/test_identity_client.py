@@ -20,6 +20,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 
 from conftest import TokenFactory
+from hub.errors import NotAuthenticated
 from tenants.identity import (
     IdentityMisconfigured,
     IdentityUnavailable,
@@ -164,6 +165,24 @@ def test_token_validation_returns_the_identity_answer(identity_service: FakeIden
 
     assert identity_token_validate(token="a.b.c") == answer
     assert identity_service.requests == [("POST", "/api/v1/auth/validate", {"token": "a.b.c"})]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"valid": False, "user_id": None, "email": None, "tenant_id": None},
+        {"valid": False, "roles": None},
+    ],
+)
+def test_token_validation_answering_valid_false_is_401(
+    answer: dict[str, Any], identity_service: FakeIdentityService
+) -> None:
+    identity_service.route("POST", "/api/v1/auth/validate", 200, answer)
+
+    with pytest.raises(NotAuthenticated) as raised:
+        identity_token_validate(token="a.b.c")
+
+    assert raised.value.instance_code == "token_invalid"
 
 
 @pytest.mark.parametrize(
