@@ -216,7 +216,7 @@ class FakeIdentityService:
     def _login(self, request: _Request) -> Answer:
         if (refused := _body_refused(request.payload, ["email", "password"])) is not None:
             return refused
-        for user in self.users.values():
+        for user in list(self.users.values()):
             if user.email.lower() == request.payload["email"].lower() and hmac.compare_digest(
                 user.password.encode(), request.payload["password"].encode()
             ):
@@ -259,7 +259,7 @@ class FakeIdentityService:
         user = self._bearer_user(request)
         if user is None:
             return _UNAUTHENTICATED
-        mine = [o.as_json() for o in self.organizations.values() if user.user_id in o.members]
+        mine = [o.as_json() for o in list(self.organizations.values()) if user.user_id in o.members]
         return 200, mine
 
     def _organization_get(self, request: _Request) -> Answer:
