@@ -17,6 +17,7 @@ from io import StringIO
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 import yaml
 from django.conf import settings as django_settings
@@ -29,6 +30,7 @@ from hub.settings import DEV_FIELD_KEY, DEV_JWT_SECRET
 from tenants.management.commands.dev_setup import DEMO_ORGANIZATION_ID
 from tenants.master_keys import master_key_generate
 from tenants.models import Organization, User
+from tenants.services import tenant_provision
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 ENTITIES = "/api/v1/entities/"
@@ -626,6 +628,21 @@ def test_dev_setup_provisions_demo_once_and_prints_a_working_token(committed_db,
     assert Organization.objects.filter(slug="demo").count() == 1
     # The demo data survived the second run.
     assert client.get(ENTITIES).json()["count"] == 1
+
+
+def test_dev_setup_token_is_real_shaped_and_its_user_an_admin_member_of_an_older_demo(committed_db, settings):
+    settings.HUB_ENV = "dev"
+    # A demo tenant provisioned before memberships existed: nobody holds a role in it.
+    tenant_provision(organization_id=DEMO_ORGANIZATION_ID, slug="demo", name="Demo", check_identity=False)
+
+    token = re.search(r"^export HUB_TOKEN=(\S+)$", _dev_setup(), re.MULTILINE).group(1)
+
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert "roles" not in claims
+    client = Client(headers={"Host": "demo.localhost", "Authorization": f"Bearer {token}"})
+    me = client.get("/api/v1/me")
+    assert me.status_code == 200, me.content
+    assert (me.json()["roles"], me.json()["roles_source"]) == (["admin"], "membership")
 
 
 @pytest.mark.parametrize("hub_env", ["test", "prod"])

@@ -7,8 +7,10 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django_tenants.utils import tenant_context
 
-from apps.members.services import Owner
+from apps.members.models import MemberRole
+from apps.members.services import Owner, member_join
 from tenants.management.commands.mint_dev_token import dev_token_mint
 from tenants.models import Organization
 from tenants.services import tenant_provision
@@ -37,9 +39,15 @@ class Command(BaseCommand):
                 owner=Owner(user_id=DEMO_USER_ID, email=DEMO_EMAIL),
             )
             self.stdout.write(self.style.SUCCESS(f"provisioned the demo tenant at {tenant.primary_domain}"))
+        else:
+            # A demo tenant provisioned before memberships existed has no admin yet; one whose admin
+            # was changed on purpose keeps that change.
+            with tenant_context(tenant):
+                member_join(user_id=DEMO_USER_ID, email=DEMO_EMAIL, role=MemberRole.ADMIN)
+        # Shaped as the identity service issues tokens: no roles; the demo admin's role is its membership.
         token = dev_token_mint(
             tenant_id=tenant.organization_id,
-            roles=["admin"],
+            roles=[],
             user_id=DEMO_USER_ID,
             email=DEMO_EMAIL,
             ttl_seconds=24 * 3600,
@@ -48,7 +56,7 @@ class Command(BaseCommand):
         base = f"http://{settings.HUB_HOST}:{settings.HUB_PORT}"
         host = f'-H "Host: {tenant.primary_domain}"'
 
-        self.stdout.write("\nA dev token (admin of the demo tenant, valid 24 hours):\n")
+        self.stdout.write("\nA dev token of the demo admin (its role is its membership; valid 24 hours):\n")
         self.stdout.write(f"export HUB_TOKEN={token}\n")
         self.stdout.write("\nTry it:\n")
         self.stdout.write(

@@ -28,10 +28,11 @@ def dev_token_mint(
         "email": email,
         "tenant_id": str(tenant_id) if tenant_id else None,
         "type": "access",
-        "roles": roles,
         "iat": now,
         "exp": now + ttl_seconds,
     }
+    if roles:  # the identity service itself issues none: the Hub's memberships hold them
+        claims["roles"] = roles
     if settings.IDENTITY_JWT_ISSUER:
         claims["iss"] = settings.IDENTITY_JWT_ISSUER
     if settings.IDENTITY_JWT_AUDIENCE:
