@@ -635,7 +635,9 @@ def test_dev_setup_token_is_real_shaped_and_its_user_an_admin_member_of_an_older
     # A demo tenant provisioned before memberships existed: nobody holds a role in it.
     tenant_provision(organization_id=DEMO_ORGANIZATION_ID, slug="demo", name="Demo", check_identity=False)
 
-    token = re.search(r"^export HUB_TOKEN=(\S+)$", _dev_setup(), re.MULTILINE).group(1)
+    token_match = re.search(r"^export HUB_TOKEN=(\S+)$", _dev_setup(), re.MULTILINE)
+    assert token_match
+    token = token_match.group(1)
 
     claims = jwt.decode(token, options={"verify_signature": False})
     assert "roles" not in claims
