@@ -49,6 +49,7 @@ class RolesSource(enum.StrEnum):
     MEMBERSHIP = "membership"
     IDENTITY = "identity"
     DEFAULT = "default"  # HUB_DEFAULT_MEMBER_ROLE: joins on first use
+    PLATFORM_ADMINS = "platform_admins"  # HUB_PLATFORM_ADMINS: the platform API's admins by user id
 
 
 # What each tenant role includes: an admin may do what a member may, a member what a viewer may.
@@ -243,10 +244,14 @@ def principal_roles(
 ) -> tuple[frozenset[Role], RolesSource | None]:
     """The caller's roles and their source: the first source of ``IDENTITY_ROLES_SOURCE`` that names any
     role (the token's ``roles``, the membership in ``tenant``, the identity service's answer, cached),
-    else ``HUB_DEFAULT_MEMBER_ROLE`` on a tenant, else none (source ``None``). Names a source gives that
+    else ``HUB_DEFAULT_MEMBER_ROLE`` on a tenant, else none (source ``None``). On the platform host
+    (``tenant`` is ``None``) a user listed in ``HUB_PLATFORM_ADMINS`` is a platform admin whatever the
+    sources say: the real identity service puts no roles in its tokens. Names a source gives that
     are not Hub roles grant nothing, and no later source is asked. The one place roles are resolved; it
     runs before the request's transaction opens, so a source may wait on another service (or read the
     database in a short transaction of its own) without holding one."""
+    if tenant is None and _uuid_claim(claims, "sub") in settings.HUB_PLATFORM_ADMINS:
+        return frozenset({Role.PLATFORM_ADMIN}), RolesSource.PLATFORM_ADMINS
     for name in settings.IDENTITY_ROLES_SOURCE:
         source = RolesSource(name)
         role_names = _ROLES_SOURCES[source](token, claims, tenant)

@@ -7,6 +7,7 @@ embedded database; see ``README.md`` for every variable.
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -226,6 +227,14 @@ if HUB_DEFAULT_MEMBER_ROLE not in (None, "admin", "member", "viewer"):
     raise ImproperlyConfigured(
         f"HUB_DEFAULT_MEMBER_ROLE must be admin, member or viewer, not {HUB_DEFAULT_MEMBER_ROLE!r}"
     )
+# Users who administer the platform API, by identity-service user id: the real identity service puts
+# no roles in its tokens, so without this only a token carrying ``roles: ["platform_admin"]`` would do.
+try:
+    HUB_PLATFORM_ADMINS: frozenset[uuid.UUID] = frozenset(
+        uuid.UUID(value) for value in env.list("HUB_PLATFORM_ADMINS", default=[]) if value.strip()
+    )
+except ValueError:
+    raise ImproperlyConfigured("HUB_PLATFORM_ADMINS must list user UUIDs, comma-separated") from None
 COMMUNICATION_SERVICE_URL: str = env.str("COMMUNICATION_SERVICE_URL", default="http://localhost:8003")
 WORKFLOW_SERVICE_URL: str = env.str("WORKFLOW_SERVICE_URL", default="http://localhost:8004")
 

@@ -1052,6 +1052,34 @@ def test_platform_level_token_without_platform_admin_is_403(client_for: ClientFa
     _error(client_for(None, ["admin"]).get(PLATFORM_TENANTS), 403, "role_required")
 
 
+def test_a_user_listed_in_hub_platform_admins_administers_the_platform_with_a_roleless_token(
+    settings: Any, make_token: TokenFactory, tenant_a: Organization
+) -> None:
+    # The real identity service issues no roles: platform admins are named by user id instead.
+    listed, unlisted = uuid.uuid4(), uuid.uuid4()
+    settings.HUB_PLATFORM_ADMINS = frozenset({listed})
+    settings.IDENTITY_ROLES_SOURCE = ("token", "membership")  # the default
+
+    assert _bearer(None, make_token(None, sub=str(listed))).get(PLATFORM_TENANTS).status_code == 200
+    _error(_bearer(None, make_token(None, sub=str(unlisted))).get(PLATFORM_TENANTS), 403, "role_required")
+    # Inside an organization the list grants nothing: the same user's organization token is a stranger.
+    tenant_token = make_token(tenant_a, sub=str(listed))
+    _error(_bearer(tenant_a, tenant_token).get("/api/v1/entities/"), 403, "not_a_member")
+    _error(_bearer(None, tenant_token).get(PLATFORM_TENANTS), 403, "tenant_mismatch")
+
+
+def test_hub_platform_admins_must_be_user_ids() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "hub.settings", "HUB_PLATFORM_ADMINS": "root"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "HUB_PLATFORM_ADMINS must list user UUIDs" in result.stderr
+
+
 def test_organization_bound_token_claiming_platform_admin_is_403(
     make_token: TokenFactory, tenant_a: Organization
 ) -> None:
