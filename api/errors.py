@@ -71,7 +71,8 @@ def _validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
         ]
         errors.append(
             {
-                "loc": [_loc_part(part) for part in location or error.get("loc", ())],
+                # An error about the whole body (a JSON array where an object belongs) is at ["body"].
+                "loc": [_loc_part(part) for part in location or error.get("loc", ())[:1]],
                 "msg": str(error.get("msg", "invalid")),
                 "type": str(error.get("type", "invalid")),
             }

@@ -197,6 +197,14 @@ def test_a_rule_broken_deep_in_a_body_has_loc_as_path_parts(admin_client: Client
     assert body["errors"][0]["loc"] == ["exceptions", 0]
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("body", ["[]", '"text"', "3"])
+def test_a_body_that_is_not_an_object_is_located_at_the_body(admin_client: Client, body: str) -> None:
+    """Not ``["body", "payload"]`` (Ninja's parameter name): the body itself, one path part."""
+    response = admin_client.post("/api/v1/entities/", body, content_type=JSON)
+    assert assert_error(response, 422)["errors"][0]["loc"] == ["body"]
+
+
 def _rendered_offsets(value: Any) -> Iterator[str]:
     """Every date-time text of a JSON body not rendered with ``Z``."""
     if isinstance(value, dict):
