@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export HUB_HOST ?= 127.0.0.1
 export HUB_PORT ?= 8000
 
-.PHONY: run dev test check format bench bench-ledger bench-scheduling install bootstrap clean
+.PHONY: run dev test check format bench bench-ledger bench-scheduling loadtest install bootstrap clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,10 @@ bench-ledger: install
 # Latency of the free-slot search (one resource, 90 days, 2,000 bookings), selector and request stack.
 bench-scheduling: install
 	$(PY) bench/scheduling_availability.py
+# Frontend-like users (locust, headless) against gunicorn as in production: LOADTEST_USERS (1000),
+# LOADTEST_TENANTS (5), LOADTEST_DURATION (10m), LOADTEST_SPAWN_RATE, LOADTEST_ENTITIES; see bench/README.md.
+loadtest: install
+	$(PY) bench/loadtest/run.py
 
 clean:
 	rm -rf $(VENV) .data .coverage htmlcov .mypy_cache .ruff_cache
