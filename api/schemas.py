@@ -32,7 +32,8 @@ class Error(ErrorBody):
     code: HubErrorCode
 
 
-ERROR_STATUSES = (400, 401, 403, 404, 409, 422, 503)
+# 413: a body over HUB_MAX_BODY_BYTES; 414: a path and query over the URI guard's limit (api.middleware).
+ERROR_STATUSES = (400, 401, 403, 404, 409, 413, 414, 422, 503)
 
 
 def error_responses(schema: type[ErrorBody]) -> dict[int, type[Schema]]:

@@ -386,3 +386,18 @@ def test_every_error_response_types_code_with_an_enum(index: int) -> None:
         if not all("enum" in components.get(ref, {}) for ref in refs):
             untyped.append(name)
     assert untyped == []
+
+
+@pytest.mark.parametrize("index", [0, 1], ids=["tenant", "platform"])
+def test_every_operation_declares_the_limits_any_request_can_hit(index: int) -> None:
+    """A body over ``HUB_MAX_BODY_BYTES`` (413) and an over-long URI (414) can meet any operation, so
+    each declares them: a client generated from the document knows the shape of those answers too."""
+    document = _documents()[index]
+    undeclared = [
+        f"{method.upper()} {path}: {status}"
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        for status in (413, 414)
+        if status not in {int(code) for code in operation["responses"]}
+    ]
+    assert undeclared == []
