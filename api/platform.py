@@ -12,7 +12,7 @@ from pydantic import Field
 
 from api.auth import platform_auth, request_actor, request_token
 from api.errors import StrictJSONParser, install_error_handlers
-from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageParams, paginate, paginate_keyset
+from api.pagination import Page, PageParams, paginate
 from api.schemas import BodyIn, ErrorBody, InputSchema, error_responses
 from apps.members.services import EMAIL_MAX_LENGTH, EMAIL_PATTERN, Owner
 from hub.errors import HubErrorCode
@@ -65,20 +65,11 @@ class TenantOut(Schema):
         return tenant.primary_domain
 
 
-class TenantPage(Schema):
+class TenantPage(Page):
     items: list[TenantOut]
-    count: int
 
 
-# Counting stops here, so no page of the trail costs more because the trail is long (contract, lists).
-AUDIT_COUNT_BOUND = 10_000
-
-
-class PlatformAuditQuery(Schema):
-    limit: int = Field(DEFAULT_LIMIT, ge=1, description=f"Page size; values above {MAX_LIMIT} are capped.")
-    cursor: str | None = Field(
-        None, pattern=r"^[1-9][0-9]{0,17}$", description="The `next` of the previous page."
-    )
+class PlatformAuditQuery(PageParams):
     organization_id: uuid.UUID | None = None
     action: Literal["provision", "rename", "suspend", "activate", "delete", "rotate_keys"] | None = None
 
@@ -94,13 +85,8 @@ class PlatformAuditEntryOut(Schema):
     entry_hash: str
 
 
-class PlatformAuditPage(Schema):
+class PlatformAuditPage(Page):
     items: list[PlatformAuditEntryOut]
-    count: int
-    count_exact: bool = Field(
-        description=f"false: more than {AUDIT_COUNT_BOUND} entries, `count` is that bound."
-    )
-    next: str | None
 
 
 class DeleteParams(Schema):
@@ -130,7 +116,7 @@ def tenant_create(request: HttpRequest, payload: TenantIn) -> Status[Organizatio
 
 @api.get("/tenants", response={200: TenantPage, **TENANT_ERRORS}, tags=["tenants"])
 def tenant_list(request: HttpRequest, page: Query[PageParams]) -> dict[str, object]:
-    return paginate(selectors.tenant_list(), limit=page.limit, offset=page.offset)
+    return paginate(selectors.tenant_list(), page=page)
 
 
 @api.get("/tenants/{organization_id}", response={200: TenantOut, **TENANT_ERRORS}, tags=["tenants"])
@@ -169,11 +155,4 @@ def tenant_delete(
 def platform_audit_list(request: HttpRequest, query: Query[PlatformAuditQuery]) -> dict[str, Any]:
     """The platform's audit trail (organization lifecycle), newest first, a page at a time."""
     entries = selectors.platform_audit_list(organization_id=query.organization_id, action=query.action)
-    return paginate_keyset(
-        entries,
-        key="sequence",
-        descending=True,
-        limit=query.limit,
-        cursor=int(query.cursor) if query.cursor else None,
-        count_bound=AUDIT_COUNT_BOUND,
-    )
+    return paginate(entries, page=query)

@@ -48,7 +48,7 @@ def entity_list(request: HttpRequest, filters: Query[EntityFilter]) -> dict[str,
         q=filters.q,
         ordering=filters.ordering,
     )
-    return paginate(entities, limit=filters.limit, offset=filters.offset)
+    return paginate(entities, page=filters)
 
 
 urlpatterns = [path("api/v1/", api.urls)]

@@ -32,7 +32,7 @@ def audit_entry_list(request: HttpRequest, filters: Query[AuditFilter]) -> dict[
         since=filters.since,
         until=filters.until,
     )
-    return paginate(entries, limit=filters.limit, offset=filters.offset)
+    return paginate(entries, page=filters)
 
 
 @router.get("verify", response={200: AuditVerifyOut, **ERRORS})

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from ninja import Schema
 from pydantic import Field, model_validator
 
-from api.pagination import PageParams
+from api.pagination import Page, PageParams
 from api.types import AwareDatetime
 from apps.audit.models import AuditEntry
 
@@ -62,9 +62,8 @@ class AuditEntryOut(Schema):
         return obj.changes or {}
 
 
-class AuditPage(Schema):
+class AuditPage(Page):
     items: list[AuditEntryOut]
-    count: int
 
 
 class AuditHead(Schema):

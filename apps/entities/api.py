@@ -39,7 +39,7 @@ router = Router()
 
 @router.get("kinds", response={200: KindPage, **ENTITY_ERRORS})
 def kind_list(request: HttpRequest, page: Query[PageParams]) -> dict[str, Any]:
-    return paginate_audited(selectors.entity_kind_list(), limit=page.limit, offset=page.offset)
+    return paginate_audited(selectors.entity_kind_list(), page=page)
 
 
 @router.post("kinds", response={201: KindOut, **ENTITY_ERRORS}, auth=admin_auth)
@@ -59,7 +59,7 @@ def entity_list(request: HttpRequest, filters: Query[EntityFilter]) -> dict[str,
         phone=filters.phone,
         ordering=filters.ordering,
     )
-    return paginate_audited(entities, limit=filters.limit, offset=filters.offset)
+    return paginate_audited(entities, page=filters)
 
 
 @router.post("", response={201: EntityOut, **ENTITY_ERRORS}, auth=member_auth)
@@ -98,7 +98,7 @@ def relation_list(request: HttpRequest, entity_id: uuid.UUID, page: Query[PagePa
     viewer = request_viewer(request)
     entity = selectors.entity_get(entity_id=entity_id, viewer=viewer)
     relations = selectors.entity_relation_list(entity=entity, viewer=viewer)
-    return paginate_audited(relations, limit=page.limit, offset=page.offset)
+    return paginate_audited(relations, page=page)
 
 
 @router.post("{uuid:entity_id}/relations", response={201: RelationOut, **ENTITY_ERRORS}, auth=member_auth)
@@ -122,8 +122,7 @@ def permission_list(request: HttpRequest, entity_id: uuid.UUID, page: Query[Page
     """Who holds which object permission on the entity (admin only)."""
     entity = selectors.entity_get(entity_id=entity_id, viewer=request_viewer(request))
     return paginate_audited(
-        selectors.entity_permission_list(entity=entity), limit=page.limit, offset=page.offset
-    )
+        selectors.entity_permission_list(entity=entity), page=page)
 
 
 @router.post(

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ninja import Schema
 from pydantic import Field
 
-from api.pagination import PageParams
+from api.pagination import Page, PageParams
 from api.schemas import BodyIn, ErrorBody, error_responses
 from apps.entities.errors import EntityErrorCode
 from apps.entities.selectors import ORDERINGS
@@ -82,9 +82,8 @@ class EntityFilter(PageParams):
     ordering: Ordering = "-created_at"
 
 
-class EntityPage(Schema):
+class EntityPage(Page):
     items: list[EntityOut]
-    count: int
 
 
 class RelationIn(BodyIn):
@@ -101,9 +100,8 @@ class RelationOut(Schema):
     created_by: uuid.UUID | None = Field(validation_alias="created_by_id")
 
 
-class RelationPage(Schema):
+class RelationPage(Page):
     items: list[RelationOut]
-    count: int
 
 
 class KindIn(BodyIn):
@@ -117,9 +115,8 @@ class KindOut(Schema):
     builtin: bool
 
 
-class KindPage(Schema):
+class KindPage(Page):
     items: list[KindOut]
-    count: int
 
 
 Permission = Literal["view", "change", "delete"]
@@ -149,9 +146,8 @@ class GrantOut(Schema):
         return str(grant.permission.codename).split("_", 1)[0]
 
 
-class GrantPage(Schema):
+class GrantPage(Page):
     items: list[GrantOut]
-    count: int
 
 
 class EntityError(ErrorBody):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -14,7 +15,7 @@ from django.http import HttpRequest, JsonResponse
 from ninja import Header, Query, Router, Status
 
 from api.auth import member_auth, request_actor, request_viewer
-from api.pagination import PageParams, paginate_audited
+from api.pagination import PageParams, cursor_carried, paginate_audited
 from apps.ledger import selectors, services
 from apps.ledger.errors import IdempotencyKeyRequired
 from apps.ledger.models import Account, Transaction
@@ -57,7 +58,7 @@ def _render(txn: Transaction) -> dict[str, Any]:
 @router.get("accounts", response={200: AccountPage, **LEDGER_ERRORS})
 def account_list(request: HttpRequest, filters: Query[AccountFilter]) -> dict[str, Any]:
     accounts = selectors.account_list(archived=filters.archived, currency=filters.currency, type=filters.type)
-    return paginate_audited(accounts, limit=filters.limit, offset=filters.offset)
+    return paginate_audited(accounts, page=filters)
 
 
 @router.post("accounts", response={201: AccountOut, **LEDGER_ERRORS}, auth=member_auth)
@@ -94,8 +95,10 @@ def account_balance(request: HttpRequest, account_id: uuid.UUID, query: Query[Ba
 def account_statement(request: HttpRequest, account_id: uuid.UUID, page: Query[PageParams]) -> dict[str, Any]:
     """The account's posted postings, oldest first, each with the running balance after it."""
     account = selectors.account_get(account_id=account_id)
-    statement = selectors.account_statement(account=account)
-    return paginate_audited(statement, limit=page.limit, offset=page.offset)
+    # A cursor carries the running balance of the previous page's last line: the next page adds to it.
+    opening = Decimal(cursor_carried(page, default="0"))
+    statement = selectors.account_statement(account=account, opening=opening)
+    return paginate_audited(statement, page=page, carry="running_balance")
 
 
 @router.get("trial-balance", response={200: TrialBalanceOut, **LEDGER_ERRORS})
@@ -115,7 +118,7 @@ def transaction_list(request: HttpRequest, filters: Query[TransactionFilter]) ->
         date_to=filters.date_to,
         reference=filters.reference,
     )
-    return paginate_audited(transactions, limit=filters.limit, offset=filters.offset)
+    return paginate_audited(transactions, page=filters)
 
 
 @router.post("", response={201: TransactionOut, **LEDGER_ERRORS}, auth=member_auth)

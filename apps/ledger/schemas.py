@@ -10,7 +10,7 @@ from typing import Any, Literal
 from ninja import Schema
 from pydantic import Field, field_validator
 
-from api.pagination import PageParams
+from api.pagination import Page, PageParams
 from api.schemas import BodyIn, ErrorBody, InputSchema, error_responses
 from api.types import IsoDate
 from apps.ledger.errors import LedgerErrorCode
@@ -56,9 +56,8 @@ class AccountFilter(PageParams):
     type: AccountType | None = None
 
 
-class AccountPage(Schema):
+class AccountPage(Page):
     items: list[AccountOut]
-    count: int
 
 
 class PostingIn(InputSchema):
@@ -123,9 +122,8 @@ class TransactionFilter(PageParams):
     reference: str | None = Field(None, max_length=100, pattern=r"^[^\x00-\x1f\x7f]*$")
 
 
-class TransactionPage(Schema):
+class TransactionPage(Page):
     items: list[TransactionOut]
-    count: int
 
 
 class ReverseQuery(Schema):
@@ -182,9 +180,8 @@ class StatementLineOut(Schema):
         return money_format(Decimal(posting.running_balance), posting.transaction.currency)
 
 
-class StatementPage(Schema):
+class StatementPage(Page):
     items: list[StatementLineOut]
-    count: int
 
 
 class TrialBalanceAccountOut(Schema):

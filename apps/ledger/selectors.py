@@ -8,7 +8,7 @@ from datetime import date
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Sum, Window
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Sum, Value, Window
 
 from apps.audit.services import audit_access, audit_access_list
 from apps.entities.selectors import EntityViewer, entity_linked_filter
@@ -111,17 +111,19 @@ def account_balance(*, account: Account, as_of: date | None = None) -> Balance:
     )
 
 
-def account_statement(*, account: Account) -> QuerySet[Posting]:
+def account_statement(*, account: Account, opening: Decimal = ZERO) -> QuerySet[Posting]:
     """The account's posted postings in effective order, each with the balance after it.
 
-    The running balance is a window function over all of the account's posted postings, computed
-    before the page is cut, so every page's figures are right and a page costs one query.
+    The running balance is a window function over the postings the query reads, computed before the
+    page is cut, plus ``opening``: the balance before the first of them (the previous page's last
+    running balance, carried by the cursor), so every page's figures are right and a page costs one
+    query that starts where the previous page ended.
     """
     order = [F("transaction__effective_date").asc(), F("transaction__created_at").asc(), F("id").asc()]
     return (
         Posting.objects.filter(account=account, transaction__state=Transaction.State.POSTED)
         .select_related("transaction")
-        .annotate(running_balance=Window(Sum("amount"), order_by=order))
+        .annotate(running_balance=Window(Sum("amount"), order_by=order) + Value(opening))
         .order_by(*order)
     )
 

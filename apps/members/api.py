@@ -9,8 +9,7 @@ from django.http import HttpRequest
 from ninja import Query, Router, Status
 
 from api.auth import admin_auth, request_actor, request_principal
-from api.pagination import paginate_keyset
-from apps.audit.services import audit_access_list
+from api.pagination import paginate_audited
 from apps.members import selectors, services
 from apps.members.models import Member
 from apps.members.schemas import MEMBER_ERRORS, MemberFilter, MemberIn, MemberOut, MemberPage, MeOut
@@ -22,9 +21,7 @@ me_router = Router()
 @router.get("", response={200: MemberPage, **MEMBER_ERRORS})
 def member_list(request: HttpRequest, filters: Query[MemberFilter]) -> dict[str, Any]:
     members = selectors.member_list(role=filters.role)
-    page = paginate_keyset(members, key="user_id", limit=filters.limit, cursor=filters.cursor)
-    audit_access_list(model=Member, objects=page["items"])
-    return page
+    return paginate_audited(members, page=filters)
 
 
 @router.get("{user_id}", response={200: MemberOut, **MEMBER_ERRORS})

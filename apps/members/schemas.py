@@ -7,7 +7,7 @@ import uuid
 from ninja import Schema
 from pydantic import Field
 
-from api.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from api.pagination import Page, PageParams
 from api.schemas import BodyIn, ErrorBody, error_responses
 from apps.members.errors import MemberErrorCode
 from apps.members.models import Member, MemberRole
@@ -32,9 +32,7 @@ class MemberIn(BodyIn):
     )
 
 
-class MemberFilter(Schema):
-    limit: int = Field(DEFAULT_LIMIT, ge=1, description=f"Page size; values above {MAX_LIMIT} are capped.")
-    cursor: uuid.UUID | None = Field(None, description="The `next` of the previous page.")
+class MemberFilter(PageParams):
     role: MemberRole | None = None
 
 
@@ -48,11 +46,8 @@ class MemberOut(Schema):
         return member.email or None
 
 
-class MemberPage(Schema):
+class MemberPage(Page):
     items: list[MemberOut]
-    count: int
-    count_exact: bool = Field(description="false: `count` is a lower bound (the list is longer).")
-    next: str | None
 
 
 class OrganizationOut(Schema):

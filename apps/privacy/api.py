@@ -45,7 +45,7 @@ def subject_erase(request: HttpRequest, entity_id: uuid.UUID) -> dict[str, Any]:
 
 @router.get("retention", response={200: RetentionPage, **PRIVACY_ERRORS})
 def retention_policy_list(request: HttpRequest, page: Query[PageParams]) -> dict[str, Any]:
-    return paginate_audited(selectors.retention_policy_list(), limit=page.limit, offset=page.offset)
+    return paginate_audited(selectors.retention_policy_list(), page=page)
 
 
 @router.put("retention/{model}", response={200: RetentionOut, **PRIVACY_ERRORS})

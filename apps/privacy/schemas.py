@@ -9,6 +9,7 @@ from typing import Any
 from ninja import Schema
 from pydantic import Field, StrictInt
 
+from api.pagination import Page
 from api.schemas import BodyIn, ErrorBody, error_responses
 from apps.privacy.errors import PrivacyErrorCode
 from apps.privacy.models import RETENTION_DAYS_MAX
@@ -57,9 +58,8 @@ class RetentionOut(Schema):
     updated_at: datetime
 
 
-class RetentionPage(Schema):
+class RetentionPage(Page):
     items: list[RetentionOut]
-    count: int
 
 
 class PrivacyError(ErrorBody):

@@ -63,7 +63,7 @@ def _override(request: HttpRequest, wanted: bool) -> bool:
 @router.get("resources", response={200: ResourcePage, **SCHEDULING_ERRORS})
 def resource_list(request: HttpRequest, filters: Query[ResourceFilter]) -> dict[str, Any]:
     resources = selectors.resource_list(kind=filters.kind)
-    return paginate_audited(resources, limit=filters.limit, offset=filters.offset)
+    return paginate_audited(resources, page=filters)
 
 
 @router.post("resources", response={201: ResourceOut, **SCHEDULING_ERRORS}, auth=admin_auth)
@@ -158,7 +158,7 @@ def booking_list(request: HttpRequest, filters: Query[BookingFilter]) -> dict[st
         status=filters.status,
         series_id=filters.series,
     )
-    return paginate_audited(bookings, limit=filters.limit, offset=filters.offset)
+    return paginate_audited(bookings, page=filters)
 
 
 @router.post("bookings", response={201: BookingOut, **SCHEDULING_ERRORS}, auth=member_auth)

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from ninja import Schema
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 
-from api.pagination import PageParams
+from api.pagination import Page, PageParams
 from api.schemas import BodyIn, ErrorBody, InputSchema, error_responses
 from api.types import IsoDate, IsoTime
 from apps.scheduling.errors import SchedulingErrorCode
@@ -57,9 +57,8 @@ class ResourceFilter(PageParams):
     kind: str | None = Field(None, max_length=40)
 
 
-class ResourcePage(Schema):
+class ResourcePage(Page):
     items: list[ResourceOut]
-    count: int
 
 
 class WeeklyHoursIn(InputSchema):
@@ -153,9 +152,8 @@ class BookingFilter(PageParams):
     series: uuid.UUID | None = None
 
 
-class BookingPage(Schema):
+class BookingPage(Page):
     items: list[BookingOut]
-    count: int
 
 
 class ScopeQuery(Schema):

@@ -308,7 +308,7 @@ class TestDelete:
 
         assert_error(member_client.get(detail_url(entity_a.id)), 404, "entity_not_found")
         listing = member_client.get(URL).json()
-        assert listing == {"items": [], "count": 0}
+        assert listing == {"items": [], "count": 0, "count_exact": True, "next": None}
 
     def test_deleted_entity_cannot_be_patched_or_deleted_again(
         self, member_client: Client, entity_a: Entity, tenant_a: Organization

@@ -47,13 +47,12 @@ def test_admin_adds_a_kind_then_entities_may_use_it(
 
 def test_kinds_list_is_paginated(viewer_client: Client) -> None:
     body = viewer_client.get(KINDS_URL, {"limit": 2, "offset": 1}).json()
-    assert body == {
-        "items": [
-            {"key": "contact", "label": "Contact", "builtin": True},
-            {"key": "customer", "label": "Customer", "builtin": True},
-        ],
-        "count": 4,
-    }
+    assert body["items"] == [
+        {"key": "contact", "label": "Contact", "builtin": True},
+        {"key": "customer", "label": "Customer", "builtin": True},
+    ]
+    assert (body["count"], body["count_exact"]) == (4, True)
+    assert isinstance(body["next"], str)
 
 
 def test_existing_kind_is_409(admin_client: Client, tenant_a: Organization) -> None:

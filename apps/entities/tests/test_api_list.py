@@ -54,7 +54,7 @@ def catalogue(tenant_a: Organization, in_tenant: Any) -> dict[str, Entity]:
 
 class TestShape:
     def test_empty(self, viewer_client: Client) -> None:
-        assert viewer_client.get(URL).json() == {"items": [], "count": 0}
+        assert viewer_client.get(URL).json() == {"items": [], "count": 0, "count_exact": True, "next": None}
 
     def test_items_and_count(self, viewer_client: Client, catalogue: dict[str, Entity]) -> None:
         body = viewer_client.get(URL).json()
@@ -187,7 +187,12 @@ class TestPagination:
         assert page["count"] == 60
 
     def test_offset_past_the_end(self, viewer_client: Client, sixty: None) -> None:
-        assert viewer_client.get(URL, {"offset": 1000}).json() == {"items": [], "count": 60}
+        assert viewer_client.get(URL, {"offset": 1000}).json() == {
+            "items": [],
+            "count": 60,
+            "count_exact": True,
+            "next": None,
+        }
 
     def test_limit_above_500_is_capped(
         self, viewer_client: Client, tenant_a: Organization, in_tenant: Any

@@ -156,7 +156,12 @@ class TestList:
 
         member_client.delete(detail_url(other_a.id))
 
-        assert member_client.get(relations_url(entity_a.id)).json() == {"items": [], "count": 0}
+        assert member_client.get(relations_url(entity_a.id)).json() == {
+            "items": [],
+            "count": 0,
+            "count_exact": True,
+            "next": None,
+        }
         assert_error(member_client.get(relations_url(other_a.id)), 404, "entity_not_found")
 
     def test_unknown_entity_is_404(self, viewer_client: Client) -> None:

@@ -96,7 +96,7 @@ class TestAnotherOrganizationsUser:
         response = admin_client.get(_url(entity_a))
 
         assert response.status_code == 200
-        assert response.json() == {"items": [], "count": 0}
+        assert response.json() == {"items": [], "count": 0, "count_exact": True, "next": None}
         assert B_EMAIL.encode() not in response.content
         assert str(b_user).encode() not in response.content
 

@@ -88,7 +88,7 @@ class TestGrantEndpoint:
             "permission": "view",
         }
         listed = admin_client.get(permissions_url(restricted_a.id)).json()
-        assert listed == {"items": [response.json()], "count": 1}
+        assert listed == {"items": [response.json()], "count": 1, "count_exact": True, "next": None}
 
         revoked = admin_client.delete(
             f"{permissions_url(restricted_a.id)}?user_id={other_user.id}&permission=view"
@@ -96,7 +96,12 @@ class TestGrantEndpoint:
 
         assert revoked.status_code == 204
         assert _grants(tenant_a) == []
-        assert admin_client.get(permissions_url(restricted_a.id)).json() == {"items": [], "count": 0}
+        assert admin_client.get(permissions_url(restricted_a.id)).json() == {
+            "items": [],
+            "count": 0,
+            "count_exact": True,
+            "next": None,
+        }
 
     def test_grant_and_revoke_are_audited_on_the_entity(
         self, admin_client: Client, tenant_a: Organization, restricted_a: Entity, other_user: User
@@ -328,7 +333,12 @@ class TestRestrictedEntity:
         assert member_client.get(relations_url(entity_a.id)).json()["count"] == 1
         _restrict(tenant_a, other_a, actor)
 
-        assert member_client.get(relations_url(entity_a.id)).json() == {"items": [], "count": 0}
+        assert member_client.get(relations_url(entity_a.id)).json() == {
+            "items": [],
+            "count": 0,
+            "count_exact": True,
+            "next": None,
+        }
         body = {"target_id": str(other_a.id), "kind": "supplies"}
         assert_error(
             member_client.post(relations_url(entity_a.id), body, content_type=JSON), 404, "target_not_found"

@@ -71,9 +71,14 @@ def test_b_cannot_see_or_touch_a_transactions(
 
 
 def test_b_lists_show_nothing_of_a(b_member_client: Client, a_posted: dict[str, str], chart: Chart) -> None:
-    assert b_member_client.get(URL).json() == {"items": [], "count": 0}
+    assert b_member_client.get(URL).json() == {"items": [], "count": 0, "count_exact": True, "next": None}
     assert b_member_client.get(URL, {"account": str(chart.cash.id)}).json()["count"] == 0
-    assert b_member_client.get(ACCOUNTS_URL).json() == {"items": [], "count": 0}
+    assert b_member_client.get(ACCOUNTS_URL).json() == {
+        "items": [],
+        "count": 0,
+        "count_exact": True,
+        "next": None,
+    }
     assert b_member_client.get(TRIAL_BALANCE_URL).json() == {"currencies": [], "accounts": []}
 
 
