@@ -11,7 +11,12 @@ worker_class = "gthread"
 threads = int(os.environ.get("HUB_THREADS", "4"))
 timeout = int(os.environ.get("HUB_TIMEOUT", "30"))
 graceful_timeout = 20
-keepalive = int(os.environ.get("HUB_KEEPALIVE", "5"))
+# Idle keep-alive connections wait in each worker's poller (up to worker_connections, 1,000), not in a
+# thread. They must outlast the client's idle time (a user's think time; a load balancer's idle timeout,
+# 60 s by default on the common ones): a server closing first races the client's next request, which
+# clients retry only when idempotent, so POSTs were lost as "connection closed" under `make loadtest`
+# at 5 s. 75 s, as nginx's keepalive_timeout.
+keepalive = int(os.environ.get("HUB_KEEPALIVE", "75"))
 max_requests = 10_000
 max_requests_jitter = 1_000
 accesslog = None  # the Hub logs one structured line per request itself (api.middleware)
