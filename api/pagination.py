@@ -120,8 +120,8 @@ def cursor_carried(page: PageParams, *, default: Any) -> Any:
 
 
 def _ordering(queryset: QuerySet[M]) -> list[_Key]:
-    terms = list(queryset.query.order_by) or (
-        list(queryset.model._meta.ordering) if queryset.query.default_ordering else []
+    terms: list[Any] = list(queryset.query.order_by) or (
+        list(queryset.model._meta.ordering or []) if queryset.query.default_ordering else []
     )
     keys = [_key(queryset.model, term) for term in terms]
     if not any(k.path in ("pk", "id", queryset.model._meta.pk.name) for k in keys):

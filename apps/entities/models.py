@@ -97,7 +97,13 @@ class Entity(models.Model):
             ),
         ]
         indexes: ClassVar[list[models.Index]] = [
-            models.Index(fields=["-created_at", "id"], name="entity_created_idx"),
+            # One per whitelisted ordering (selectors.ORDERINGS), the id as tie-breaker, all columns in
+            # one direction so an index scan serves both the ascending and the descending order and a
+            # keyset cursor starts from an index position (issue 12: lists must not cost O(tenant)).
+            models.Index(fields=["created_at", "id"], name="entity_created_id_idx"),
+            models.Index(fields=["updated_at", "id"], name="entity_updated_id_idx"),
+            models.Index(fields=["reference", "id"], name="entity_reference_id_idx"),
+            models.Index(fields=["kind", "name", "id"], name="entity_kind_name_id_idx"),
             models.Index(fields=["name", "id"], name="entity_name_idx"),
             models.Index(fields=["kind", "status"], name="entity_kind_status_idx"),
             GinIndex(fields=["tags"], name="entity_tags_gin"),
