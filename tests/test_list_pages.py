@@ -172,3 +172,30 @@ def test_platform_lists_page_by_cursor(
         if cursor is None:
             break
     assert walked == [tenant["organization_id"] for tenant in everything]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/entities/kinds",
+        "/api/v1/transactions/",
+        "/api/v1/transactions/accounts",
+        "/api/v1/scheduling/resources",
+        "/api/v1/scheduling/bookings",
+        "/api/v1/audit/",
+        "/api/v1/privacy/retention",
+        "/api/v1/members/",
+    ],
+)
+def test_every_tenant_list_costs_the_same_queries_whatever_the_page_size(
+    admin_client: Client, in_tenant: Any, tenant_a: Organization, url: str
+) -> None:
+    with in_tenant(tenant_a):
+        entity_recipe.make(_quantity=3)  # rows for the audit trail too
+    first = admin_client.get(url, {"limit": 1}).json()
+    assert {"items", "count", "count_exact", "next"} <= set(first), url
+    assert _queries(admin_client, url, {"limit": 1}) == _queries(admin_client, url, {"limit": 500})
+    if first["next"]:
+        assert _queries(admin_client, url, {"limit": 1, "cursor": first["next"]}) == _queries(
+            admin_client, url, {"limit": 1}
+        )
