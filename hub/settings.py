@@ -243,6 +243,13 @@ WORKFLOW_SERVICE_URL: str = env.str("WORKFLOW_SERVICE_URL", default="http://loca
 # hub_noaudit); creates, updates and deletes are audited whatever this says.
 HUB_AUDIT_READS: bool = env.bool("HUB_AUDIT_READS", default=True)
 
+# --- Lists ---------------------------------------------------------------------------------------
+# A list's ``count`` is exact up to this many rows and a lower bound beyond (api.pagination): counting
+# further would make a page cost O(organization size). The contract's floor is 1,000.
+HUB_LIST_COUNT_BOUND: int = env.int("HUB_LIST_COUNT_BOUND", default=1_000)
+if HUB_LIST_COUNT_BOUND < 1_000:
+    raise ImproperlyConfigured("HUB_LIST_COUNT_BOUND must be at least 1000 (the contract's floor).")
+
 # --- Field encryption ----------------------------------------------------------------------------
 # Master keys wrapping the organizations' data keys (tenants.crypto): base64 of 32 random bytes each,
 # comma-separated, the first wraps new keys, all unwrap. Rotate: put a new key first, run

@@ -5,6 +5,9 @@ duplicates (ties and nulls included), a bounded count, bad cursors refused, cons
 from __future__ import annotations
 
 import datetime
+import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -199,3 +202,16 @@ def test_every_tenant_list_costs_the_same_queries_whatever_the_page_size(
         assert _queries(admin_client, url, {"limit": 1, "cursor": first["next"]}) == _queries(
             admin_client, url, {"limit": 1}
         )
+
+
+def test_a_count_bound_below_the_contract_floor_is_refused_at_start() -> None:
+    environment = os.environ | {"HUB_LIST_COUNT_BOUND": "999", "DJANGO_SETTINGS_MODULE": "hub.settings"}
+    started = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert started.returncode != 0
+    assert "HUB_LIST_COUNT_BOUND must be at least 1000" in started.stderr
