@@ -37,6 +37,7 @@ from tenants.errors import (
 from tenants.identity import OrganizationStatus, identity_organization_status
 from tenants.models import Domain, Organization, PlatformAuditEntry
 from tenants.routers import MIGRATION_ALIAS
+from tenants.selectors import tenant_routes_forget
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +93,13 @@ def platform_audit_record(
     )
 
 
+def _routes_forget(*, using: str) -> None:
+    """The hosts' routes changed: forget the cached ones now and again once the change commits (a
+    request of another thread may have cached the old row meanwhile)."""
+    tenant_routes_forget()
+    transaction.on_commit(tenant_routes_forget, using=using)
+
+
 def _tenant_lock(*, tenant: Organization, using: str = DEFAULT_DB_ALIAS) -> Organization:
     """Re-read the organization under its row lock (inside the caller's transaction)."""
     try:
@@ -142,6 +150,7 @@ def tenant_provision(
             Domain.objects.using(MIGRATION_ALIAS).create(
                 domain=tenant.primary_domain, tenant=tenant, is_primary=True
             )
+            _routes_forget(using=MIGRATION_ALIAS)
             if owner is not None:
                 _owner_create(tenant=tenant, owner=owner, actor=actor)
             # Last: the trail's lock (one chain for the platform) is held only until the commit.
@@ -191,6 +200,7 @@ def tenant_rename(*, tenant: Organization, name: str, actor: uuid.UUID | None = 
         if tenant.name != name:
             tenant.name = name
             tenant.save(update_fields=["name", "updated_at"])
+            _routes_forget(using=DEFAULT_DB_ALIAS)
             platform_audit_record(
                 action=PlatformAuditEntry.Action.RENAME,
                 organization_id=tenant.organization_id,
@@ -216,6 +226,7 @@ def _tenant_status_set(
         if tenant.status != status:
             before, tenant.status = tenant.status, status
             tenant.save(update_fields=["status", "updated_at"])
+            _routes_forget(using=DEFAULT_DB_ALIAS)
             platform_audit_record(
                 action=_STATUS_ACTIONS[status],
                 organization_id=tenant.organization_id,
@@ -250,6 +261,7 @@ def tenant_delete(*, tenant: Organization, confirm: str | None, actor: uuid.UUID
         tenant_schema_drop(tenant=tenant)
         Domain.objects.using(MIGRATION_ALIAS).filter(tenant_id=tenant.pk).delete()
         Organization.objects.using(MIGRATION_ALIAS).filter(pk=tenant.pk).delete()
+        _routes_forget(using=MIGRATION_ALIAS)
         platform_audit_record(
             action=PlatformAuditEntry.Action.DELETE,
             organization_id=tenant.organization_id,

@@ -38,13 +38,15 @@ def _url(alias: str) -> str:
 
 
 class Peer:
-    """A second Hub process (``tests.crypto_peer``), stepped one command at a time."""
+    """A second Hub process (``tests.crypto_peer``, or ``MODULE``), stepped one command at a time."""
+
+    MODULE = "tests.crypto_peer"
 
     def __init__(self) -> None:
         environment = {**os.environ, "HUB_ENV": "test", "HUB_FIELD_KEYS": ",".join(settings.HUB_FIELD_KEYS)}
         environment.update(DATABASE_URL=_url("default"), DATABASE_OWNER_URL=_url(MIGRATION_ALIAS))
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.crypto_peer"],
+        self.process = subprocess.Popen(  # noqa: S603 - our own module, by its name
+            [sys.executable, "-m", self.MODULE],
             cwd=PROJECT_DIR,
             env=environment,
             stdin=subprocess.PIPE,
