@@ -7,7 +7,8 @@ transaction-pooling PgBouncer. This backend instead sets, with ``set_config(...,
 * ``hub.organization_id``: the organization the row-level-security policies admit (empty outside a
   tenant, which admits nothing);
 
-at the start of every transaction, and again whenever the tenant changes inside one. A statement run
+at the start of every transaction (in one round trip with its ``BEGIN``), and again
+whenever the tenant changes inside one. A statement run
 in autocommit mode is wrapped in a short transaction of its own so it carries the settings too: no
 statement ever reaches a tenant table without them. Nothing is left in the session for the next
 client of a pooled server connection.
@@ -28,12 +29,17 @@ from django.db.backends.base.base import NO_DB_ALIAS
 from django_tenants.postgresql_backend.base import DatabaseWrapper as TenantDatabaseWrapper
 from django_tenants.postgresql_backend.base import original_backend
 from django_tenants.utils import quote_schema_name
+from psycopg import sql
+from psycopg.pq import ConnStatus, ExecStatus, TransactionStatus
 from psycopg_pool import ConnectionPool, PoolTimeout
 from psycopg_pool.pool import AddConnection, MaintenanceTask
 
 ORGANIZATION_SETTING = "hub.organization_id"
 _SET_CONTEXT_SQL = (
     f"SELECT set_config('search_path', %s, true), set_config('{ORGANIZATION_SETTING}', %s, true)"
+)
+_BEGIN_WITH_CONTEXT_SQL = sql.SQL(
+    "BEGIN; SELECT set_config('search_path', {}, true), set_config('" + ORGANIZATION_SETTING + "', {}, true)"
 )
 # Statements that must run as they are in an aborted transaction (the settings cannot be set there).
 _TRANSACTION_CONTROL = ("ROLLBACK", "RELEASE")
@@ -68,6 +74,29 @@ class HubConnectionPool(ConnectionPool[psycopg.Connection[Any]]):
         if isinstance(task, AddConnection):
             delay = min(delay, RECONNECT_DELAY_MAX_SECONDS)
         super().schedule_task(task, delay)
+
+
+def _begin_with_context(raw: psycopg.Connection[Any], wanted: tuple[str, str]) -> bool:
+    """Open the transaction and set its context in one round trip, when ``raw`` is about to open one.
+
+    psycopg sends its own ``BEGIN`` before the first statement of a transaction, a round trip of its
+    own; here ``BEGIN; SELECT set_config(...)`` goes as one simple query instead (the values quoted by
+    psycopg), and psycopg, finding the transaction open, sends no ``BEGIN``. Only for a plain ``BEGIN``
+    (no isolation level, read-only or deferrable option on the connection); False when not done.
+    """
+    if (
+        raw.autocommit
+        or raw.info.transaction_status != TransactionStatus.IDLE
+        or (raw.isolation_level, raw.read_only, raw.deferrable) != (None, None, None)
+    ):
+        return False
+    query = _BEGIN_WITH_CONTEXT_SQL.format(*map(sql.Literal, wanted))
+    result = raw.pgconn.exec_(query.as_bytes(raw))
+    if result.status != ExecStatus.TUPLES_OK:
+        if raw.pgconn.status != ConnStatus.OK:  # the connection is lost: as psycopg itself says it
+            raise psycopg.OperationalError(raw.pgconn.get_error_message(raw.info.encoding))
+        raise psycopg.errors.error_from_result(result, encoding=raw.info.encoding)
+    return True
 
 
 class DatabaseWrapper(TenantDatabaseWrapper):
@@ -114,10 +143,13 @@ class DatabaseWrapper(TenantDatabaseWrapper):
 
     def _apply_context(self, raw_cursor: Any) -> None:
         wanted = self.tenant_context_values()
-        if self._applied_context == wanted:
+        # No transaction open on the server (one ended past Django's bookkeeping): nothing is applied.
+        opened = raw_cursor.connection.info.transaction_status != TransactionStatus.IDLE
+        if opened and self._applied_context == wanted:
             return
         with self.wrap_database_errors:
-            raw_cursor.execute(_SET_CONTEXT_SQL, wanted)
+            if not _begin_with_context(raw_cursor.connection, wanted):
+                raw_cursor.execute(_SET_CONTEXT_SQL, wanted)
         self._applied_context = wanted
 
     # Whatever ends or undoes the transaction also undoes the local settings.
