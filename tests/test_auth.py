@@ -170,7 +170,7 @@ def test_valid_token_is_accepted(client_for: ClientFactory, tenant_a: Organizati
     response = client_for(tenant_a, ["viewer"]).get(ENTITIES)
 
     assert response.status_code == 200
-    assert response.json() == {"items": [], "count": 0}
+    assert response.json() == {"items": [], "count": 0, "count_exact": True, "next": None}
 
 
 def test_expired_token_is_401_token_expired(make_token: TokenFactory, tenant_a: Organization) -> None:
