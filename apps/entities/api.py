@@ -121,8 +121,7 @@ def relation_create(
 def permission_list(request: HttpRequest, entity_id: uuid.UUID, page: Query[PageParams]) -> dict[str, Any]:
     """Who holds which object permission on the entity (admin only)."""
     entity = selectors.entity_get(entity_id=entity_id, viewer=request_viewer(request))
-    return paginate_audited(
-        selectors.entity_permission_list(entity=entity), page=page)
+    return paginate_audited(selectors.entity_permission_list(entity=entity), page=page)
 
 
 @router.post(
