@@ -122,13 +122,11 @@ def tenant_routes_forget() -> None:
 
 
 def platform_audit_list(
-    *, organization_id: uuid.UUID | None = None, action: str | None = None, before: int | None = None
+    *, organization_id: uuid.UUID | None = None, action: str | None = None
 ) -> QuerySet[PlatformAuditEntry]:
-    """The platform's audit entries, newest first, optionally of one organization or one action, and
-    only those numbered below ``before`` (the keyset cursor of a page)."""
+    """The platform's audit entries, newest first, optionally of one organization or one action (pages
+    are cut by ``api.pagination``'s keyset cursor)."""
     entries = PlatformAuditEntry.objects.all()
-    if before is not None:
-        entries = entries.filter(sequence__lt=before)
     if organization_id is not None:
         entries = entries.filter(organization_id=organization_id)
     if action is not None:
