@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export HUB_HOST ?= 127.0.0.1
 export HUB_PORT ?= 8000
 
-.PHONY: run dev test check format bench bench-ledger bench-scheduling loadtest install bootstrap clean
+.PHONY: run dev test check format bench bench-ledger bench-scheduling loadtest install bootstrap stop clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,11 @@ bench-scheduling: install
 # LOADTEST_TENANTS (5), LOADTEST_DURATION (10m), LOADTEST_SPAWN_RATE, LOADTEST_ENTITIES; see bench/README.md.
 loadtest: install
 	$(PY) bench/loadtest/run.py
+
+# Stop the embedded PostgreSQL (it keeps running between commands; its data stays in .data/pg and the
+# next command starts it again).
+stop:
+	$(PY) -m hub.embedded_db
 
 clean:
 	rm -rf $(VENV) .data .coverage htmlcov .mypy_cache .ruff_cache

@@ -75,6 +75,23 @@ class BenchTenant:
 
 
 BENCH_TENANT = BenchTenant("bench", uuid.UUID("00000000-0000-4000-8000-0000000be001"), "Bench", 10_000, 200)
+
+
+def bench_tenant(entities: int) -> BenchTenant:
+    """The measured organization: ``bench`` (10,000 live entities) or, for another size, an organization
+    of its own (``bench100000``...), so the sizes sit side by side in one database and a run of one
+    size never reseeds another."""
+    if entities == BENCH_TENANT.live:
+        return BENCH_TENANT
+    return BenchTenant(
+        f"bench{entities}",
+        uuid.uuid5(BENCH_TENANT.organization_id, str(entities)),
+        f"Bench {entities:,}",
+        entities,
+        entities // 50,
+    )
+
+
 # A neighbour, so host routing picks among several organizations and a cross-tenant call can be refused.
 NEIGHBOUR_TENANT = BenchTenant("bench2", uuid.UUID("00000000-0000-4000-8000-0000000be002"), "Bench 2", 25, 0)
 
@@ -121,12 +138,12 @@ def run(args: list[str], env: dict[str, str], *, what: str, timeout: float = 600
     return completed.stdout
 
 
-def prepare(env: dict[str, str]) -> dict[str, Any]:
+def prepare(env: dict[str, str], measured: BenchTenant) -> dict[str, Any]:
     """Migrate, provision the bench organizations when missing, seed them when not seeded."""
     started = time.monotonic()
     log("preparing the bench database: migrate_schemas ...")
     run([PYTHON, "manage.py", "migrate_schemas"], env, what="migrate_schemas")
-    tenants = [BENCH_TENANT, NEIGHBOUR_TENANT]
+    tenants = [measured, NEIGHBOUR_TENANT]
     listing = [PYTHON, "-m", "bench.prepare", "tenants", *[tenant.slug for tenant in tenants]]
     existing = json.loads(run(listing, env, what="listing tenants"))
     for tenant in tenants:
@@ -661,6 +678,7 @@ def variants_measure(
     options: argparse.Namespace,
     neighbour_host: str,
     admin_token: str,
+    expected_count: int,
 ) -> dict[str, Any]:
     """Start every variant's server, then measure level by level, the variants taking turns.
 
@@ -675,7 +693,7 @@ def variants_measure(
             log(f"[{variant.name}] starting gunicorn -c {GUNICORN_CONF} hub.wsgi ({variant.settings_module})")
             server = stack.enter_context(gunicorn_server(variant, env))
             servers.append(server)
-            sanity = sanity_check(server, headers, BENCH_TENANT.live)
+            sanity = sanity_check(server, headers, expected_count)
             if variant.name.startswith("hub"):
                 sanity["cross_tenant_status"] = cross_tenant_check(server, headers, neighbour_host)
                 sanity["access_entries_per_read"] = read_audit_check(server, headers, admin_token)
@@ -801,7 +819,7 @@ def table_print(report: dict[str, Any]) -> None:
         out.write(f"\nWARNING: {errors} errors (non-200 responses or transport errors); see the JSON.\n")
     for note in report["notes"]:
         out.write(f"\nnote: {note}")
-    out.write(f"\n\nresults: {RESULTS_FILE.relative_to(ROOT)}\n")
+    out.write(f"\n\nresults: {report['results_file']}\n")
 
 
 def git_revision() -> str | None:
@@ -820,8 +838,10 @@ def git_revision() -> str | None:
 # --- Main ----------------------------------------------------------------------------------------
 
 
-def variants_for(env: dict[str, str], dataset: dict[str, Any]) -> tuple[list[Variant], list[str]]:
-    bench = dataset[BENCH_TENANT.slug]
+def variants_for(
+    env: dict[str, str], dataset: dict[str, Any], measured: BenchTenant
+) -> tuple[list[Variant], list[str]]:
+    bench = dataset[measured.slug]
     bare_env = {"BENCH_SCHEMA": bench["schema_name"], "BENCH_ORGANIZATION_ID": bench["organization_id"]}
     variants = [
         Variant(
@@ -883,6 +903,13 @@ def options_parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--load-generator", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument(
+        "--entities",
+        type=int,
+        default=BENCH_TENANT.live,
+        help="live entities of the measured organization (default 10,000; another size gets an "
+        "organization of its own, e.g. --entities 100000)",
+    )
+    parser.add_argument(
         "--quiet-wait",
         type=int,
         default=15,
@@ -914,14 +941,17 @@ def main(argv: list[str] | None = None) -> int:
         log(f"note: the machine is already busy (load average {load_before[0]:.2f}); figures will be noisy")
 
     try:
-        dataset = prepare(env)
-        token = token_mint(env, BENCH_TENANT.slug)
+        measured_tenant = bench_tenant(options.entities)
+        dataset = prepare(env, measured_tenant)
+        token = token_mint(env, measured_tenant.slug)
         base_domain = env.get("HUB_BASE_DOMAIN", "localhost").lower().rstrip(".")
-        headers = {"Host": f"{BENCH_TENANT.slug}.{base_domain}", "Authorization": f"Bearer {token}"}
-        variants, notes = variants_for(env, dataset)
+        headers = {"Host": f"{measured_tenant.slug}.{base_domain}", "Authorization": f"Bearer {token}"}
+        variants, notes = variants_for(env, dataset, measured_tenant)
         neighbour_host = f"{NEIGHBOUR_TENANT.slug}.{base_domain}"
-        admin_token = token_mint(env, BENCH_TENANT.slug, role="admin")
-        measured = variants_measure(variants, env, generator, headers, options, neighbour_host, admin_token)
+        admin_token = token_mint(env, measured_tenant.slug, role="admin")
+        measured = variants_measure(
+            variants, env, generator, headers, options, neighbour_host, admin_token, measured_tenant.live
+        )
     except BenchError as exc:
         log(f"bench failed: {exc}")
         return 1
@@ -1004,7 +1034,11 @@ def main(argv: list[str] | None = None) -> int:
         "ratios": comparisons,
         "notes": notes,
     }
-    RESULTS_FILE.write_text(json.dumps(report, indent=2) + "\n")
+    results_file = RESULTS_FILE
+    if options.entities != BENCH_TENANT.live:
+        results_file = RESULTS_FILE.with_name(f"entities_list_{options.entities}.json")
+    report["results_file"] = str(results_file.relative_to(ROOT))
+    results_file.write_text(json.dumps(report, indent=2) + "\n")
     table_print(report)
     return 0
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
+import subprocess
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,3 +84,29 @@ def database_bootstrap(socket_dir: str, database: str) -> None:
                     sql.Identifier(database), sql.Identifier(OWNER_ROLE)
                 )
             )
+
+
+def embedded_server_stop(data_dir: Path = DATA_DIR) -> bool:
+    """Stop the embedded server of ``data_dir`` (``make stop``); False when it was not running.
+
+    Its data stays in ``data_dir / "pg"``; the next command that needs it starts it again. As root,
+    pgserver runs PostgreSQL as its own system user ``pgserver``, and ``pg_ctl`` must run as that user.
+    """
+    pgdata = data_dir / "pg"
+    if not (pgdata / "postmaster.pid").exists():
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from pgserver._commands import POSTGRES_BIN_PATH
+
+    command = [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(pgdata), "-w", "stop", "-m", "fast"]
+    subprocess.run(command, check=True, user="pgserver" if os.geteuid() == 0 else None)  # noqa: S603
+    return True
+
+
+if __name__ == "__main__":
+    print(
+        "stopped the embedded PostgreSQL"
+        if embedded_server_stop()
+        else "the embedded PostgreSQL is not running"
+    )
