@@ -22,6 +22,9 @@ from tenants.routers import MIGRATION_ALIAS
 from tenants.services import tenant_delete, tenant_provision
 from tests.fakes import FakeIdentityService
 
+# Browser fixtures (``browser``, ``page``, ``hub_server``) for the tests that drive headless Chromium.
+pytest_plugins = ["tests.browser"]
+
 ALPHA_ID = uuid.UUID("aaaaaaaa-0000-4000-8000-00000000000a")
 BETA_ID = uuid.UUID("bbbbbbbb-0000-4000-8000-00000000000b")
 SESSION_TENANTS = {ALPHA_ID: "alpha", BETA_ID: "beta"}
