@@ -125,6 +125,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- HTTP ----------------------------------------------------------------------------------------
 MIDDLEWARE = [
     "api.middleware.RequestIdMiddleware",
+    # Per-route request counts and latency, and /metrics for the holder of HUB_METRICS_TOKEN.
+    "hub.metrics.MetricsMiddleware",
     "api.middleware.HealthCheckMiddleware",
     "api.middleware.UriLengthGuardMiddleware",
     "api.middleware.NulGuardMiddleware",
@@ -261,6 +263,10 @@ HUB_FIELD_KEYS: list[str] = env.list("HUB_FIELD_KEYS", default=[] if IS_PROD els
 HUB_BOOKING_MIN_MINUTES: int = env.int("HUB_BOOKING_MIN_MINUTES", default=5)
 HUB_BOOKING_MAX_MINUTES: int = env.int("HUB_BOOKING_MAX_MINUTES", default=24 * 60)
 
+# --- Metrics -------------------------------------------------------------------------------------
+# ``GET /metrics`` (hub.metrics) answers only ``Authorization: Bearer <this>``; unset: 404, nothing exposed.
+HUB_METRICS_TOKEN: str | None = env.str("HUB_METRICS_TOKEN", default=None) or None
+
 # --- Logging -------------------------------------------------------------------------------------
 HUB_LOG_FORMAT: str = env.str("HUB_LOG_FORMAT", default="json" if IS_PROD else "text")
 LOGGING = {
@@ -309,6 +315,8 @@ def _refuse_unsafe_production_settings() -> None:
         )
     elif IDENTITY_JWT_SECRET and (weakness := secret_weakness(IDENTITY_JWT_SECRET)):
         problems.append(f"IDENTITY_JWT_SECRET must be a random value: {weakness}")
+    if HUB_METRICS_TOKEN and (weakness := secret_weakness(HUB_METRICS_TOKEN)):
+        problems.append(f"HUB_METRICS_TOKEN must be a random value: {weakness}")
     if not HUB_FIELD_KEYS or DEV_FIELD_KEY in HUB_FIELD_KEYS:
         problems.append(
             "HUB_FIELD_KEYS must hold the master field-encryption key(s) (manage.py generate_field_key)"

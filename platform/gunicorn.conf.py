@@ -2,6 +2,9 @@
 import json
 import multiprocessing
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 from gunicorn import util as gunicorn_util
 
@@ -61,3 +64,33 @@ _GUNICORN_ERRORS = {
     501: ("The transfer coding is not supported.", "not_implemented"),
 }
 gunicorn_util.write_error = _write_json_error
+
+
+
+# Metrics (hub/metrics.py): every worker writes its counts to files in PROMETHEUS_MULTIPROC_DIR and a
+# scrape of any worker sums them. The variable must be set before a worker imports prometheus_client:
+# here, in the master before it forks the workers (no preload_app: the Hub loads in each worker). A
+# private temporary folder, removed on exit, unless the operator names one (wiped at start then: the
+# values of a previous run would be summed in).
+_metrics_dir_owned = []
+
+
+def on_starting(server):
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not folder:
+        folder = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="hub-metrics-")
+        _metrics_dir_owned.append(folder)
+    for stale in Path(folder).glob("*.db"):
+        stale.unlink()
+
+
+def child_exit(server, worker):
+    # A dead worker's counters stay in the sums; its live gauges (pool connections) are dropped.
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    for folder in _metrics_dir_owned:
+        shutil.rmtree(folder, ignore_errors=True)

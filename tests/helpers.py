@@ -115,12 +115,20 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn_serving(environment: dict[str, str]) -> Iterator[int]:
-    """gunicorn as `make run` and the Dockerfile start it (one worker), on a free port; yields the port."""
+def gunicorn_serving(
+    environment: dict[str, str], *, workers: int = 1, command: list[str] | None = None
+) -> Iterator[int]:
+    """gunicorn as `make run` and the Dockerfile start it (one worker unless told), on a free port;
+    yields the port. ``command``: the command line to run instead (the image's, say)."""
     port = free_port()
-    environment = {**environment, "HUB_HOST": "127.0.0.1", "HUB_PORT": str(port), "HUB_WORKERS": "1"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "platform/gunicorn.conf.py", "hub.wsgi"],
+    environment = {
+        **environment,
+        "HUB_HOST": "127.0.0.1",
+        "HUB_PORT": str(port),
+        "HUB_WORKERS": str(workers),
+    }
+    server = subprocess.Popen(  # noqa: S603 - the tests' own command lines
+        command or [sys.executable, "-m", "gunicorn", "-c", "platform/gunicorn.conf.py", "hub.wsgi"],
         cwd=Path(__file__).resolve().parent.parent,
         env=environment,
         stderr=subprocess.PIPE,
