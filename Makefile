@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export HUB_HOST ?= 127.0.0.1
 export HUB_PORT ?= 8000
 
-.PHONY: run dev test check format bench bench-ledger bench-scheduling loadtest install bootstrap stop clean
+.PHONY: run dev test check format bench bench-ledger bench-scheduling loadtest install browser bootstrap stop clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,14 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 install: $(VENV)/.installed
+
+# Headless Chromium for the browser tests (tests/browser.py): Debian's package, installed when missing and
+# root (as CI runs). Otherwise those tests are skipped, and fail in CI (CI set).
+browser:
+	@command -v chromium >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1 || \
+	  { echo "installing chromium (Debian) for the browser tests"; apt-get update -qq >/dev/null && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "chromium could not be installed: the browser tests will not run"
 
 # Migrate the shared schema and every tenant schema; in dev, make sure the demo tenant exists and
 # print a token and an example curl.
@@ -30,7 +38,7 @@ dev: bootstrap
 	$(PY) manage.py runserver $(HUB_HOST):$(HUB_PORT)
 
 # The whole suite against a real PostgreSQL (embedded unless DATABASE_URL is set), with coverage.
-test: install
+test: install browser
 	HUB_ENV=test $(PY) -m pytest -p no:randomly --cov --cov-report=term-missing:skip-covered --cov-fail-under=90
 
 # Lint, format and type checks (CI runs them).

@@ -9,12 +9,13 @@ import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
 
+from django.core.exceptions import DisallowedHost
 from django.db import DatabaseError
 from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from hub.client_address import client_address
-from hub.errors import HubErrorCode
+from hub.errors import BadRequest, HubErrorCode
 from tenants.db import tenant_connection
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -151,15 +152,34 @@ class UriLengthGuardMiddleware:
         return self.get_response(request)
 
 
+class ServedHostMiddleware:
+    """A Host outside ``ALLOWED_HOSTS`` (the base domain and its subdomains) is a 400 ``bad_host`` here,
+    before what answers without looking up a tenant (static files, CORS preflights) answers it."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            request.get_host()
+        except DisallowedHost:
+            return BadRequest("The Host header is not served here.", code=HubErrorCode.BAD_HOST).response()
+        return self.get_response(request)
+
+
 def _as_json_error(response: HttpResponse) -> HttpResponse:
     """Errors answered by the framework itself (Ninja's 405, say) get the contract's JSON shape too."""
     if response.status_code < 400 or response.get("Content-Type", "").startswith("application/json"):
         return response
     detail = _FRAMEWORK_ERRORS.get(response.status_code, ("The request failed.", HubErrorCode.ERROR))
     replacement = JsonResponse({"detail": detail[0], "code": detail[1]}, status=response.status_code)
-    for header in ("Allow", "Retry-After", "WWW-Authenticate"):
+    for header in ("Allow", "Retry-After", "WWW-Authenticate", "Vary"):
         if header in response:
             replacement[header] = response[header]
+    # CORS headers (corsheaders, inside): without them a browser app cannot read why it was refused.
+    for header, value in response.items():
+        if header.lower().startswith("access-control-"):
+            replacement[header] = value
     return replacement
 
 

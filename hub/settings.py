@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+
+from hub.cors import cors_origins_parse
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -52,7 +55,16 @@ TENANT_APPS = [
     "apps.scheduling",
     "apps.members",
 ]
-INSTALLED_APPS = [*SHARED_APPS, *[app for app in TENANT_APPS if app not in SHARED_APPS], "ninja"]
+INSTALLED_APPS = [
+    *SHARED_APPS,
+    *[app for app in TENANT_APPS if app not in SHARED_APPS],
+    "ninja",
+    # Static files (the API docs' assets) are served by WhiteNoise in every mode: `make run`, `make dev`
+    # (runserver_nostatic: not runserver's own handler, which serves only under DEBUG) and the image.
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "corsheaders",
+]
 
 TENANT_MODEL = "tenants.Organization"
 TENANT_DOMAIN_MODEL = "tenants.Domain"
@@ -131,6 +143,11 @@ MIDDLEWARE = [
     "api.middleware.UriLengthGuardMiddleware",
     "api.middleware.NulGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files and CORS preflights answer on any served host before a tenant is looked up: no tenant,
+    # no token, no database. CorsMiddleware wraps the rest, so errors (401, 404, 403) carry CORS too.
+    "api.middleware.ServedHostMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "tenants.middleware.TenantRoutingMiddleware",
     "apps.audit.middleware.AuditMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -152,6 +169,32 @@ TEMPLATES = [
     }
 ]
 STATIC_URL = "static/"
+# Static files (ninja's Swagger UI, the admin's assets) come from STATIC_ROOT once `manage.py collectstatic`
+# has gathered them there (the image does at build, with gzip and brotli copies WhiteNoise sends to those
+# who accept them); until then, as under `make run`, `make dev` and the tests, from the installed apps.
+STATIC_ROOT = Path(env.str("HUB_STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = not STATIC_ROOT.is_dir()
+# WhiteNoise warns at every start that STATIC_ROOT does not exist yet: expected until collectstatic.
+warnings.filterwarnings("ignore", message="No directory at: ", category=UserWarning)
+# Browser origins allowed to call the API (django-cors-headers), comma-separated: origins, or patterns
+# whose first label is * (https://*.example.com: one subdomain label); hub.cors checks and translates.
+try:
+    _cors = cors_origins_parse(
+        env.list("HUB_CORS_ORIGINS", default=[] if IS_PROD else ["http://localhost:3000"])
+    )
+except ValueError as exc:
+    raise ImproperlyConfigured(f"HUB_CORS_ORIGINS: {exc}") from None
+CORS_ALLOWED_ORIGINS: list[str] = _cors.exact
+CORS_ALLOWED_ORIGIN_REGEXES: list[str] = _cors.patterns
+CORS_URLS_REGEX = r"^/api/"  # the APIs only; the admin is same-origin
+CORS_ALLOW_HEADERS = ("authorization", "content-type", "idempotency-key", "if-match", "x-request-id")
+CORS_EXPOSE_HEADERS = ("ETag", "X-Request-ID", "Idempotent-Replayed", "Location", "Retry-After")
+# Bearer tokens, never cookies: a cross-origin request is never credentialed.
+CORS_ALLOW_CREDENTIALS = False
 # Proxies (addresses or CIDR networks, comma-separated) whose X-Forwarded-For is believed: the client
 # address of the access log and the audit trail (hub.client_address). None by default: the peer's.
 HUB_TRUSTED_PROXIES: list[str] = env.list("HUB_TRUSTED_PROXIES", default=[])
