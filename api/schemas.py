@@ -36,9 +36,16 @@ class Error(ErrorBody):
 ERROR_STATUSES = (400, 401, 403, 404, 409, 413, 414, 422, 503)
 
 
-def error_responses(schema: type[ErrorBody]) -> dict[int, type[Schema]]:
-    """The error statuses every operation may answer, each with ``schema`` (the module's ``Error``)."""
-    return dict.fromkeys(ERROR_STATUSES, schema)
+# 412/428: a conditional write (If-Match, api.etags) whose ETag is stale, or that lacks If-Match while
+# HUB_REQUIRE_IF_MATCH is on.
+PRECONDITION_STATUSES = (412, 428)
+
+
+def error_responses(schema: type[ErrorBody], *, preconditions: bool = False) -> dict[int, type[Schema]]:
+    """The error statuses every operation may answer, each with ``schema`` (the module's ``Error``);
+    ``preconditions``: also those of a write that honours ``If-Match`` (412, 428)."""
+    statuses = ERROR_STATUSES + (PRECONDITION_STATUSES if preconditions else ())
+    return dict.fromkeys(sorted(statuses), schema)
 
 
 ERRORS = error_responses(Error)

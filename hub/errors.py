@@ -39,6 +39,8 @@ class HubErrorCode(StrEnum):
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     CONFLICT = "conflict"
+    PRECONDITION_FAILED = "precondition_failed"
+    PRECONDITION_REQUIRED = "precondition_required"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     VALIDATION_ERROR = "validation_error"
     RATE_LIMITED = "rate_limited"
@@ -125,6 +127,24 @@ class Conflict(HubError):
     status = 409
     code: ClassVar[StrEnum] = HubErrorCode.CONFLICT
     default_detail = "The request conflicts with the current state."
+
+
+class PreconditionFailed(HubError):
+    """An ``If-Match`` that names none of the object's current ETags: it changed since it was read."""
+
+    status = 412
+    code: ClassVar[StrEnum] = HubErrorCode.PRECONDITION_FAILED
+    default_detail = "The object was changed since you read it; read it again and retry."
+
+
+class PreconditionRequired(HubError):
+    """A conditional write without ``If-Match`` while ``HUB_REQUIRE_IF_MATCH`` is on."""
+
+    status = 428
+    code: ClassVar[StrEnum] = HubErrorCode.PRECONDITION_REQUIRED
+    default_detail = (
+        "This write needs an If-Match header with the object's ETag (from reading it), or If-Match: *."
+    )
 
 
 class Invalid(HubError):

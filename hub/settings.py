@@ -295,6 +295,11 @@ HUB_LIST_COUNT_BOUND: int = env.int("HUB_LIST_COUNT_BOUND", default=1_000)
 if HUB_LIST_COUNT_BOUND < 1_000:
     raise ImproperlyConfigured("HUB_LIST_COUNT_BOUND must be at least 1000 (the contract's floor).")
 
+# --- Optimistic concurrency ----------------------------------------------------------------------
+# On: a PATCH/DELETE of an entity, account, resource or booking (and a booking's cancel) without
+# If-Match is refused with 428 precondition_required (api.etags). Off: If-Match is honoured when sent.
+HUB_REQUIRE_IF_MATCH: bool = env.bool("HUB_REQUIRE_IF_MATCH", default=False)
+
 # --- Field encryption ----------------------------------------------------------------------------
 # Master keys wrapping the organizations' data keys (tenants.crypto): base64 of 32 random bytes each,
 # comma-separated, the first wraps new keys, all unwrap. Rotate: put a new key first, run

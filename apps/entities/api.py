@@ -5,17 +5,19 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from guardian.models import UserObjectPermission
 from ninja import Query, Router, Status
 
 from api.auth import admin_auth, member_auth, request_actor, request_viewer
+from api.etags import etag_set, if_match
 from api.pagination import PageParams, paginate_audited
 from apps.entities import selectors, services
 from apps.entities.errors import EntityPermissionRequired
 from apps.entities.models import Entity, EntityKind, EntityRelation
 from apps.entities.schemas import (
     ENTITY_ERRORS,
+    ENTITY_IF_MATCH_ERRORS,
     EntityFilter,
     EntityIn,
     EntityOut,
@@ -68,14 +70,20 @@ def entity_create(request: HttpRequest, payload: EntityIn) -> Status[Entity]:
 
 
 @router.get("{uuid:entity_id}", response={200: EntityOut, **ENTITY_ERRORS})
-def entity_read(request: HttpRequest, entity_id: uuid.UUID) -> Entity:
-    return selectors.entity_get(entity_id=entity_id, viewer=request_viewer(request))
+def entity_read(request: HttpRequest, response: HttpResponse, entity_id: uuid.UUID) -> Entity:
+    """The entity, with its version in the ``ETag`` header (for ``If-Match`` on a later write)."""
+    entity = selectors.entity_get(entity_id=entity_id, viewer=request_viewer(request))
+    etag_set(response, entity)
+    return entity
 
 
-@router.patch("{uuid:entity_id}", response={200: EntityOut, **ENTITY_ERRORS}, auth=member_auth)
-def entity_update(request: HttpRequest, entity_id: uuid.UUID, payload: EntityPatch) -> Entity:
+@router.patch("{uuid:entity_id}", response={200: EntityOut, **ENTITY_IF_MATCH_ERRORS}, auth=member_auth)
+def entity_update(
+    request: HttpRequest, response: HttpResponse, entity_id: uuid.UUID, payload: EntityPatch
+) -> Entity:
     """Partial update. A restricted entity needs the caller's ``change`` grant (admins need none);
-    ``restricted`` itself may be set by admins only."""
+    ``restricted`` itself may be set by admins only. With ``If-Match``, applied only to that version
+    (else 412); the new ``ETag`` is in the answer's header."""
     viewer = request_viewer(request)
     entity = selectors.entity_get(entity_id=entity_id, viewer=viewer, need="change")
     changes = payload.dict(exclude_unset=True)
@@ -83,13 +91,18 @@ def entity_update(request: HttpRequest, entity_id: uuid.UUID, payload: EntityPat
         raise EntityPermissionRequired(
             "Only an admin may restrict an entity.", code=HubErrorCode.ROLE_REQUIRED
         )
-    return services.entity_update(actor=request_actor(request), entity=entity, changes=changes)
+    entity = services.entity_update(
+        actor=request_actor(request), entity=entity, changes=changes, if_match=if_match(request)
+    )
+    etag_set(response, entity)
+    return entity
 
 
-@router.delete("{uuid:entity_id}", response={204: None, **ENTITY_ERRORS}, auth=member_auth)
+@router.delete("{uuid:entity_id}", response={204: None, **ENTITY_IF_MATCH_ERRORS}, auth=member_auth)
 def entity_delete(request: HttpRequest, entity_id: uuid.UUID) -> Status[None]:
+    """Soft delete; with ``If-Match``, only of that version (else 412)."""
     entity = selectors.entity_get(entity_id=entity_id, viewer=request_viewer(request), need="delete")
-    services.entity_delete(actor=request_actor(request), entity=entity)
+    services.entity_delete(actor=request_actor(request), entity=entity, if_match=if_match(request))
     return Status(204, None)
 
 
@@ -115,6 +128,18 @@ def relation_create(
         viewer=viewer,
     )
     return Status(201, relation)
+
+
+@router.delete(
+    "{uuid:entity_id}/relations/{uuid:relation_id}", response={204: None, **ENTITY_ERRORS}, auth=member_auth
+)
+def relation_delete(request: HttpRequest, entity_id: uuid.UUID, relation_id: uuid.UUID) -> Status[None]:
+    """Remove a relation made from this entity (its ``source_id``), with the rights creating it needs:
+    ``change`` on this entity and sight of the target. Any other relation id is a 404."""
+    viewer = request_viewer(request)
+    source = selectors.entity_get(entity_id=entity_id, viewer=viewer, need="change")
+    services.entity_relation_delete(source=source, relation_id=relation_id, viewer=viewer)
+    return Status(204, None)
 
 
 @router.get("{uuid:entity_id}/permissions", response={200: GrantPage, **ENTITY_ERRORS}, auth=admin_auth)

@@ -21,12 +21,18 @@ class EntityErrorCode(StrEnum):
     SELF_RELATION = "self_relation"
     TARGET_NOT_FOUND = "target_not_found"
     RELATION_EXISTS = "relation_exists"
+    RELATION_NOT_FOUND = "relation_not_found"
     KIND_EXISTS = "kind_exists"
 
 
 class EntityNotFound(NotFound):
     code = EntityErrorCode.ENTITY_NOT_FOUND
     default_detail = "No entity has this id."
+
+
+class EntityRelationNotFound(NotFound):
+    code = EntityErrorCode.RELATION_NOT_FOUND
+    default_detail = "This entity has no relation with this id."
 
 
 class EntityInvalid(Invalid):

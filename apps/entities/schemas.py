@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from ninja import Schema
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from api.pagination import Page, PageParams
 from api.schemas import BodyIn, ErrorBody, error_responses
@@ -62,6 +62,9 @@ class EntityOut(Schema):
     updated_by: uuid.UUID | None = Field(validation_alias="updated_by_id")
     deleted_at: datetime | None
     deleted_by: uuid.UUID | None = Field(validation_alias="deleted_by_id")
+    erased_at: datetime | None = Field(
+        description="When its personal data was erased (a data subject request, /privacy/); null if never"
+    )
 
     @staticmethod
     def resolve_email(entity: Any) -> str | None:
@@ -105,8 +108,17 @@ class RelationPage(Page):
 
 
 class KindIn(BodyIn):
-    key: str = Field(max_length=40)
-    label: str = Field(max_length=100)
+    """A new kind of entity for the organization (admins only), besides the four built in."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"key": "vendor", "label": "Vendor"}]})
+
+    key: str = Field(
+        max_length=40,
+        description="Its machine name, used as an entity's kind: a lowercase letter, then lowercase "
+        "letters, digits, - or _; unique in the organization (409 kind_exists)",
+        examples=["vendor"],
+    )
+    label: str = Field(max_length=100, description="Its name as people read it", examples=["Vendor"])
 
 
 class KindOut(Schema):
@@ -155,3 +167,5 @@ class EntityError(ErrorBody):
 
 
 ENTITY_ERRORS = error_responses(EntityError)
+# Writes that honour If-Match (api.etags): also 412 precondition_failed and 428 precondition_required.
+ENTITY_IF_MATCH_ERRORS = error_responses(EntityError, preconditions=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.models import Permission
 from django.db import IntegrityError, transaction
@@ -21,15 +21,19 @@ from apps.entities.errors import (
     EntityInvalid,
     EntityKindUnknown,
     EntityNotFound,
+    EntityRelationNotFound,
     EntityUserUnknown,
 )
 from apps.entities.models import Entity, EntityKind, EntityRelation
-from apps.entities.selectors import PERMISSIONS, EntityViewer, entity_list
+from apps.entities.selectors import PERMISSIONS, EntityViewer, entity_list, entity_relation_list
 from apps.members.errors import MemberNotFound
 from apps.members.selectors import organization_user_get
 from hub.errors import violated_constraint
 from tenants.fields import with_blind_indexes
 from tenants.models import User
+
+if TYPE_CHECKING:
+    from api.etags import IfMatch
 
 # Fields a PATCH may send as null: null clears them. The others are required and refuse null.
 _NULLABLE = frozenset({"reference", "email", "phone"})
@@ -101,22 +105,29 @@ def entity_create(
     return entity
 
 
-def _live_locked(entity: Entity) -> Entity:
-    """``entity`` re-read under its row lock, still live (deleted meanwhile: not found)."""
+def _live_locked(entity: Entity, if_match: IfMatch | None = None) -> Entity:
+    """``entity`` re-read under its row lock, still live (deleted meanwhile: not found), and still the
+    version ``if_match`` names (else 412): compared under the lock, so two writers holding the same
+    ETag cannot both pass."""
     locked = Entity.objects.select_for_update().filter(pk=entity.pk, deleted_at__isnull=True).first()
     if locked is None:
         raise EntityNotFound()
+    if if_match is not None:
+        if_match.check(locked)
     return locked
 
 
 @transaction.atomic
-def entity_update(*, actor: User, entity: Entity, changes: dict[str, Any]) -> Entity:
+def entity_update(
+    *, actor: User, entity: Entity, changes: dict[str, Any], if_match: IfMatch | None = None
+) -> Entity:
     """Apply a partial update: only the fields in ``changes``; ``None`` clears an optional field.
 
     The row is re-read under its lock first: a delete or an erasure that committed since the caller
-    loaded it wins (not found; personal fields of an erased entity stay erased, 409 ``subject_erased``).
+    loaded it wins (not found; personal fields of an erased entity stay erased, 409 ``subject_erased``),
+    and so does any change since the version ``if_match`` names (412).
     """
-    entity = _live_locked(entity)
+    entity = _live_locked(entity, if_match)
     erased = set(changes) & set(Entity.PERSONAL_FIELDS) if entity.erased_at is not None else set()
     if erased:
         raise EntityConflict(
@@ -145,9 +156,10 @@ def entity_update(*, actor: User, entity: Entity, changes: dict[str, Any]) -> En
 
 
 @transaction.atomic
-def entity_delete(*, actor: User, entity: Entity) -> Entity:
-    """Soft delete: the entity disappears from reads but its row (and history) stays."""
-    entity = _live_locked(entity)
+def entity_delete(*, actor: User, entity: Entity, if_match: IfMatch | None = None) -> Entity:
+    """Soft delete: the entity disappears from reads but its row (and history) stays. Refused (412)
+    when it changed since the version ``if_match`` names."""
+    entity = _live_locked(entity, if_match)
     before = audit_snapshot(entity)
     entity.deleted_at = timezone.now()
     entity.deleted_by = actor
@@ -185,6 +197,25 @@ def entity_relation_create(
         raise
     audit_change(action=AuditEntry.Action.CREATE, instance=relation, actor=actor)
     return relation
+
+
+@transaction.atomic
+def entity_relation_delete(
+    *, source: Entity, relation_id: uuid.UUID, viewer: EntityViewer | None = None
+) -> None:
+    """Remove a relation made from ``source`` whose target ``viewer`` may see (the rules of creating
+    one). Any other id (unknown, from another entity, to a hidden target, of another organization) is
+    the same 404. The row is locked first, so of two concurrent deletes one removes it and the other
+    finds nothing; the hard-delete receiver (``apps.audit.receivers``) records it with the actor."""
+    relation = (
+        entity_relation_list(entity=source, viewer=viewer)
+        .filter(id=relation_id, source=source)
+        .select_for_update(of=("self",))
+        .first()
+    )
+    if relation is None:
+        raise EntityRelationNotFound()
+    relation.delete()
 
 
 @transaction.atomic

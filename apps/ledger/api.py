@@ -11,16 +11,18 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from ninja import Header, Query, Router, Status
 
 from api.auth import member_auth, request_actor, request_viewer
+from api.etags import etag_set, if_match
 from api.pagination import PageParams, cursor_carried, paginate_audited
 from apps.ledger import selectors, services
 from apps.ledger.errors import IdempotencyKeyRequired
 from apps.ledger.models import Account, Transaction
 from apps.ledger.schemas import (
     LEDGER_ERRORS,
+    LEDGER_IF_MATCH_ERRORS,
     AccountFilter,
     AccountIn,
     AccountOut,
@@ -57,31 +59,52 @@ def _render(txn: Transaction) -> dict[str, Any]:
 
 @router.get("accounts", response={200: AccountPage, **LEDGER_ERRORS})
 def account_list(request: HttpRequest, filters: Query[AccountFilter]) -> dict[str, Any]:
-    accounts = selectors.account_list(archived=filters.archived, currency=filters.currency, type=filters.type)
+    """The accounts by code; ``?include=balance`` adds each one's balances (read with the page)."""
+    accounts = selectors.account_list(
+        archived=filters.archived,
+        currency=filters.currency,
+        type=filters.type,
+        with_balance=filters.includes("balance"),
+    )
     return paginate_audited(accounts, page=filters)
 
 
 @router.post("accounts", response={201: AccountOut, **LEDGER_ERRORS}, auth=member_auth)
-def account_create(request: HttpRequest, payload: AccountIn) -> Status[Account]:
+def account_create(request: HttpRequest, response: HttpResponse, payload: AccountIn) -> Status[Account]:
     account = services.account_create(
         actor=request_actor(request), viewer=request_viewer(request), **payload.dict()
     )
+    etag_set(response, account)
     return Status(201, account)
 
 
 @router.get("accounts/{uuid:account_id}", response={200: AccountOut, **LEDGER_ERRORS})
-def account_read(request: HttpRequest, account_id: uuid.UUID) -> Account:
-    return selectors.account_get(account_id=account_id)
+def account_read(request: HttpRequest, response: HttpResponse, account_id: uuid.UUID) -> Account:
+    """The account, with its version in the ``ETag`` header (for ``If-Match`` on a later write)."""
+    account = selectors.account_get(account_id=account_id)
+    etag_set(response, account)
+    return account
 
 
-@router.patch("accounts/{uuid:account_id}", response={200: AccountOut, **LEDGER_ERRORS}, auth=member_auth)
-def account_update(request: HttpRequest, account_id: uuid.UUID, payload: AccountPatch) -> Account:
-    """Partial update; ``{"archived": true}`` archives the account (accounts are never deleted)."""
+@router.patch(
+    "accounts/{uuid:account_id}", response={200: AccountOut, **LEDGER_IF_MATCH_ERRORS}, auth=member_auth
+)
+def account_update(
+    request: HttpRequest, response: HttpResponse, account_id: uuid.UUID, payload: AccountPatch
+) -> Account:
+    """Partial update; ``{"archived": true}`` archives the account (accounts are never deleted). With
+    ``If-Match``, applied only to that version (else 412); the new ``ETag`` is in the answer's header."""
     account = selectors.account_get(account_id=account_id)
     changes = payload.dict(exclude_unset=True)
-    return services.account_update(
-        actor=request_actor(request), account=account, changes=changes, viewer=request_viewer(request)
+    account = services.account_update(
+        actor=request_actor(request),
+        account=account,
+        changes=changes,
+        viewer=request_viewer(request),
+        if_match=if_match(request),
     )
+    etag_set(response, account)
+    return account
 
 
 @router.get("accounts/{uuid:account_id}/balance", response={200: BalanceOut, **LEDGER_ERRORS})
@@ -131,11 +154,12 @@ def transaction_create(
         alias="Idempotency-Key",
         description="Required: 1 to 255 printable characters, unique per request",
     ),
-) -> JsonResponse:
+) -> HttpResponse:
     """Record a transaction (``posted`` unless ``pending`` is asked). Needs an ``Idempotency-Key``: the
     same key and body again answer the first response without posting twice; another body is 409.
 
-    The body is answered as stored (already rendered), for a new transaction and a replay alike.
+    The body is answered as stored (already rendered), for a new transaction and a replay alike, in
+    the same bytes; a replay says so with ``Idempotent-Replayed: true``.
     """
     result = services.transaction_create_idempotent(
         actor=request_actor(request),
@@ -144,7 +168,10 @@ def transaction_create(
         render=_render,
         viewer=request_viewer(request),
     )
-    return JsonResponse(result.body, status=result.status)
+    response = HttpResponse(result.content(), status=result.status, content_type="application/json")
+    if result.replayed:
+        response["Idempotent-Replayed"] = "true"
+    return response
 
 
 @router.get("{uuid:transaction_id}", response={200: TransactionOut, **LEDGER_ERRORS})

@@ -50,14 +50,53 @@ class AccountOut(Schema):
     updated_at: datetime
 
 
+ACCOUNT_INCLUDES = ("balance",)
+
+
+class AccountListOut(AccountOut):
+    """An account of the list; its balances only when the list asked for them (``?include=balance``)."""
+
+    balance: str | None = Field(None, description="Posted balance; null unless ?include=balance")
+    pending_balance: str | None = Field(
+        None, description="Posted and pending balance; null unless ?include=balance"
+    )
+
+    @staticmethod
+    def resolve_balance(account: Any) -> str | None:
+        listed = getattr(account, "listed_balance", None)
+        return None if listed is None else money_format(listed, account.currency)
+
+    @staticmethod
+    def resolve_pending_balance(account: Any) -> str | None:
+        listed = getattr(account, "listed_pending_balance", None)
+        return None if listed is None else money_format(listed, account.currency)
+
+
 class AccountFilter(PageParams):
     archived: bool | None = None
     currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
     type: AccountType | None = None
+    include: str | None = Field(
+        None,
+        max_length=100,
+        description="Comma-separated extras of each account: balance (its balance and pending_balance)",
+        examples=["balance"],
+    )
+
+    @field_validator("include")
+    @classmethod
+    def _includes_known(cls, value: str | None) -> str | None:
+        for part in (value or "").split(","):
+            if value is not None and part.strip() not in ACCOUNT_INCLUDES:
+                raise ValueError(f"unknown include {part.strip()!r}; known: {', '.join(ACCOUNT_INCLUDES)}")
+        return value
+
+    def includes(self, name: str) -> bool:
+        return name in {part.strip() for part in (self.include or "").split(",")}
 
 
 class AccountPage(Page):
-    items: list[AccountOut]
+    items: list[AccountListOut]
 
 
 class PostingIn(InputSchema):
@@ -226,3 +265,5 @@ class LedgerError(ErrorBody):
 
 
 LEDGER_ERRORS = error_responses(LedgerError)
+# Writes that honour If-Match (api.etags): also 412 precondition_failed and 428 precondition_required.
+LEDGER_IF_MATCH_ERRORS = error_responses(LedgerError, preconditions=True)

@@ -19,10 +19,18 @@ ZERO = Decimal(0)
 
 
 def account_list(
-    *, archived: bool | None = None, currency: str | None = None, type: str | None = None
+    *,
+    archived: bool | None = None,
+    currency: str | None = None,
+    type: str | None = None,
+    with_balance: bool = False,
 ) -> QuerySet[Account]:
-    """The organization's accounts by code, optionally filtered."""
+    """The organization's accounts by code, optionally filtered. ``with_balance``: each carries its
+    maintained balances as ``listed_balance`` and ``listed_pending_balance``, read by the same query as
+    the page (no query per account)."""
     accounts = Account.objects.all()
+    if with_balance:
+        accounts = accounts.annotate(listed_balance=F("balance"), listed_pending_balance=F("pending_balance"))
     if archived is not None:
         accounts = accounts.filter(archived=archived)
     if currency:

@@ -11,16 +11,18 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Status
 
 from api.auth import admin_auth, member_auth, request_actor, request_viewer
+from api.etags import etag_set, if_match
 from api.pagination import paginate_audited
 from apps.scheduling import availability, selectors, services
 from apps.scheduling.errors import OverrideRequired
 from apps.scheduling.models import Booking, Resource
 from apps.scheduling.schemas import (
     SCHEDULING_ERRORS,
+    SCHEDULING_IF_MATCH_ERRORS,
     AvailabilityIn,
     AvailabilityOut,
     BookingFilter,
@@ -67,27 +69,43 @@ def resource_list(request: HttpRequest, filters: Query[ResourceFilter]) -> dict[
 
 
 @router.post("resources", response={201: ResourceOut, **SCHEDULING_ERRORS}, auth=admin_auth)
-def resource_create(request: HttpRequest, payload: ResourceIn) -> Status[Resource]:
-    return Status(201, services.resource_create(**payload.dict(), viewer=request_viewer(request)))
+def resource_create(request: HttpRequest, response: HttpResponse, payload: ResourceIn) -> Status[Resource]:
+    resource = services.resource_create(**payload.dict(), viewer=request_viewer(request))
+    etag_set(response, resource)
+    return Status(201, resource)
 
 
 @router.get("resources/{uuid:resource_id}", response={200: ResourceOut, **SCHEDULING_ERRORS})
-def resource_read(request: HttpRequest, resource_id: uuid.UUID) -> Resource:
-    return selectors.resource_get(resource_id=resource_id)
+def resource_read(request: HttpRequest, response: HttpResponse, resource_id: uuid.UUID) -> Resource:
+    """The resource, with its version in the ``ETag`` header (for ``If-Match`` on a later write)."""
+    resource = selectors.resource_get(resource_id=resource_id)
+    etag_set(response, resource)
+    return resource
 
 
 @router.patch(
-    "resources/{uuid:resource_id}", response={200: ResourceOut, **SCHEDULING_ERRORS}, auth=admin_auth
+    "resources/{uuid:resource_id}", response={200: ResourceOut, **SCHEDULING_IF_MATCH_ERRORS}, auth=admin_auth
 )
-def resource_update(request: HttpRequest, resource_id: uuid.UUID, payload: ResourcePatch) -> Resource:
+def resource_update(
+    request: HttpRequest, response: HttpResponse, resource_id: uuid.UUID, payload: ResourcePatch
+) -> Resource:
+    """Partial update; with ``If-Match``, applied only to that version (else 412)."""
     resource = selectors.resource_get(resource_id=resource_id)
     changes = payload.dict(exclude_unset=True)
-    return services.resource_update(resource=resource, changes=changes, viewer=request_viewer(request))
+    resource = services.resource_update(
+        resource=resource, changes=changes, viewer=request_viewer(request), if_match=if_match(request)
+    )
+    etag_set(response, resource)
+    return resource
 
 
-@router.delete("resources/{uuid:resource_id}", response={204: None, **SCHEDULING_ERRORS}, auth=admin_auth)
+@router.delete(
+    "resources/{uuid:resource_id}", response={204: None, **SCHEDULING_IF_MATCH_ERRORS}, auth=admin_auth
+)
 def resource_delete(request: HttpRequest, resource_id: uuid.UUID) -> Status[None]:
-    services.resource_delete(resource=selectors.resource_get(resource_id=resource_id))
+    """Soft delete; with ``If-Match``, only of that version (else 412)."""
+    resource = selectors.resource_get(resource_id=resource_id)
+    services.resource_delete(resource=resource, if_match=if_match(request))
     return Status(204, None)
 
 
@@ -162,24 +180,35 @@ def booking_list(request: HttpRequest, filters: Query[BookingFilter]) -> dict[st
 
 
 @router.post("bookings", response={201: BookingOut, **SCHEDULING_ERRORS}, auth=member_auth)
-def booking_create(request: HttpRequest, payload: BookingIn) -> Status[Booking]:
+def booking_create(request: HttpRequest, response: HttpResponse, payload: BookingIn) -> Status[Booking]:
     fields = payload.dict()
     fields["override_availability"] = _override(request, payload.override_availability)
     booking = services.booking_create(actor=request_actor(request), viewer=request_viewer(request), **fields)
+    etag_set(response, booking)
     return Status(201, booking)
 
 
 @router.get("bookings/{uuid:booking_id}", response={200: BookingOut, **SCHEDULING_ERRORS})
-def booking_read(request: HttpRequest, booking_id: uuid.UUID) -> Booking:
-    return selectors.booking_get(booking_id=booking_id)
+def booking_read(request: HttpRequest, response: HttpResponse, booking_id: uuid.UUID) -> Booking:
+    """The booking, with its version in the ``ETag`` header (for ``If-Match`` on a later write)."""
+    booking = selectors.booking_get(booking_id=booking_id)
+    etag_set(response, booking)
+    return booking
 
 
-@router.patch("bookings/{uuid:booking_id}", response={200: BookingOut, **SCHEDULING_ERRORS}, auth=member_auth)
+@router.patch(
+    "bookings/{uuid:booking_id}", response={200: BookingOut, **SCHEDULING_IF_MATCH_ERRORS}, auth=member_auth
+)
 def booking_update(
-    request: HttpRequest, booking_id: uuid.UUID, payload: BookingPatch, scope: Query[ScopeQuery]
+    request: HttpRequest,
+    response: HttpResponse,
+    booking_id: uuid.UUID,
+    payload: BookingPatch,
+    scope: Query[ScopeQuery],
 ) -> Booking:
     """Move or edit the booking; ``?scope=following`` applies the same shift and edits to the later
-    occurrences of its series too. Answers with the booking asked for."""
+    occurrences of its series too. Answers with the booking asked for. With ``If-Match``, only while
+    that booking is that version (else 412)."""
     changes = payload.dict(exclude_unset=True)
     override = _override(request, changes.pop("override_availability", False))
     changed = services.booking_update(
@@ -189,17 +218,28 @@ def booking_update(
         scope=scope.scope,
         override_availability=override,
         viewer=request_viewer(request),
+        if_match=if_match(request),
     )
+    etag_set(response, changed[0])
     return changed[0]
 
 
 @router.post(
-    "bookings/{uuid:booking_id}/cancel", response={200: BookingOut, **SCHEDULING_ERRORS}, auth=member_auth
+    "bookings/{uuid:booking_id}/cancel",
+    response={200: BookingOut, **SCHEDULING_IF_MATCH_ERRORS},
+    auth=member_auth,
 )
-def booking_cancel(request: HttpRequest, booking_id: uuid.UUID, scope: Query[ScopeQuery]) -> Booking:
-    """Cancel the booking (``?scope=following``: and the later occurrences of its series)."""
+def booking_cancel(
+    request: HttpRequest, response: HttpResponse, booking_id: uuid.UUID, scope: Query[ScopeQuery]
+) -> Booking:
+    """Cancel the booking (``?scope=following``: and the later occurrences of its series); with
+    ``If-Match``, only while it is that version (else 412)."""
     booking = selectors.booking_get(booking_id=booking_id)
-    return services.booking_cancel(actor=request_actor(request), booking=booking, scope=scope.scope)[0]
+    cancelled = services.booking_cancel(
+        actor=request_actor(request), booking=booking, scope=scope.scope, if_match=if_match(request)
+    )[0]
+    etag_set(response, cancelled)
+    return cancelled
 
 
 @router.post("series", response={201: SeriesOut, **SCHEDULING_ERRORS}, auth=member_auth)

@@ -232,3 +232,5 @@ class SchedulingError(ErrorBody):
 
 
 SCHEDULING_ERRORS = error_responses(SchedulingError)
+# Writes that honour If-Match (api.etags): also 412 precondition_failed and 428 precondition_required.
+SCHEDULING_IF_MATCH_ERRORS = error_responses(SchedulingError, preconditions=True)

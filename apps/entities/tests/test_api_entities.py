@@ -133,8 +133,9 @@ class TestRead:
         assert body["created_by"] == str(DEFAULT_SUB)
         assert set(body) == {
             "id", "kind", "name", "reference", "email", "phone", "attributes", "status", "tags", "restricted",
-            "created_at", "updated_at", "created_by", "updated_by", "deleted_at", "deleted_by",
+            "created_at", "updated_at", "created_by", "updated_by", "deleted_at", "deleted_by", "erased_at",
         }  # fmt: skip
+        assert body["erased_at"] is None
 
     def test_unknown_id_is_404(self, viewer_client: Client, entity_a: Entity) -> None:
         assert_error(viewer_client.get(detail_url(uuid.uuid4())), 404, "entity_not_found")

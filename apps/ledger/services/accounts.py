@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
 
@@ -15,6 +15,9 @@ from apps.ledger.errors import LedgerConflict, LedgerErrorCode, LedgerInvalid
 from apps.ledger.models import Account
 from hub.errors import violated_constraint
 from tenants.models import User
+
+if TYPE_CHECKING:
+    from api.etags import IfMatch
 
 
 def _account_save(account: Account, **kwargs: Any) -> None:
@@ -62,15 +65,23 @@ def account_create(
 
 @transaction.atomic
 def account_update(
-    *, actor: User, account: Account, changes: dict[str, Any], viewer: EntityViewer | None = None
+    *,
+    actor: User,
+    account: Account,
+    changes: dict[str, Any],
+    viewer: EntityViewer | None = None,
+    if_match: IfMatch | None = None,
 ) -> Account:
     """Change ``code``, ``name``, ``type``, ``entity_id`` or ``archived`` (archive, never delete).
 
     The currency and the balances are not changeable: postings depend on them. The row is re-read
     under its lock first, so the change (and its audit entry's "before") applies to what a
-    concurrent update or posting committed meanwhile.
+    concurrent update or posting committed meanwhile; with ``if_match``, only while the account is
+    still that version (412 otherwise, compared under the lock).
     """
     account = Account.objects.select_for_update().get(pk=account.pk)
+    if if_match is not None:
+        if_match.check(account)
     before = audit_snapshot(account)
     for field, value in changes.items():
         if field == "entity_id":

@@ -30,6 +30,11 @@ class IdempotentResult:
     body: dict[str, Any]
     replayed: bool
 
+    def content(self) -> bytes:
+        """The body as the response's bytes, the same for the first answer and every replay (keys
+        sorted: the stored body comes back from ``jsonb`` in another order than it was written)."""
+        return json.dumps(self.body, sort_keys=True, separators=(",", ":")).encode()
+
 
 def request_fingerprint(request: dict[str, Any]) -> str:
     """SHA-256 of the request body's canonical JSON: equal bodies, equal fingerprints."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
 
@@ -24,6 +24,9 @@ from apps.scheduling.services.conflicts import (
     shared_locked,
 )
 from tenants.models import User
+
+if TYPE_CHECKING:
+    from api.etags import IfMatch
 
 BOOKABLE = (Booking.Status.TENTATIVE, Booking.Status.CONFIRMED)
 
@@ -86,13 +89,16 @@ def _changes_clean(changes: dict[str, Any]) -> None:
             raise SchedulingInvalid(f"{field} cannot be null.", field=field)
 
 
-def _targets(booking: Booking, scope: str) -> list[Booking]:
+def _targets(booking: Booking, scope: str, if_match: IfMatch | None = None) -> list[Booking]:
     """The booking re-read under its row lock, alone or (``following``) with the later live
     occurrences of its series, locked too and in start order (so two writers never lock them in
-    opposite orders). What a concurrent change committed meanwhile is what the caller works on."""
+    opposite orders). What a concurrent change committed meanwhile is what the caller works on; with
+    ``if_match``, the booking must still be that version (412 otherwise, compared under the lock)."""
     locked = Booking.objects.select_for_update().filter(pk=booking.pk).first()
     if locked is None:
         raise BookingNotFound()
+    if if_match is not None:
+        if_match.check(locked)
     if scope == "this":
         return [locked]
     if locked.series_id is None:
@@ -122,6 +128,7 @@ def booking_update(
     scope: str = "this",
     override_availability: bool = False,
     viewer: EntityViewer | None = None,
+    if_match: IfMatch | None = None,
 ) -> list[Booking]:
     """Move or edit a booking, or (``scope="following"``) it and the rest of its series: a new start
     shifts every one of them by the same amount, and a new end sets their length. Returns the
@@ -129,12 +136,13 @@ def booking_update(
 
     The rows are re-read under their locks first (the resource's before the bookings', the order a
     capacity change takes them in): a cancel that committed meanwhile wins (409
-    ``booking_cancelled``), and only the columns asked for are written.
+    ``booking_cancelled``), and only the columns asked for are written. With ``if_match``, the booking
+    asked for must still be that version (412).
     """
     _changes_clean(changes)
     # The resource never changes for a booking, so the caller's copy names the right row to lock.
     resource = shared_locked(booking.resource) if _MOVES & changes.keys() else booking.resource
-    targets = _targets(booking, scope)
+    targets = _targets(booking, scope, if_match)
     booking = targets[0]
     if booking.status == Booking.Status.CANCELLED:
         raise BookingCancelled()
@@ -181,11 +189,14 @@ def _save_together(bookings: Sequence[Booking], fields: list[str]) -> None:
 
 
 @transaction.atomic
-def booking_cancel(*, actor: User, booking: Booking, scope: str = "this") -> list[Booking]:
+def booking_cancel(
+    *, actor: User, booking: Booking, scope: str = "this", if_match: IfMatch | None = None
+) -> list[Booking]:
     """Cancel a booking, or it and the rest of its series; cancelling twice changes nothing. The time
     is free again at once (cancelled bookings are outside the constraint). Returns the booking asked
-    for as it is now (re-read under its lock), then the others this call cancelled."""
-    targets = _targets(booking, scope)
+    for as it is now (re-read under its lock), then the others this call cancelled. With
+    ``if_match``, the booking asked for must still be that version (412)."""
+    targets = _targets(booking, scope, if_match)
     for target in targets:
         if target.status == Booking.Status.CANCELLED:
             continue  # only the one asked for can be: the others are live by construction

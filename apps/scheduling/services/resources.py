@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -17,6 +17,9 @@ from apps.scheduling import availability, selectors, validators
 from apps.scheduling.errors import ResourceInUse, SchedulingInvalid
 from apps.scheduling.models import AvailabilityException, AvailabilityRule, Booking, Resource
 from apps.scheduling.services.conflicts import is_overlap, peak_overlap, resource_locked
+
+if TYPE_CHECKING:
+    from api.etags import IfMatch
 
 
 @transaction.atomic
@@ -53,10 +56,17 @@ def _capacity_change(resource: Resource, capacity: int) -> None:
 
 @transaction.atomic
 def resource_update(
-    *, resource: Resource, changes: dict[str, Any], viewer: EntityViewer | None = None
+    *,
+    resource: Resource,
+    changes: dict[str, Any],
+    viewer: EntityViewer | None = None,
+    if_match: IfMatch | None = None,
 ) -> Resource:
-    """Partial update of kind, name, timezone, capacity and entity (``entity_id`` null unlinks)."""
+    """Partial update of kind, name, timezone, capacity and entity (``entity_id`` null unlinks); with
+    ``if_match``, only while the resource is still that version (412 otherwise, compared under the lock)."""
     resource = resource_locked(resource)
+    if if_match is not None:
+        if_match.check(resource)
     before, capacity = audit_snapshot(resource), resource.capacity
     for field, value in changes.items():
         if value is None and field != "entity_id":
@@ -86,9 +96,12 @@ def resource_update(
 
 
 @transaction.atomic
-def resource_delete(*, resource: Resource) -> Resource:
-    """Soft delete: refused while the resource has live bookings that have not ended."""
+def resource_delete(*, resource: Resource, if_match: IfMatch | None = None) -> Resource:
+    """Soft delete: refused while the resource has live bookings that have not ended, or (412) when it
+    changed since the version ``if_match`` names."""
     resource = resource_locked(resource)
+    if if_match is not None:
+        if_match.check(resource)
     upcoming = Booking.objects.filter(resource=resource, end__gt=timezone.now()).exclude(
         status=Booking.Status.CANCELLED
     )
