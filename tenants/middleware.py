@@ -38,6 +38,18 @@ def request_host(request: HttpRequest) -> str:
     return domain
 
 
+def served_hosts_detail() -> str:
+    """Why a host outside ``ALLOWED_HOSTS`` (an IP address, another domain) is refused, naming the hosts
+    that are served: the pattern only, never which organizations exist."""
+    base = settings.HUB_BASE_DOMAIN
+    return (
+        f"The Host header is not served here. This server answers the platform API at {base} "
+        f"(/api/platform/v1/) and each organization at <slug>.{base} (/api/v1/), after "
+        f"HUB_BASE_DOMAIN={base}. Call one of those names, or send one as the Host header "
+        f"(curl -H 'Host: <slug>.{base}' ...)."
+    )
+
+
 def after_rollback(request: HttpRequest, func: Callable[[], None]) -> None:
     """Run ``func`` after the request's transaction is rolled back, in a fresh transaction of the
     request's organization (for records that must survive the rollback: the audit of reads made)."""
@@ -52,7 +64,7 @@ class TenantRoutingMiddleware:
         try:
             host = request_host(request)
         except DisallowedHost:
-            return BadRequest("The Host header is not served here.", code=HubErrorCode.BAD_HOST).response()
+            return BadRequest(served_hosts_detail(), code=HubErrorCode.BAD_HOST).response()
         try:
             return self._serve(request, host)
         except DatabaseError as exc:

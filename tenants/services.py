@@ -34,7 +34,12 @@ from tenants.errors import (
     TenantInvalid,
     TenantNotFound,
 )
-from tenants.identity import OrganizationStatus, identity_organization_status
+from tenants.identity import (
+    IdentityMisconfigured,
+    IdentityUnavailable,
+    OrganizationStatus,
+    identity_organization_status,
+)
 from tenants.models import Domain, Organization, PlatformAuditEntry
 from tenants.routers import MIGRATION_ALIAS
 from tenants.selectors import tenant_routes_forget
@@ -178,10 +183,23 @@ def _owner_create(*, tenant: Organization, owner: Owner, actor: uuid.UUID | None
         owner_connection.set_schema_to_public()
 
 
+# Appended, outside production, to the 503 of an identity service that cannot confirm an organization.
+SKIP_IDENTITY_CHECK_HINT = (
+    'Outside production, provisioning can skip this check: send "skip_identity_check": true to '
+    "POST /api/platform/v1/tenants, or pass --skip-identity-check to manage.py provision_tenant "
+    "(or set IDENTITY_ORGANIZATION_CHECK=off)."
+)
+
+
 def _organization_confirm(*, organization_id: uuid.UUID, bearer: str | None) -> None:
     if settings.IDENTITY_ORGANIZATION_CHECK == "off":
         return
-    status = identity_organization_status(organization_id=organization_id, bearer=bearer)
+    try:
+        status = identity_organization_status(organization_id=organization_id, bearer=bearer)
+    except (IdentityUnavailable, IdentityMisconfigured) as exc:
+        if not settings.IS_PROD:  # a dev machine often runs no identity service: say how to go on
+            exc.detail = f"{exc.detail} {SKIP_IDENTITY_CHECK_HINT}"
+        raise
     if status is OrganizationStatus.UNKNOWN:
         raise TenantInvalid("The identity service does not know this organization.", field="organization_id")
     if status is OrganizationStatus.NOT_CONFIRMED:
