@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
 import pytest
@@ -102,12 +103,20 @@ def page(browser: Any) -> Iterator[Any]:
         context.close()
 
 
+@contextmanager
+def hub_serving(**environment: str) -> Iterator[int]:
+    """The Hub under gunicorn on a free port of 127.0.0.1, with the tests' environment (so the same
+    database) plus ``environment`` (``HUB_CORS_ORIGINS=...``, say); yields the port."""
+    inherited = {name: value for name, value in os.environ.items() if name != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    with gunicorn_serving({**inherited, **environment}) as port:
+        yield port
+
+
 @pytest.fixture(scope="module")
 def hub_server(django_db_setup: None, django_db_blocker: Any) -> Iterator[int]:
-    """The Hub under gunicorn on a free port of 127.0.0.1 (same database as the tests); yields the port.
+    """The Hub under gunicorn for the test module (``hub_serving``); yields the port.
 
     The session's organizations (``alpha``, ``beta``) are committed, so the server sees them; data a
     test wants the server to see must be committed too (``committed_db``)."""
-    environment = {name: value for name, value in os.environ.items() if name != "DJANGO_ALLOW_ASYNC_UNSAFE"}
-    with gunicorn_serving(environment) as port:
+    with hub_serving() as port:
         yield port
