@@ -12,9 +12,9 @@ from __future__ import annotations
 import datetime
 import decimal
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from django.conf import settings
 from django.core import signing
@@ -24,6 +24,7 @@ from django.db.models.expressions import OrderBy
 from ninja import Schema
 from pydantic import Field
 
+from api.rows import RowShape
 from apps.audit.services import audit_access_list
 from hub.errors import Invalid
 
@@ -76,40 +77,67 @@ class _Key:
     nullable: bool
 
 
-def paginate(queryset: QuerySet[M], *, page: PageParams, carry: str | None = None) -> dict[str, Any]:
+def paginate(
+    queryset: QuerySet[M], *, page: PageParams, carry: str | None = None, shape: RowShape | None = None
+) -> dict[str, Any]:
     """A page of ``queryset`` in its own ordering (the primary key appended as the tie-breaker) and the
     bounded count: two queries, whatever the page size and the list's length.
 
     ``carry`` names an annotation of the last row that the next page needs (a running balance): it
-    rides in the cursor, and ``cursor_carried`` gives it back to the selector."""
-    if page.cursor is not None and page.offset is not None:
-        raise Invalid("Send either cursor or offset, not both.", field="cursor")
-    limit = min(page.limit, MAX_LIMIT)
-    keys = _ordering(queryset)
-    rows = queryset.order_by(*(f"-{k.path}" if k.descending else k.path for k in keys))
-    if page.cursor is not None:
-        rows = rows.filter(_after(keys, _cursor_values(page.cursor, queryset.model, keys)))
-    start = page.offset or 0
-    items = list(rows[start : start + limit + 1])
-    counted = queryset.order_by()[: count_bound() + 1].count()
-    more = len(items) > limit
-    items = items[:limit]
-    return {
-        "items": items,
-        "count": min(counted, count_bound()),
-        "count_exact": counted <= count_bound(),
-        "next": _cursor_for(items[-1], queryset.model, keys, carry) if more else None,
-    }
+    rides in the cursor, and ``cursor_carried`` gives it back to the selector.
+
+    ``shape``: the page is read as ``values()`` rows of its columns only (no model instances, and no
+    other encrypted column decrypted) and its items are the JSON-ready objects of ``shape.dump``,
+    for ``rows_response``."""
+    return _page(queryset, page=page, carry=carry, shape=shape)[0]
 
 
-def paginate_audited(queryset: QuerySet[M], *, page: PageParams, carry: str | None = None) -> dict[str, Any]:
+def paginate_audited(
+    queryset: QuerySet[M], *, page: PageParams, carry: str | None = None, shape: RowShape | None = None
+) -> dict[str, Any]:
     """``paginate``, and the page recorded as one list read (``access``) naming the ids it returned.
 
     What every tenant list endpoint answers with, so no module can forget to audit its reads.
     """
-    result = paginate(queryset, page=page, carry=carry)
-    audit_access_list(model=queryset.model, objects=result["items"])
+    result, ids = _page(queryset, page=page, carry=carry, shape=shape)
+    audit_access_list(model=queryset.model, objects=[_Row(pk) for pk in ids])
     return result
+
+
+class _Row(NamedTuple):
+    """What the audit trail reads of a listed row: its primary key."""
+
+    pk: Any
+
+
+def _page(
+    queryset: QuerySet[M], *, page: PageParams, carry: str | None, shape: RowShape | None
+) -> tuple[dict[str, Any], list[Any]]:
+    """The page (``paginate``'s answer) and the primary keys of its rows."""
+    if page.cursor is not None and page.offset is not None:
+        raise Invalid("Send either cursor or offset, not both.", field="cursor")
+    limit = min(page.limit, MAX_LIMIT)
+    keys = _ordering(queryset)
+    rows: QuerySet[Any] = queryset.order_by(*(f"-{k.path}" if k.descending else k.path for k in keys))
+    if page.cursor is not None:
+        rows = rows.filter(_after(keys, _cursor_values(page.cursor, queryset.model, keys)))
+    pk_name = queryset.model._meta.pk.attname
+    if shape is not None:
+        extra = [_row_key(k.path, pk_name) for k in keys] + ([carry] if carry else [])
+        rows = rows.values(*dict.fromkeys([*shape.columns, pk_name, *extra]))
+    start = page.offset or 0
+    found = list(rows[start : start + limit + 1])
+    counted = queryset.order_by()[: count_bound() + 1].count()
+    more = len(found) > limit
+    found = found[:limit]
+    ids = [row[pk_name] for row in found] if shape is not None else [row.pk for row in found]
+    result = {
+        "count": min(counted, count_bound()),
+        "count_exact": counted <= count_bound(),
+        "next": _cursor_for(found[-1], queryset.model, keys, carry) if more else None,
+        "items": [shape.dump(row) for row in found] if shape is not None else found,
+    }
+    return result, ids
 
 
 def cursor_carried(page: PageParams, *, default: Any) -> Any:
@@ -179,10 +207,16 @@ def _signature(model: type[Model], keys: list[_Key]) -> str:
     return f"{model._meta.label_lower}:{order}"
 
 
-def _cursor_for(row: Model, model: type[Model], keys: list[_Key], carry: str | None) -> str:
-    payload: dict[str, Any] = {"o": _signature(model, keys), "v": [_plain(_value(row, k.path)) for k in keys]}
+def _cursor_for(
+    row: Model | Mapping[str, Any], model: type[Model], keys: list[_Key], carry: str | None
+) -> str:
+    pk_name = model._meta.pk.attname
+    payload: dict[str, Any] = {
+        "o": _signature(model, keys),
+        "v": [_plain(_value(row, k.path, pk_name)) for k in keys],
+    }
     if carry is not None:
-        payload["c"] = _plain(getattr(row, carry))
+        payload["c"] = _plain(row[carry] if isinstance(row, Mapping) else getattr(row, carry))
     return signing.dumps(payload, salt=_CURSOR_SALT, compress=True)
 
 
@@ -212,7 +246,14 @@ def _cursor_values(cursor: str, model: type[Model], keys: list[_Key]) -> list[An
     return values
 
 
-def _value(row: Model, path: str) -> Any:
+def _row_key(path: str, pk_name: str) -> str:
+    """The key of the ordering column ``path`` in a ``values()`` row."""
+    return pk_name if path == "pk" else path
+
+
+def _value(row: Model | Mapping[str, Any], path: str, pk_name: str) -> Any:
+    if isinstance(row, Mapping):
+        return row[_row_key(path, pk_name)]
     value: Any = row
     for name in path.split("__"):
         if value is None:

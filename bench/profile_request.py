@@ -3,10 +3,12 @@
 Serves GET requests through Django's test client (every middleware: host routing, token verification,
 the request transaction, the per-transaction tenant context, row-level security, read auditing) against
 an organization of the configured database (``HUB_EMBEDDED_DATABASE=...`` or ``DATABASE_URL``), and
-prints for each path the CPU seconds this process spent per request, the wall time per request and
+prints for each path (the kinds list, a page of 50 entities, one entity's detail, plus any ``--path``)
+the CPU seconds this process spent per request, the wall time per request and
 the SQL statements Django sent per request (plus, not counted there, one ``set_config`` per
 transaction: the tenant context). With ``--profile`` it
-also prints the cProfile of the detail read, the functions sorted by cumulative time.
+also prints the cProfile of one of them (``--profile-path``, default the detail read), the functions
+sorted by cumulative time.
 
 Warm-up requests first (caches, connections), then ``--requests`` measured ones per path.
 """
@@ -29,7 +31,18 @@ def main() -> None:
     )
     parser.add_argument("--slug", default="bench", help="The organization's slug (default: bench).")
     parser.add_argument("--requests", type=int, default=300, help="Measured requests per path.")
-    parser.add_argument("--profile", action="store_true", help="Print the cProfile of the detail read.")
+    parser.add_argument("--profile", action="store_true", help="Print the cProfile of one path's read.")
+    parser.add_argument(
+        "--profile-path", default="detail", help="Which path --profile profiles (a name; default: detail)."
+    )
+    parser.add_argument(
+        "--path",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="Another GET path to measure, e.g. resources=/api/v1/scheduling/resources?limit=50.",
+    )
+    parser.add_argument("--only", default="", help="Comma-separated names: measure only these paths.")
     args = parser.parse_args()
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings")
@@ -55,7 +68,14 @@ def main() -> None:
         ttl_seconds=3600,
     )
     client = Client(headers={"Host": tenant.primary_domain, "Authorization": f"Bearer {token}"})
-    paths = {"kinds": "/api/v1/entities/kinds", "detail": f"/api/v1/entities/{entity_id}"}
+    paths = {
+        "kinds": "/api/v1/entities/kinds",
+        "list": "/api/v1/entities/?limit=50",
+        "detail": f"/api/v1/entities/{entity_id}",
+    }
+    paths.update(dict(extra.split("=", 1) for extra in args.path))
+    if args.only:
+        paths = {name: path for name, path in paths.items() if name in args.only.split(",")}
 
     results: dict[str, Any] = {}
     for name, path in paths.items():
@@ -85,7 +105,7 @@ def main() -> None:
         profiler = cProfile.Profile()
         profiler.enable()
         for _ in range(args.requests):
-            client.get(paths["detail"])
+            client.get(paths[args.profile_path])
         profiler.disable()
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
 

@@ -12,11 +12,13 @@ from ninja import Query, Router, Status
 from api.auth import admin_auth, member_auth, request_actor, request_viewer
 from api.etags import etag_set, if_match
 from api.pagination import PageParams, paginate_audited
+from api.rows import rows_response
 from apps.entities import selectors, services
 from apps.entities.errors import EntityPermissionRequired
 from apps.entities.models import Entity, EntityKind, EntityRelation
 from apps.entities.schemas import (
     ENTITY_ERRORS,
+    ENTITY_ROWS,
     ENTITY_IF_MATCH_ERRORS,
     EntityFilter,
     EntityIn,
@@ -50,7 +52,8 @@ def kind_create(request: HttpRequest, payload: KindIn) -> Status[EntityKind]:
 
 
 @router.get("", response={200: EntityPage, **ENTITY_ERRORS})
-def entity_list(request: HttpRequest, filters: Query[EntityFilter]) -> dict[str, Any]:
+def entity_list(request: HttpRequest, response: HttpResponse, filters: Query[EntityFilter]) -> HttpResponse:
+    """A page of entities, read as rows of the listed columns only (``ENTITY_ROWS``)."""
     entities = selectors.entity_list(
         viewer=request_viewer(request),
         kind=filters.kind,
@@ -61,7 +64,7 @@ def entity_list(request: HttpRequest, filters: Query[EntityFilter]) -> dict[str,
         phone=filters.phone,
         ordering=filters.ordering,
     )
-    return paginate_audited(entities, page=filters)
+    return rows_response(response, paginate_audited(entities, page=filters, shape=ENTITY_ROWS))
 
 
 @router.post("", response={201: EntityOut, **ENTITY_ERRORS}, auth=member_auth)

@@ -10,8 +10,10 @@ from ninja import Schema
 from pydantic import ConfigDict, Field
 
 from api.pagination import Page, PageParams
+from api.rows import RowShape
 from api.schemas import BodyIn, ErrorBody, error_responses
 from apps.entities.errors import EntityErrorCode
+from apps.entities.models import Entity
 from apps.entities.selectors import ORDERINGS
 from hub.errors import HubErrorCode
 
@@ -73,6 +75,14 @@ class EntityOut(Schema):
     @staticmethod
     def resolve_phone(entity: Any) -> str | None:
         return entity.phone or None
+
+
+def _blank_as_null(value: str | None) -> str | None:
+    return value or None
+
+
+# EntityOut read from rows (api.rows): the list and the detail, without per-item validation.
+ENTITY_ROWS = RowShape(EntityOut, model=Entity, resolvers={"email": _blank_as_null, "phone": _blank_as_null})
 
 
 class EntityFilter(PageParams):

@@ -17,10 +17,13 @@ from ninja import Query, Router, Status
 from api.auth import admin_auth, member_auth, request_actor, request_viewer
 from api.etags import etag_set, if_match
 from api.pagination import paginate_audited
+from api.rows import rows_response
 from apps.scheduling import availability, selectors, services
 from apps.scheduling.errors import OverrideRequired
 from apps.scheduling.models import Booking, Resource
 from apps.scheduling.schemas import (
+    BOOKING_ROWS,
+    RESOURCE_ROWS,
     SCHEDULING_ERRORS,
     SCHEDULING_IF_MATCH_ERRORS,
     AvailabilityIn,
@@ -63,9 +66,11 @@ def _override(request: HttpRequest, wanted: bool) -> bool:
 
 
 @router.get("resources", response={200: ResourcePage, **SCHEDULING_ERRORS})
-def resource_list(request: HttpRequest, filters: Query[ResourceFilter]) -> dict[str, Any]:
+def resource_list(
+    request: HttpRequest, response: HttpResponse, filters: Query[ResourceFilter]
+) -> HttpResponse:
     resources = selectors.resource_list(kind=filters.kind)
-    return paginate_audited(resources, page=filters)
+    return rows_response(response, paginate_audited(resources, page=filters, shape=RESOURCE_ROWS))
 
 
 @router.post("resources", response={201: ResourceOut, **SCHEDULING_ERRORS}, auth=admin_auth)
@@ -168,7 +173,7 @@ def calendar(request: HttpRequest, query: Query[CalendarQuery]) -> dict[str, Any
 
 
 @router.get("bookings", response={200: BookingPage, **SCHEDULING_ERRORS})
-def booking_list(request: HttpRequest, filters: Query[BookingFilter]) -> dict[str, Any]:
+def booking_list(request: HttpRequest, response: HttpResponse, filters: Query[BookingFilter]) -> HttpResponse:
     bookings = selectors.booking_list(
         resource_id=filters.resource,
         start=filters.start,
@@ -176,7 +181,7 @@ def booking_list(request: HttpRequest, filters: Query[BookingFilter]) -> dict[st
         status=filters.status,
         series_id=filters.series,
     )
-    return paginate_audited(bookings, page=filters)
+    return rows_response(response, paginate_audited(bookings, page=filters, shape=BOOKING_ROWS))
 
 
 @router.post("bookings", response={201: BookingOut, **SCHEDULING_ERRORS}, auth=member_auth)

@@ -13,9 +13,11 @@ from ninja import Schema
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 
 from api.pagination import Page, PageParams
+from api.rows import RowShape
 from api.schemas import BodyIn, ErrorBody, InputSchema, error_responses
 from api.types import IsoDate, IsoTime
 from apps.scheduling.errors import SchedulingErrorCode
+from apps.scheduling.models import Booking, Resource
 from apps.scheduling.validators import aware_datetime_parse, local_time_check
 from hub.errors import HubErrorCode
 
@@ -51,6 +53,10 @@ class ResourceOut(Schema):
     entity_id: uuid.UUID | None
     created_at: datetime
     updated_at: datetime
+
+
+# ResourceOut read from rows (api.rows): the list, without per-item validation.
+RESOURCE_ROWS = RowShape(ResourceOut, model=Resource)
 
 
 class ResourceFilter(PageParams):
@@ -142,6 +148,10 @@ class BookingOut(Schema):
     updated_at: datetime
     created_by: uuid.UUID | None = Field(validation_alias="created_by_id")
     updated_by: uuid.UUID | None = Field(validation_alias="updated_by_id")
+
+
+# BookingOut read from rows (api.rows): the list, without per-item validation.
+BOOKING_ROWS = RowShape(BookingOut, model=Booking)
 
 
 class BookingFilter(PageParams):
