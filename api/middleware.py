@@ -163,7 +163,10 @@ class ServedHostMiddleware:
         try:
             request.get_host()
         except DisallowedHost:
-            return BadRequest("The Host header is not served here.", code=HubErrorCode.BAD_HOST).response()
+            # Imported here: this module is loaded by the logging configuration, before the apps are.
+            from tenants.middleware import served_hosts_detail
+
+            return BadRequest(served_hosts_detail(), code=HubErrorCode.BAD_HOST).response()
         return self.get_response(request)
 
 
