@@ -22,7 +22,7 @@ from django_tenants.utils import tenant_context
 
 from apps.audit.models import ACTION_NAMES, AuditEntry
 from apps.entities import services
-from apps.entities.models import Entity
+from apps.entities.models import Entity, EntityRelation
 from apps.entities.tests.helpers import DEFAULT_SUB, JSON
 from apps.ledger import services as ledger_services
 from apps.ledger.models import Account, Transaction
@@ -57,6 +57,7 @@ class Target:
 
     entity: Entity
     other: Entity
+    relation: EntityRelation  # from ``entity`` to ``other``
     grantee: User
     grant_id: str  # ``view`` on ``entity`` for ``grantee``
     policy_id: str  # the retention policy of entities
@@ -146,6 +147,13 @@ OPERATIONS: dict[tuple[str, str], Call] = {
     ),
     ("DELETE", "/api/v1/entities/{entity_id}"): Call(
         204, (Expect("access", ENTITY, "entity"), Expect("delete", ENTITY, "entity"))
+    ),
+    ("DELETE", "/api/v1/entities/{entity_id}/relations/{relation_id}"): Call(
+        204,
+        (
+            Expect("access", ENTITY, "entity"),
+            Expect("delete", RELATION, "picked", pick=lambda t, body: str(t.relation.id)),
+        ),
     ),
     ("GET", "/api/v1/entities/{entity_id}/relations"): Call(
         200, (Expect("access", ENTITY, "entity"), Expect("access", RELATION, "listed"))
@@ -353,6 +361,9 @@ def _target(tenant: Organization, actor: User) -> Target:
     with tenant_context(tenant):
         entity = services.entity_create(actor=actor, kind="customer", name=f"Walk {suffix}", tags=["walk"])
         other = services.entity_create(actor=actor, kind="supplier", name=f"Other {suffix}")
+        relation = services.entity_relation_create(
+            actor=actor, source=entity, target_id=other.id, kind="owns"
+        )
         member_seen(tenant=tenant, user_id=grantee.id)  # only A's users are granted
         member_role_set(actor=actor, user_id=grantee.id, role=MemberRole.VIEWER)
         grant, _ = services.entity_permission_grant(
@@ -379,6 +390,7 @@ def _target(tenant: Organization, actor: User) -> Target:
     return Target(
         entity=entity,
         other=other,
+        relation=relation,
         grantee=grantee,
         grant_id=str(grant.pk),
         policy_id=str(policy.pk),
@@ -393,6 +405,7 @@ def _target(tenant: Organization, actor: User) -> Target:
 def _url(path: str, target: Target) -> str:
     url = path.replace("{entity_id}", str(target.entity.id)).replace("{model}", ENTITY)
     url = url.replace("{account_id}", str(target.account.id))
+    url = url.replace("{relation_id}", str(target.relation.id))
     # Posting and voiding take a pending transaction; reading and reversing a posted one.
     txn = target.pending if path.endswith(("/post", "/void")) else target.posted
     url = url.replace("{transaction_id}", str(txn.id))
