@@ -4,15 +4,18 @@
 
 1. prepare a database of its own (embedded ``hub_ledger_bench`` unless ``DATABASE_URL`` is set):
    migrate, provision the ``ledgerbench`` organization when missing;
-2. HTTP: start gunicorn as ``make run`` does (``platform/gunicorn.conf.py``, audit on), open two
-   accounts, then for each concurrency level (1 and 16 by default) keep that many keep-alive clients
-   posting transfers (2 postings each, a unique ``Idempotency-Key`` per request) for ``--seconds``;
+2. HTTP: start gunicorn as ``make run`` does (``platform/gunicorn.conf.py``, audit on), open
+   ``--accounts`` accounts, then for each concurrency level (1 and 16 by default) keep that many
+   keep-alive clients posting transfers (2 postings each, a unique ``Idempotency-Key`` per request)
+   for ``--seconds``;
 3. service: the same transfers through ``apps.ledger.services.transaction_create_idempotent`` in
-   ``--service-threads`` threads of one process (each its own connection), without HTTP;
+   ``--service-levels`` threads of one process (each its own connection, its own pool of
+   ``--accounts`` accounts opened for the run), without HTTP;
 4. print a table and write ``bench/results/ledger_post.json`` (throughput, p50/p95/p99 latency).
 
-Client ``i`` moves money between accounts ``2i`` and ``2i+1`` of a pool of ``--accounts`` (default 32,
-so 16 clients never wait for each other's account locks). ``--accounts 2`` is the worst case: every
+Client ``i`` (an HTTP client, or a thread of the service run) moves money between accounts ``2i`` and
+``2i+1`` of a pool of ``--accounts`` (default 32, so 16 clients never wait for each other's account
+locks). ``--accounts 2`` is the worst case: every
 transfer then locks the same two rows until it commits, and the ledger serializes them.
 """
 
@@ -196,20 +199,14 @@ def service_run(threads: int, seconds: float, pool_size: int) -> dict[str, Any]:
     with tenant_context(tenant):
         accounts = [
             services.account_create(
-                actor=actor, code=f"{code}-svc-{suffix}", name=code, type="asset", currency="EUR"
-            )
-            for code in ("cash", "bank")
+                actor=actor, code=f"{index}-svc-{suffix}", name="Bench", type="asset", currency="EUR"
+            ).id
+            for index in range(pool_size)
         ]
-    request = {
-        "description": "Bench transfer",
-        "currency": "EUR",
-        "postings": [
-            {"account_id": accounts[1].id, "amount": "1.25"},
-            {"account_id": accounts[0].id, "amount": "-1.25"},
-        ],
-    }
+    # Thread i moves money between accounts 2i and 2i+1 of the pool, as HTTP client i does.
+    requests = [transfer_body(accounts, index) for index in range(threads)]
 
-    def render(txn: Any) -> dict[str, Any]:
+    def render(txn: Any, postings: Any) -> dict[str, Any]:
         return {"id": str(txn.id), "state": txn.state}
 
     local = threading.local()
@@ -220,7 +217,7 @@ def service_run(threads: int, seconds: float, pool_size: int) -> dict[str, Any]:
             local.context.__enter__()
             local.entered = True
         services.transaction_create_idempotent(
-            actor=actor, key=uuid.uuid4().hex, request=request, render=render
+            actor=actor, key=uuid.uuid4().hex, request=requests[index], render=render
         )
         return True
 

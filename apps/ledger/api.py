@@ -5,8 +5,8 @@
 
 from __future__ import annotations
 
-import json
 import uuid
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -38,6 +38,8 @@ from apps.ledger.schemas import (
     TransactionPage,
     TrialBalanceOut,
 )
+from apps.ledger.services import PostingLine
+from apps.ledger.validators import money_format
 
 router = Router()
 IDEMPOTENCY_KEY_MAX = 255
@@ -49,12 +51,29 @@ def _idempotency_key(value: str | None) -> str:
     return value
 
 
-def _render(txn: Transaction) -> dict[str, Any]:
-    """The response body as JSON values, encoded as every other response is (``DjangoJSONEncoder``)."""
-    body: dict[str, Any] = json.loads(
-        json.dumps(TransactionOut.from_orm(txn).model_dump(), cls=DjangoJSONEncoder)
-    )
-    return body
+_JSON = DjangoJSONEncoder()
+
+
+def _render(txn: Transaction, postings: Sequence[PostingLine]) -> dict[str, Any]:
+    """``TransactionOut`` of a transaction and its postings (in their order) as JSON values, encoded as
+    every other response is (``DjangoJSONEncoder``), from what the caller holds: no query."""
+    return {
+        "id": str(txn.id),
+        "description": txn.description,
+        "currency": txn.currency,
+        "effective_date": _JSON.default(txn.effective_date),
+        "reference": txn.reference,
+        "entity_id": None if txn.entity_id is None else str(txn.entity_id),
+        "state": txn.state,
+        "reverses_id": None if txn.reverses_id is None else str(txn.reverses_id),
+        "postings": [
+            {"account_id": str(line.account_id), "amount": money_format(line.amount, txn.currency)}
+            for line in postings
+        ],
+        "created_at": _JSON.default(txn.created_at),
+        "updated_at": _JSON.default(txn.updated_at),
+        "created_by": None if txn.created_by_id is None else str(txn.created_by_id),
+    }
 
 
 @router.get("accounts", response={200: AccountPage, **LEDGER_ERRORS})

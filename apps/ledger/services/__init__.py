@@ -17,6 +17,7 @@ from apps.ledger.services.idempotency import (
 )
 from apps.ledger.services.transactions import (
     POSTINGS_MAX,
+    PostingLine,
     transaction_create,
     transaction_post,
     transaction_reverse,
@@ -27,6 +28,7 @@ __all__ = [
     "IDEMPOTENCY_KEY_TTL",
     "POSTINGS_MAX",
     "IdempotentResult",
+    "PostingLine",
     "account_create",
     "account_update",
     "idempotency_keys_purge",

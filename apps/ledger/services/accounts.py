@@ -13,6 +13,7 @@ from apps.entities.selectors import EntityViewer, entity_linked_get
 from apps.ledger import validators
 from apps.ledger.errors import LedgerConflict, LedgerErrorCode, LedgerInvalid
 from apps.ledger.models import Account
+from apps.ledger.services.atomic import atomic_unless_inside
 from hub.errors import violated_constraint
 from tenants.models import User
 
@@ -38,7 +39,7 @@ def _type_clean(value: str) -> str:
     return value
 
 
-@transaction.atomic
+@atomic_unless_inside()
 def account_create(
     *,
     actor: User,
@@ -63,7 +64,7 @@ def account_create(
     return account
 
 
-@transaction.atomic
+@atomic_unless_inside()
 def account_update(
     *,
     actor: User,

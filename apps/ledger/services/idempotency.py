@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -16,7 +16,16 @@ from apps.audit.services import audit_access
 from apps.entities.selectors import EntityViewer, entity_linked_get
 from apps.ledger.errors import IdempotencyKeyReused
 from apps.ledger.models import IdempotencyKey, Transaction
-from apps.ledger.services.transactions import transaction_record
+from apps.ledger.services.atomic import atomic_unless_inside
+from apps.ledger.services.transactions import (
+    KeyClaim,
+    PostingLine,
+    Replay,
+    transaction_audit,
+    transaction_prepare,
+    transaction_write,
+)
+from hub.errors import HubError
 from tenants.models import User
 
 IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
@@ -57,43 +66,75 @@ def _key_claim(*, key: str, fingerprint: str) -> bool:
         return cursor.fetchone() is not None
 
 
-def _key_replay(*, key: str, fingerprint: str) -> IdempotentResult:
-    stored = IdempotencyKey.objects.select_related("transaction").get(key=key)
+def _stored_replay(key: str) -> Replay:
+    stored = IdempotencyKey.objects.get(key=key)
+    return Replay(
+        fingerprint=stored.fingerprint,
+        status=stored.status,
+        response=stored.response,
+        transaction_id=stored.transaction_id,
+    )
+
+
+def _replay(stored: Replay, *, fingerprint: str) -> IdempotentResult:
     if stored.fingerprint != fingerprint:
         raise IdempotencyKeyReused()
     # The row is completed in the transaction that inserted it, so a committed row is complete.
     assert stored.status is not None  # noqa: S101
-    assert stored.transaction is not None  # noqa: S101
+    assert stored.transaction_id is not None  # noqa: S101
     assert isinstance(stored.response, dict)  # noqa: S101
-    audit_access(instance=stored.transaction)
+    audit_access(instance=Transaction(pk=stored.transaction_id))
     return IdempotentResult(status=stored.status, body=stored.response, replayed=True)
 
 
-@transaction.atomic
+def _refused_or_replay(
+    error: HubError, *, key: str, fingerprint: str, request: dict[str, Any], viewer: EntityViewer | None
+) -> IdempotentResult:
+    """A request refused before any write (its body invalid, its entity hidden) still answers the first
+    response when its key was used: the key decides first, as for a valid body. Rare, so a savepoint
+    gives the key back."""
+    with transaction.atomic():
+        if _key_claim(key=key, fingerprint=fingerprint):
+            raise error
+    # A replay shows the entity link only to a caller who may see it: to anyone else the entity is
+    # missing, as on the first request.
+    entity_linked_get(request.get("entity_id"), viewer=viewer)
+    return _replay(_stored_replay(key), fingerprint=fingerprint)
+
+
 def transaction_create_idempotent(
     *,
     actor: User,
     key: str,
     request: dict[str, Any],
-    render: Callable[[Transaction], dict[str, Any]],
+    render: Callable[[Transaction, Sequence[PostingLine]], dict[str, Any]],
     viewer: EntityViewer | None = None,
 ) -> IdempotentResult:
     """``transaction_create`` at most once per ``key``: the same key and body again answer the first
     response (same id, same status) without posting; the same key with another body is a conflict.
 
     ``request`` is the validated body (``transaction_create``'s keyword arguments); ``render`` turns the
-    new transaction into the response body that is stored for replays.
+    transaction about to be written and its postings (in their order) into the response body, stored
+    with the key for replays. One statement claims the key, checks and writes (``transaction_write``).
     """
     fingerprint = request_fingerprint(request)
-    if not _key_claim(key=key, fingerprint=fingerprint):
-        # A replay shows the entity link only to a caller who may see it: to anyone else the entity
-        # is missing, as on the first request.
-        entity_linked_get(request.get("entity_id"), viewer=viewer)
-        return _key_replay(key=key, fingerprint=fingerprint)
-    # Not the atomic ``transaction_create``: this function's transaction is enough (no savepoint).
-    txn = transaction_record(actor=actor, viewer=viewer, **request)
-    body = render(txn)
-    IdempotencyKey.objects.filter(key=key).update(status=201, response=body, transaction=txn)
+    try:
+        txn, lines = transaction_prepare(actor=actor, viewer=viewer, **request)
+    except HubError as error:
+        return _refused_or_replay(error, key=key, fingerprint=fingerprint, request=request, viewer=viewer)
+    body = render(txn, lines)
+    claim = KeyClaim(
+        key=key,
+        fingerprint=fingerprint,
+        expired_before=txn.created_at - IDEMPOTENCY_KEY_TTL,
+        response=body,
+    )
+    with atomic_unless_inside():
+        stored = transaction_write(txn, lines, claim=claim)
+        if stored is not None:
+            # The entity (if any) was found visible to this caller above: the replay may show it.
+            return _replay(stored, fingerprint=fingerprint)
+        transaction_audit(txn, lines, actor=actor)
     return IdempotentResult(status=201, body=body, replayed=False)
 
 

@@ -12,6 +12,7 @@ from apps.ledger import services
 from apps.ledger.models import Account, Posting, Transaction
 from apps.ledger.tests.conftest import Chart
 from tenants.models import Organization, User
+from tenants.rls import owner_role, runtime_role
 
 INSERT_TRANSACTION = (
     "INSERT INTO ledger_transaction "
@@ -131,3 +132,67 @@ def test_amount_zero_is_refused_by_a_check_constraint(
         connection.cursor() as cursor,
     ):
         cursor.execute(INSERT_POSTING, [posted.id, chart.cash.id, "0"])
+
+
+_CALL_WRITE = (
+    "SELECT outcome FROM ledger_transaction_write(%s, 'raw', 'EUR', CURRENT_DATE, NULL, NULL, 'posted', "
+    "NULL, now(), NULL, %s::uuid[], %s::numeric[], false, 1e18, NULL, NULL, NULL, NULL)"
+)
+
+
+def _raw_write(postings: list[tuple[Account, str]]) -> tuple[str]:
+    """``ledger_transaction_write`` called with raw SQL in a transaction (a savepoint inside a test's),
+    ended with what a commit does first: the deferred constraints fire."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        accounts, amounts = [account.id for account, _ in postings], [amount for _, amount in postings]
+        cursor.execute(_CALL_WRITE, [uuid.uuid4(), accounts, amounts])
+        outcome: tuple[str] = cursor.fetchone()
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        return outcome
+
+
+@pytest.mark.django_db
+def test_the_write_function_cannot_commit_what_the_triggers_refuse(
+    chart: Chart, tenant_a: Organization
+) -> None:
+    """``ledger_transaction_write`` (migration 0003) called past every check of Python: the deferred
+    triggers of 0002 still refuse an unbalanced transaction at commit."""
+    with tenant_context(tenant_a):
+        with pytest.raises(DatabaseError, match="unbalanced"):
+            _raw_write([(chart.cash, "5.00"), (chart.bank, "-4.00")])
+        assert Transaction.objects.count() == 0
+        assert Account.objects.get(id=chart.cash.id).balance == 0
+        assert _raw_write([(chart.cash, "5.00"), (chart.bank, "-5.00")]) == ("created",)
+        assert Account.objects.get(id=chart.cash.id).balance == 5
+
+
+@pytest.mark.django_db
+def test_the_write_function_sees_only_the_organizations_accounts(
+    chart: Chart, b_chart: Chart, tenant_a: Organization
+) -> None:
+    """It runs with the caller's rights: row-level security hides another organization's account."""
+    with tenant_context(tenant_a), connection.cursor() as cursor:
+        cursor.execute(_CALL_WRITE, [uuid.uuid4(), [chart.cash.id, b_chart.bank.id], ["1.00", "-1.00"]])
+        assert cursor.fetchone() == ("account_not_found",)
+        assert Transaction.objects.count() == 0
+
+
+@pytest.mark.django_db(databases=["default", "owner"])
+def test_the_write_functions_belong_to_the_owner_and_keep_their_search_path(tenant_a: Organization) -> None:
+    """Owned like 0002's functions (the runtime role cannot replace them), run with the caller's rights
+    (``SECURITY INVOKER``: row-level security applies) and pinned to the tenant's schema (they may run
+    from any search_path)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT p.proname, pg_get_userbyid(p.proowner), p.prosecdef, p.proconfig FROM pg_proc p "
+            "JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = %s "
+            "AND p.proname IN ('ledger_transaction_write', 'ledger_transaction_state_set') ORDER BY 1",
+            [tenant_a.schema_name],
+        )
+        rows = cursor.fetchall()
+    assert [row[0] for row in rows] == ["ledger_transaction_state_set", "ledger_transaction_write"]
+    for _name, owner, security_definer, config in rows:
+        assert owner == owner_role() != runtime_role()
+        assert security_definer is False
+        assert len(config) == 1
+        assert config[0].startswith(f"search_path={tenant_a.schema_name}")

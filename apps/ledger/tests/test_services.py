@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.db import transaction
 from django_tenants.utils import tenant_context
 
 from apps.ledger import services, validators
-from apps.ledger.errors import IdempotencyKeyReused, LedgerInvalid
-from apps.ledger.models import IdempotencyKey, Posting, Transaction
+from apps.ledger.errors import IdempotencyKeyReused, LedgerConflict, LedgerInvalid
+from apps.ledger.models import Account, IdempotencyKey, Posting, Transaction
+from apps.ledger.services.transactions import PostingLine
 from apps.ledger.tests.conftest import Chart
 from tenants.models import Organization, User
 
@@ -113,8 +116,8 @@ def test_account_rules(
 def test_idempotent_service_replays(chart: Chart, tenant_a: Organization, actor: User) -> None:
     request = {"description": "Once", "currency": "EUR", "postings": _legs(chart)}
 
-    def render(txn: Transaction) -> dict[str, Any]:
-        return {"id": str(txn.id)}
+    def render(txn: Transaction, postings: Sequence[PostingLine]) -> dict[str, Any]:
+        return {"id": str(txn.id), "postings": len(postings)}
 
     with tenant_context(tenant_a):
         first = services.transaction_create_idempotent(actor=actor, key="svc", request=request, render=render)
@@ -127,3 +130,32 @@ def test_idempotent_service_replays(chart: Chart, tenant_a: Organization, actor:
             services.transaction_create_idempotent(
                 actor=actor, key="svc", request={**request, "description": "Twice"}, render=render
             )
+
+
+@pytest.mark.parametrize("refusal", ["archived", "unbalanced", "overflow"])
+def test_a_refused_transfer_leaves_the_callers_transaction_usable_and_its_key_free(
+    refusal: str, chart: Chart, tenant_a: Organization, actor: User
+) -> None:
+    """No savepoint inside a caller's transaction: a refusal must have written nothing, the key
+    included, whether Python (the amounts) or the write function (the accounts, the balances) refuses."""
+    request = {"description": "Once", "currency": "EUR", "postings": _legs(chart)}
+
+    def render(txn: Transaction, postings: Sequence[PostingLine]) -> dict[str, Any]:
+        return {"id": str(txn.id)}
+
+    with tenant_context(tenant_a), transaction.atomic():
+        refused = request
+        if refusal == "archived":
+            services.account_update(actor=actor, account=chart.bank, changes={"archived": True})
+        elif refusal == "unbalanced":
+            refused = {**request, "postings": [*_legs(chart), {"account_id": chart.bank.id, "amount": "1"}]}
+        else:
+            Account.objects.filter(id=chart.cash.id).update(balance=Decimal("999999999999999999.9999"))
+        with pytest.raises((LedgerInvalid, LedgerConflict)):
+            services.transaction_create_idempotent(actor=actor, key="k", request=refused, render=render)
+        assert not IdempotencyKey.objects.filter(key="k").exists()
+        assert Transaction.objects.count() == 0
+        services.account_update(actor=actor, account=chart.bank, changes={"archived": False})
+        Account.objects.filter(id=chart.cash.id).update(balance=0)
+        result = services.transaction_create_idempotent(actor=actor, key="k", request=request, render=render)
+        assert (result.replayed, Transaction.objects.count()) == (False, 1)
