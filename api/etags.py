@@ -18,10 +18,11 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
+from ninja import Header
 
 from hub.errors import BadRequest, HubErrorCode, PreconditionFailed, PreconditionRequired
 
@@ -97,10 +98,23 @@ def if_match_parse(value: str) -> IfMatch:
     return IfMatch(any=False, tags=frozenset(tags))
 
 
-def if_match(request: HttpRequest) -> IfMatch | None:
-    """The request's ``If-Match``, parsed; ``None`` when it has none (a 428 instead when
-    ``HUB_REQUIRE_IF_MATCH`` is on)."""
-    value = request.headers.get("If-Match")
+# The header as an operation's parameter: declared in the OpenAPI document, read as text, and parsed by
+# ``if_match`` inside the operation, once the object is found (another organization's is a 404 first).
+IfMatchHeader = Annotated[
+    str | None,
+    Header(
+        None,
+        alias="If-Match",
+        description="The ETag of the version read (its ETag header), several comma-separated, or *: the "
+        "write applies only while the object is still that version, else 412 precondition_failed. "
+        "Required (428 precondition_required) when the server runs with HUB_REQUIRE_IF_MATCH.",
+    ),
+]
+
+
+def if_match(value: str | None) -> IfMatch | None:
+    """The request's ``If-Match`` (``IfMatchHeader``), parsed; ``None`` when it has none (a 428
+    instead when ``HUB_REQUIRE_IF_MATCH`` is on)."""
     if value is None:
         if settings.HUB_REQUIRE_IF_MATCH:
             raise PreconditionRequired()

@@ -145,11 +145,11 @@ DELETABLE = [kind for kind in KINDS if kind.deletable]
 
 @pytest.fixture(params=KINDS, ids=lambda kind: kind.name)
 def kind(request: pytest.FixtureRequest) -> Kind:
-    return request.param  # type: ignore[no-any-return]
+    return request.param
 
 
 def _client(client_for: Any, tenant: Organization, kind: Kind) -> Client:
-    return client_for(tenant, [kind.role])  # type: ignore[no-any-return]
+    return client_for(tenant, [kind.role])
 
 
 def _patch(client: Client, url: str, body: dict[str, Any], **headers: str) -> Any:
@@ -394,6 +394,9 @@ def test_the_openapi_document_declares_412_and_428_where_they_can_happen(
     for path, method in CONDITIONAL_OPERATIONS:
         responses = paths[path][method]["responses"]
         assert {"412", "428"} <= responses.keys(), (path, method)
+        headers = [p for p in paths[path][method].get("parameters", []) if p["in"] == "header"]
+        assert [p["name"] for p in headers] == ["If-Match"], (path, method)
+        assert not headers[0].get("required", False)
         error = responses["412"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
         assert "#/components/schemas/HubErrorCode" in str(schemas[error]["properties"]["code"]), error
     for path, operations in paths.items():

@@ -10,7 +10,7 @@ from guardian.models import UserObjectPermission
 from ninja import Query, Router, Status
 
 from api.auth import admin_auth, member_auth, request_actor, request_viewer
-from api.etags import etag_set, if_match
+from api.etags import IfMatchHeader, etag_set, if_match
 from api.pagination import PageParams, paginate_audited
 from api.rows import rows_response
 from apps.entities import selectors, services
@@ -18,8 +18,8 @@ from apps.entities.errors import EntityPermissionRequired
 from apps.entities.models import Entity, EntityKind, EntityRelation
 from apps.entities.schemas import (
     ENTITY_ERRORS,
-    ENTITY_ROWS,
     ENTITY_IF_MATCH_ERRORS,
+    ENTITY_ROWS,
     EntityFilter,
     EntityIn,
     EntityOut,
@@ -82,7 +82,11 @@ def entity_read(request: HttpRequest, response: HttpResponse, entity_id: uuid.UU
 
 @router.patch("{uuid:entity_id}", response={200: EntityOut, **ENTITY_IF_MATCH_ERRORS}, auth=member_auth)
 def entity_update(
-    request: HttpRequest, response: HttpResponse, entity_id: uuid.UUID, payload: EntityPatch
+    request: HttpRequest,
+    response: HttpResponse,
+    entity_id: uuid.UUID,
+    payload: EntityPatch,
+    if_match_header: IfMatchHeader = None,
 ) -> Entity:
     """Partial update. A restricted entity needs the caller's ``change`` grant (admins need none);
     ``restricted`` itself may be set by admins only. With ``If-Match``, applied only to that version
@@ -95,17 +99,19 @@ def entity_update(
             "Only an admin may restrict an entity.", code=HubErrorCode.ROLE_REQUIRED
         )
     entity = services.entity_update(
-        actor=request_actor(request), entity=entity, changes=changes, if_match=if_match(request)
+        actor=request_actor(request), entity=entity, changes=changes, if_match=if_match(if_match_header)
     )
     etag_set(response, entity)
     return entity
 
 
 @router.delete("{uuid:entity_id}", response={204: None, **ENTITY_IF_MATCH_ERRORS}, auth=member_auth)
-def entity_delete(request: HttpRequest, entity_id: uuid.UUID) -> Status[None]:
+def entity_delete(
+    request: HttpRequest, entity_id: uuid.UUID, if_match_header: IfMatchHeader = None
+) -> Status[None]:
     """Soft delete; with ``If-Match``, only of that version (else 412)."""
     entity = selectors.entity_get(entity_id=entity_id, viewer=request_viewer(request), need="delete")
-    services.entity_delete(actor=request_actor(request), entity=entity, if_match=if_match(request))
+    services.entity_delete(actor=request_actor(request), entity=entity, if_match=if_match(if_match_header))
     return Status(204, None)
 
 

@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Header, Query, Router, Status
 
 from api.auth import member_auth, request_actor, request_viewer
-from api.etags import etag_set, if_match
+from api.etags import IfMatchHeader, etag_set, if_match
 from api.pagination import PageParams, cursor_carried, paginate_audited
 from apps.ledger import selectors, services
 from apps.ledger.errors import IdempotencyKeyRequired
@@ -109,7 +109,11 @@ def account_read(request: HttpRequest, response: HttpResponse, account_id: uuid.
     "accounts/{uuid:account_id}", response={200: AccountOut, **LEDGER_IF_MATCH_ERRORS}, auth=member_auth
 )
 def account_update(
-    request: HttpRequest, response: HttpResponse, account_id: uuid.UUID, payload: AccountPatch
+    request: HttpRequest,
+    response: HttpResponse,
+    account_id: uuid.UUID,
+    payload: AccountPatch,
+    if_match_header: IfMatchHeader = None,
 ) -> Account:
     """Partial update; ``{"archived": true}`` archives the account (accounts are never deleted). With
     ``If-Match``, applied only to that version (else 412); the new ``ETag`` is in the answer's header."""
@@ -120,7 +124,7 @@ def account_update(
         account=account,
         changes=changes,
         viewer=request_viewer(request),
-        if_match=if_match(request),
+        if_match=if_match(if_match_header),
     )
     etag_set(response, account)
     return account

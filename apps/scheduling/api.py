@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Status
 
 from api.auth import admin_auth, member_auth, request_actor, request_viewer
-from api.etags import etag_set, if_match
+from api.etags import IfMatchHeader, etag_set, if_match
 from api.pagination import paginate_audited
 from api.rows import rows_response
 from apps.scheduling import availability, selectors, services
@@ -92,13 +92,17 @@ def resource_read(request: HttpRequest, response: HttpResponse, resource_id: uui
     "resources/{uuid:resource_id}", response={200: ResourceOut, **SCHEDULING_IF_MATCH_ERRORS}, auth=admin_auth
 )
 def resource_update(
-    request: HttpRequest, response: HttpResponse, resource_id: uuid.UUID, payload: ResourcePatch
+    request: HttpRequest,
+    response: HttpResponse,
+    resource_id: uuid.UUID,
+    payload: ResourcePatch,
+    if_match_header: IfMatchHeader = None,
 ) -> Resource:
     """Partial update; with ``If-Match``, applied only to that version (else 412)."""
     resource = selectors.resource_get(resource_id=resource_id)
     changes = payload.dict(exclude_unset=True)
     resource = services.resource_update(
-        resource=resource, changes=changes, viewer=request_viewer(request), if_match=if_match(request)
+        resource=resource, changes=changes, viewer=request_viewer(request), if_match=if_match(if_match_header)
     )
     etag_set(response, resource)
     return resource
@@ -107,10 +111,12 @@ def resource_update(
 @router.delete(
     "resources/{uuid:resource_id}", response={204: None, **SCHEDULING_IF_MATCH_ERRORS}, auth=admin_auth
 )
-def resource_delete(request: HttpRequest, resource_id: uuid.UUID) -> Status[None]:
+def resource_delete(
+    request: HttpRequest, resource_id: uuid.UUID, if_match_header: IfMatchHeader = None
+) -> Status[None]:
     """Soft delete; with ``If-Match``, only of that version (else 412)."""
     resource = selectors.resource_get(resource_id=resource_id)
-    services.resource_delete(resource=resource, if_match=if_match(request))
+    services.resource_delete(resource=resource, if_match=if_match(if_match_header))
     return Status(204, None)
 
 
@@ -210,6 +216,7 @@ def booking_update(
     booking_id: uuid.UUID,
     payload: BookingPatch,
     scope: Query[ScopeQuery],
+    if_match_header: IfMatchHeader = None,
 ) -> Booking:
     """Move or edit the booking; ``?scope=following`` applies the same shift and edits to the later
     occurrences of its series too. Answers with the booking asked for. With ``If-Match``, only while
@@ -223,7 +230,7 @@ def booking_update(
         scope=scope.scope,
         override_availability=override,
         viewer=request_viewer(request),
-        if_match=if_match(request),
+        if_match=if_match(if_match_header),
     )
     etag_set(response, changed[0])
     return changed[0]
@@ -235,13 +242,17 @@ def booking_update(
     auth=member_auth,
 )
 def booking_cancel(
-    request: HttpRequest, response: HttpResponse, booking_id: uuid.UUID, scope: Query[ScopeQuery]
+    request: HttpRequest,
+    response: HttpResponse,
+    booking_id: uuid.UUID,
+    scope: Query[ScopeQuery],
+    if_match_header: IfMatchHeader = None,
 ) -> Booking:
     """Cancel the booking (``?scope=following``: and the later occurrences of its series); with
     ``If-Match``, only while it is that version (else 412)."""
     booking = selectors.booking_get(booking_id=booking_id)
     cancelled = services.booking_cancel(
-        actor=request_actor(request), booking=booking, scope=scope.scope, if_match=if_match(request)
+        actor=request_actor(request), booking=booking, scope=scope.scope, if_match=if_match(if_match_header)
     )[0]
     etag_set(response, cancelled)
     return cancelled
