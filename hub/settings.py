@@ -43,6 +43,10 @@ SHARED_APPS = [
     "django_tenants",
     "django.contrib.contenttypes",
     "django.contrib.auth",
+    # The platform admin at /admin/ on the bare domain: tenants.admin's own site, nothing else routed.
+    "django.contrib.admin",
+    "django.contrib.sessions",
+    "django.contrib.messages",
 ]
 # Every table these apps create lives in a tenant schema, behind row-level security.
 TENANT_APPS = [
@@ -149,9 +153,13 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "tenants.middleware.TenantRoutingMiddleware",
+    # Sessions, users and messages only on the bare domain (the admin); a tenant host never reads them.
+    "tenants.middleware.PlatformSessionMiddleware",
     "apps.audit.middleware.AuditMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
+    "tenants.middleware.PlatformAuthenticationMiddleware",
+    "tenants.middleware.PlatformMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 WSGI_APPLICATION = "hub.wsgi.application"
@@ -165,8 +173,24 @@ TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         "APP_DIRS": True,
-        "OPTIONS": {"context_processors": []},
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
     }
+]
+# The admin's cookies: host-only (the bare domain; a tenant host never gets them), sent only under
+# /admin/ (the platform API takes bearer tokens, never a cookie), a working day long.
+SESSION_COOKIE_PATH = "/admin/"
+CSRF_COOKIE_PATH = "/admin/"
+SESSION_COOKIE_AGE = 8 * 3600
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 STATIC_URL = "static/"
 # Static files (ninja's Swagger UI, the admin's assets) come from STATIC_ROOT once `manage.py collectstatic`

@@ -14,12 +14,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import cast
 
 from django.conf import settings
+from django.contrib.auth.middleware import AuthenticationMiddleware
+from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.sessions.middleware import SessionMiddleware
 from django.core.exceptions import DisallowedHost
 from django.db import DatabaseError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.http.request import split_domain_port
+from django.utils.deprecation import MiddlewareMixin
 from django_tenants.utils import tenant_context
 
 from api.auth import request_authenticate
@@ -112,3 +117,29 @@ class TenantRoutingMiddleware:
                 for callback in callbacks:
                     callback()
         return response
+
+
+class _PlatformOnly(MiddlewareMixin):
+    """Runs the Django middleware it is mixed into on the bare domain only (the platform admin): a
+    tenant host (``request.tenant`` set by ``TenantRoutingMiddleware``, which runs first) never reads a
+    session, a user or messages, so no cookie can make a tenant request act as a platform admin."""
+
+    sync_capable = True
+    async_capable = False
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if getattr(request, "tenant", None) is not None:
+            return cast(HttpResponse, self.get_response(request))
+        return cast(HttpResponse, super().__call__(request))
+
+
+class PlatformSessionMiddleware(_PlatformOnly, SessionMiddleware):
+    pass
+
+
+class PlatformAuthenticationMiddleware(_PlatformOnly, AuthenticationMiddleware):
+    pass
+
+
+class PlatformMessageMiddleware(_PlatformOnly, MessageMiddleware):
+    pass

@@ -67,11 +67,23 @@ class UserManager(BaseUserManager["User"]):
         user.save(using=self._db, force_insert=True)
         return user
 
+    def create_superuser(
+        self, id: uuid.UUID, email: str = "", password: str | None = None, **extra: Any
+    ) -> User:
+        """A platform admin of the admin site (``manage.py createsuperuser``): the only users with a
+        password here; ``id`` is best the person's identity-service user id (the audit trail's actor)."""
+        user = self.model(id=id, email=email, is_superuser=True, **extra)
+        user.set_password(password)
+        user.save(using=self._db, force_insert=True)
+        return user
+
 
 class User(AbstractBaseUser, PermissionsMixin):
     """Local mirror of an identity-service user: the actor of audit entries and object permissions.
 
-    The Hub never stores passwords; the row exists so foreign keys have something to point at.
+    The Hub never stores the identity service's passwords; the row exists so foreign keys have
+    something to point at. The one exception: platform admins of the admin site (``/admin/`` on the
+    bare domain), made by ``manage.py createsuperuser``, who are its staff.
     """
 
     id = models.UUIDField(primary_key=True)
@@ -82,12 +94,17 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     USERNAME_FIELD = "id"
     EMAIL_FIELD = "email"
-    REQUIRED_FIELDS: ClassVar[list[str]] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = ["email"]
 
     objects = UserManager()
 
     def __str__(self) -> str:
         return self.email or str(self.id)
+
+    @property
+    def is_staff(self) -> bool:
+        """Whether the admin site lets this user in: its superusers only (``tenants.admin``)."""
+        return bool(self.is_superuser)
 
 
 class DataKey(models.Model):
