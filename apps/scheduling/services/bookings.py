@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
+from django.utils import timezone
 
 from apps.audit.models import AuditEntry
 from apps.audit.services import audit_change, audit_snapshot
@@ -180,12 +181,20 @@ def booking_update(
 
 def _save_together(bookings: Sequence[Booking], fields: list[str]) -> None:
     """Save ``bookings`` with the no-overlap constraint checked once, after all of them moved: moving
-    a series by its own period passes through states where one occurrence sits on the next."""
+    a series by its own period passes through states where one occurrence sits on the next. One
+    ``UPDATE`` for all of them, however many occurrences follow (``updated_at`` set here: a bulk
+    update skips ``auto_now``)."""
+    _updated_now(bookings)
     with connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS booking_no_overlap DEFERRED")
-        for booking in bookings:
-            booking.save(update_fields=fields)
+        Booking.objects.bulk_update(bookings, fields)
         cursor.execute("SET CONSTRAINTS booking_no_overlap IMMEDIATE")
+
+
+def _updated_now(bookings: Sequence[Booking]) -> None:
+    now = timezone.now()
+    for booking in bookings:
+        booking.updated_at = now
 
 
 @transaction.atomic
@@ -197,12 +206,14 @@ def booking_cancel(
     for as it is now (re-read under its lock), then the others this call cancelled. With
     ``if_match``, the booking asked for must still be that version (412)."""
     targets = _targets(booking, scope, if_match)
-    for target in targets:
-        if target.status == Booking.Status.CANCELLED:
-            continue  # only the one asked for can be: the others are live by construction
-        before = audit_snapshot(target)
+    # Only the one asked for can be cancelled already: the others are live by construction.
+    live = [target for target in targets if target.status != Booking.Status.CANCELLED]
+    befores = [audit_snapshot(target) for target in live]
+    for target in live:
         target.status, target.updated_by = Booking.Status.CANCELLED, actor
-        target.save(update_fields=["status", "updated_by", "updated_at"])
+    _updated_now(live)
+    Booking.objects.bulk_update(live, ["status", "updated_by", "updated_at"])  # one UPDATE for the series
+    for target, before in zip(live, befores, strict=True):
         audit_change(
             action=AuditEntry.Action.UPDATE, instance=target, before=before, actor=actor, fields=["status"]
         )
