@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from django.http import HttpRequest
 from ninja import NinjaAPI, Query, Schema, Status
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from api.auth import platform_auth, request_actor, request_token
 from api.errors import StrictJSONParser, install_error_handlers
@@ -37,6 +37,22 @@ class OwnerIn(InputSchema):
 
 
 class TenantIn(BodyIn):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "organization_id": "c56a4180-65aa-42ec-a945-5fd21dec0538",
+                    "slug": "acme",
+                    "name": "Acme GmbH",
+                    "owner": {
+                        "user_id": "9b2d4c1e-7f3a-4e6b-8c5d-1a2b3c4d5e6f",
+                        "email": "jane@acme.example",
+                    },
+                }
+            ]
+        }
+    )
+
     organization_id: uuid.UUID
     slug: str = Field(max_length=63)
     name: str = Field(max_length=200)
@@ -47,6 +63,8 @@ class TenantIn(BodyIn):
 
 
 class TenantPatch(BodyIn):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "Acme Holding GmbH"}]})
+
     name: str = Field(max_length=200)
 
 
@@ -100,8 +118,16 @@ class TenantError(ErrorBody):
 TENANT_ERRORS = error_responses(TenantError)
 
 
-@api.post("/tenants", response={201: TenantOut, **TENANT_ERRORS}, tags=["tenants"])
+@api.post(
+    "/tenants",
+    summary="Provision an organization",
+    response={201: TenantOut, **TENANT_ERRORS},
+    tags=["tenants"],
+)
 def tenant_create(request: HttpRequest, payload: TenantIn) -> Status[Organization]:
+    """Create the organization's schema (migrated, under row-level security) and its domain
+    `<slug>.HUB_BASE_DOMAIN`, once the identity service confirms the organization (`skip_identity_check`
+    skips that, outside production only). With `owner`, that user becomes its first admin."""
     tenant = services.tenant_provision(
         organization_id=payload.organization_id,
         slug=payload.slug,
@@ -114,44 +140,84 @@ def tenant_create(request: HttpRequest, payload: TenantIn) -> Status[Organizatio
     return Status(201, tenant)
 
 
-@api.get("/tenants", response={200: TenantPage, **TENANT_ERRORS}, tags=["tenants"])
+@api.get(
+    "/tenants", summary="List organizations", response={200: TenantPage, **TENANT_ERRORS}, tags=["tenants"]
+)
 def tenant_list(request: HttpRequest, page: Query[PageParams]) -> dict[str, object]:
+    """Every provisioned organization with its slug, domain and status, a page at a time."""
     return paginate(selectors.tenant_list(), page=page)
 
 
-@api.get("/tenants/{organization_id}", response={200: TenantOut, **TENANT_ERRORS}, tags=["tenants"])
+@api.get(
+    "/tenants/{organization_id}",
+    summary="Read an organization",
+    response={200: TenantOut, **TENANT_ERRORS},
+    tags=["tenants"],
+)
 def tenant_read(request: HttpRequest, organization_id: uuid.UUID) -> Organization:
+    """The organization's slug, name, schema, domain and status."""
     return selectors.tenant_get(organization_id=organization_id)
 
 
-@api.patch("/tenants/{organization_id}", response={200: TenantOut, **TENANT_ERRORS}, tags=["tenants"])
+@api.patch(
+    "/tenants/{organization_id}",
+    summary="Rename an organization",
+    response={200: TenantOut, **TENANT_ERRORS},
+    tags=["tenants"],
+)
 def tenant_update(request: HttpRequest, organization_id: uuid.UUID, payload: TenantPatch) -> Organization:
+    """Change the organization's display name; its slug and domain stay."""
     tenant = selectors.tenant_get(organization_id=organization_id)
     return services.tenant_rename(tenant=tenant, name=payload.name, actor=request_actor(request).id)
 
 
-@api.post("/tenants/{organization_id}/suspend", response={200: TenantOut, **TENANT_ERRORS}, tags=["tenants"])
+@api.post(
+    "/tenants/{organization_id}/suspend",
+    summary="Suspend an organization",
+    response={200: TenantOut, **TENANT_ERRORS},
+    tags=["tenants"],
+)
 def tenant_suspend(request: HttpRequest, organization_id: uuid.UUID) -> Organization:
+    """Its host answers 403 `tenant_suspended` to every request until it is activated again; its data
+    stays."""
     tenant = selectors.tenant_get(organization_id=organization_id)
     return services.tenant_suspend(tenant=tenant, actor=request_actor(request).id)
 
 
-@api.post("/tenants/{organization_id}/activate", response={200: TenantOut, **TENANT_ERRORS}, tags=["tenants"])
+@api.post(
+    "/tenants/{organization_id}/activate",
+    summary="Activate an organization",
+    response={200: TenantOut, **TENANT_ERRORS},
+    tags=["tenants"],
+)
 def tenant_activate(request: HttpRequest, organization_id: uuid.UUID) -> Organization:
+    """Serve a suspended organization again."""
     tenant = selectors.tenant_get(organization_id=organization_id)
     return services.tenant_activate(tenant=tenant, actor=request_actor(request).id)
 
 
-@api.delete("/tenants/{organization_id}", response={204: None, **TENANT_ERRORS}, tags=["tenants"])
+@api.delete(
+    "/tenants/{organization_id}",
+    summary="Delete an organization",
+    response={204: None, **TENANT_ERRORS},
+    tags=["tenants"],
+)
 def tenant_delete(
     request: HttpRequest, organization_id: uuid.UUID, params: Query[DeleteParams]
 ) -> Status[None]:
+    """Drop the organization's schema with all its data, and its domain. `?confirm=` must repeat the
+    organization id, else 400 `confirmation_required` and nothing is deleted."""
     tenant = selectors.tenant_get(organization_id=organization_id)
     services.tenant_delete(tenant=tenant, confirm=params.confirm, actor=request_actor(request).id)
     return Status(204, None)
 
 
-@api.get("/audit", response={200: PlatformAuditPage, **TENANT_ERRORS}, tags=["audit"])
+@api.get(
+    "/audit",
+    summary="List the platform's audit trail",
+    response={200: PlatformAuditPage, **TENANT_ERRORS},
+    tags=["audit"],
+)
 def platform_audit_list(request: HttpRequest, query: Query[PlatformAuditQuery]) -> dict[str, Any]:
     """The platform's audit trail (organization lifecycle), newest first, a page at a time."""
     entries = selectors.platform_audit_list(organization_id=query.organization_id, action=query.action)

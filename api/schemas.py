@@ -12,7 +12,7 @@ from hub.errors import HubErrorCode
 
 
 class ErrorItem(Schema):
-    """One broken rule of a 422: where (``loc``, the path parts of the field) and why."""
+    """One broken rule of a 422: where (`loc`, the path parts of the field) and why."""
 
     loc: list[str | int] = Field(examples=[["postings", 0, "amount"]])
     msg: str
@@ -49,6 +49,26 @@ def error_responses(schema: type[ErrorBody], *, preconditions: bool = False) -> 
 
 
 ERRORS = error_responses(Error)
+
+
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+
+
+def idempotency_key_parameter(*, required: bool, max_length: int = 255) -> dict[str, Any]:
+    """The OpenAPI header parameter ``Idempotency-Key`` (for an operation's ``openapi_extra``), required
+    or optional as the endpoint treats it, so that a generated client types it the same way."""
+    need = "Required" if required else "Optional"
+    return {
+        "in": "header",
+        "name": IDEMPOTENCY_KEY_HEADER,
+        "required": required,
+        "description": (
+            f"{need}: 1 to {max_length} printable characters, unique per request. The same key with the "
+            "same body again answers the first response without doing the work twice; with another body, 409."
+        ),
+        "schema": {"type": "string", "minLength": 1, "maxLength": max_length},
+        "example": "5f0c7e1e-8a4b-4a4e-9b2f-0d6c1f3e2a71",
+    }
 
 
 class InputSchema(Schema):

@@ -8,8 +8,8 @@ from hub.errors import BadRequest, Conflict, HubErrorCode, Invalid, NotFound, Pe
 
 
 class TenantErrorCode(StrEnum):
-    """Every code the platform API's organizations answer (besides ``hub.errors.HubErrorCode``, which
-    holds ``tenant_not_found`` and ``tenant_suspended``: the host routing answers them on any request)."""
+    """Every code the platform API's organizations answer (besides those of `HubErrorCode`, which holds
+    `tenant_not_found` and `tenant_suspended`: the host routing answers them on any request)."""
 
     TENANT_CONFLICT = "tenant_conflict"
     CONFIRMATION_REQUIRED = "confirmation_required"

@@ -22,8 +22,10 @@ from apps.audit.schemas import AuditFilter, AuditPage, AuditVerifyOut, AuditVeri
 router = Router(auth=admin_auth)
 
 
-@router.get("", response={200: AuditPage, **ERRORS})
+@router.get("", summary="List audit entries", response={200: AuditPage, **ERRORS})
 def audit_entry_list(request: HttpRequest, filters: Query[AuditFilter]) -> dict[str, Any]:
+    """The organization's audit trail, filtered by actor, action, object or time, a page at a time. Admins
+    only."""
     entries = selectors.audit_entry_list(
         actor=filters.actor,
         action=ACTION_CODES[filters.action] if filters.action else None,
@@ -35,10 +37,10 @@ def audit_entry_list(request: HttpRequest, filters: Query[AuditFilter]) -> dict[
     return paginate(entries, page=filters)
 
 
-@router.get("verify", response={200: AuditVerifyOut, **ERRORS})
+@router.get("verify", summary="Verify the audit chain", response={200: AuditVerifyOut, **ERRORS})
 def audit_verify(request: HttpRequest, window: Query[AuditVerifyQuery]) -> dict[str, Any]:
-    """Verify a window of the chain: at most ``limit`` entries after ``after_sequence``; continue with
-    the answer's ``head.sequence`` while ``more``. With ``?sequence=&hash=`` of a head recorded earlier,
+    """Verify a window of the chain: at most `limit` entries after `after_sequence`; continue with
+    the answer's `head.sequence` while `more`. With `?sequence=&hash=` of a head recorded earlier,
     also check that the chain still holds that entry (entries removed from the end show only this way)."""
     anchor = (
         None

@@ -76,7 +76,7 @@ VERIFY_LIMIT_MAX = 5000
 
 
 class AuditVerifyQuery(Schema):
-    """A window of the chain (the entries after ``after_sequence``, at most ``limit``), and an anchor:
+    """A window of the chain (the entries after `after_sequence`, at most `limit`), and an anchor:
     the head a previous check answered, kept outside the database (both or neither)."""
 
     after_sequence: int = Field(

@@ -8,7 +8,7 @@ from hub.errors import Conflict, Invalid, NotFound, PermissionDenied
 
 
 class EntityErrorCode(StrEnum):
-    """Every code the entities module answers (besides ``hub.errors.HubErrorCode``)."""
+    """Every code the entities module answers (besides those of `HubErrorCode`)."""
 
     ENTITY_NOT_FOUND = "entity_not_found"
     ENTITY_CONFLICT = "entity_conflict"

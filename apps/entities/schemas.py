@@ -25,6 +25,22 @@ Status = Literal["active", "inactive"]
 
 
 class EntityIn(BodyIn):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "kind": "customer",
+                    "name": "Acme GmbH",
+                    "reference": "C-1001",
+                    "email": "billing@acme.example",
+                    "phone": "+49 30 1234567",
+                    "attributes": {"vat_id": "DE123456789"},
+                    "tags": ["key-account"],
+                }
+            ]
+        }
+    )
+
     kind: str = Field(max_length=40, examples=["customer"])
     name: str = Field(max_length=200)
     reference: str | None = Field(None, max_length=100)
@@ -36,6 +52,10 @@ class EntityIn(BodyIn):
 
 
 class EntityPatch(BodyIn):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"name": "Acme Holding GmbH", "tags": ["key-account", "eu"]}]}
+    )
+
     kind: str | None = Field(None, max_length=40)
     name: str | None = Field(None, max_length=200)
     reference: str | None = Field(None, max_length=100)
@@ -100,6 +120,12 @@ class EntityPage(Page):
 
 
 class RelationIn(BodyIn):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"target_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6", "kind": "supplies"}]
+        }
+    )
+
     target_id: uuid.UUID
     kind: str = Field(max_length=40, examples=["supplies"])
 
@@ -145,6 +171,12 @@ Permission = Literal["view", "change", "delete"]
 
 
 class GrantIn(BodyIn):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"user_id": "9b2d4c1e-7f3a-4e6b-8c5d-1a2b3c4d5e6f", "permission": "change"}]
+        }
+    )
+
     user_id: uuid.UUID
     permission: Permission
 

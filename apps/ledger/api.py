@@ -12,11 +12,12 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse
-from ninja import Header, Query, Router, Status
+from ninja import Query, Router, Status
 
 from api.auth import member_auth, request_actor, request_viewer
 from api.etags import IfMatchHeader, etag_set, if_match
 from api.pagination import PageParams, cursor_carried, paginate_audited
+from api.schemas import IDEMPOTENCY_KEY_HEADER, idempotency_key_parameter
 from apps.ledger import selectors, services
 from apps.ledger.errors import IdempotencyKeyRequired
 from apps.ledger.models import Account, Transaction
@@ -76,9 +77,9 @@ def _render(txn: Transaction, postings: Sequence[PostingLine]) -> dict[str, Any]
     }
 
 
-@router.get("accounts", response={200: AccountPage, **LEDGER_ERRORS})
+@router.get("accounts", summary="List accounts", response={200: AccountPage, **LEDGER_ERRORS})
 def account_list(request: HttpRequest, filters: Query[AccountFilter]) -> dict[str, Any]:
-    """The accounts by code; ``?include=balance`` adds each one's balances (read with the page)."""
+    """The accounts by code; `?include=balance` adds each one's balances (read with the page)."""
     accounts = selectors.account_list(
         archived=filters.archived,
         currency=filters.currency,
@@ -88,8 +89,12 @@ def account_list(request: HttpRequest, filters: Query[AccountFilter]) -> dict[st
     return paginate_audited(accounts, page=filters)
 
 
-@router.post("accounts", response={201: AccountOut, **LEDGER_ERRORS}, auth=member_auth)
+@router.post(
+    "accounts", summary="Create an account", response={201: AccountOut, **LEDGER_ERRORS}, auth=member_auth
+)
 def account_create(request: HttpRequest, response: HttpResponse, payload: AccountIn) -> Status[Account]:
+    """Open a ledger account: a unique `code`, a `name`, its `type` and its `currency` (ISO 4217),
+    optionally the entity it belongs to. Members and admins."""
     account = services.account_create(
         actor=request_actor(request), viewer=request_viewer(request), **payload.dict()
     )
@@ -97,16 +102,21 @@ def account_create(request: HttpRequest, response: HttpResponse, payload: Accoun
     return Status(201, account)
 
 
-@router.get("accounts/{uuid:account_id}", response={200: AccountOut, **LEDGER_ERRORS})
+@router.get(
+    "accounts/{uuid:account_id}", summary="Read an account", response={200: AccountOut, **LEDGER_ERRORS}
+)
 def account_read(request: HttpRequest, response: HttpResponse, account_id: uuid.UUID) -> Account:
-    """The account, with its version in the ``ETag`` header (for ``If-Match`` on a later write)."""
+    """The account, with its version in the `ETag` header (for `If-Match` on a later write)."""
     account = selectors.account_get(account_id=account_id)
     etag_set(response, account)
     return account
 
 
 @router.patch(
-    "accounts/{uuid:account_id}", response={200: AccountOut, **LEDGER_IF_MATCH_ERRORS}, auth=member_auth
+    "accounts/{uuid:account_id}",
+    summary="Update or archive an account",
+    response={200: AccountOut, **LEDGER_IF_MATCH_ERRORS},
+    auth=member_auth,
 )
 def account_update(
     request: HttpRequest,
@@ -115,8 +125,8 @@ def account_update(
     payload: AccountPatch,
     if_match_header: IfMatchHeader = None,
 ) -> Account:
-    """Partial update; ``{"archived": true}`` archives the account (accounts are never deleted). With
-    ``If-Match``, applied only to that version (else 412); the new ``ETag`` is in the answer's header."""
+    """Partial update; `{"archived": true}` archives the account (accounts are never deleted). With
+    `If-Match`, applied only to that version (else 412); the new `ETag` is in the answer's header."""
     account = selectors.account_get(account_id=account_id)
     changes = payload.dict(exclude_unset=True)
     account = services.account_update(
@@ -130,14 +140,22 @@ def account_update(
     return account
 
 
-@router.get("accounts/{uuid:account_id}/balance", response={200: BalanceOut, **LEDGER_ERRORS})
+@router.get(
+    "accounts/{uuid:account_id}/balance",
+    summary="Read an account's balance",
+    response={200: BalanceOut, **LEDGER_ERRORS},
+)
 def account_balance(request: HttpRequest, account_id: uuid.UUID, query: Query[BalanceQuery]) -> Any:
-    """Posted balance and posted+pending balance: now (maintained, O(1)) or at the end of ``as_of``."""
+    """Posted balance and posted+pending balance: now (maintained, O(1)) or at the end of `as_of`."""
     account = selectors.account_get(account_id=account_id)
     return selectors.account_balance(account=account, as_of=query.as_of)
 
 
-@router.get("accounts/{uuid:account_id}/statement", response={200: StatementPage, **LEDGER_ERRORS})
+@router.get(
+    "accounts/{uuid:account_id}/statement",
+    summary="Read an account's statement",
+    response={200: StatementPage, **LEDGER_ERRORS},
+)
 def account_statement(request: HttpRequest, account_id: uuid.UUID, page: Query[PageParams]) -> dict[str, Any]:
     """The account's posted postings, oldest first, each with the running balance after it."""
     account = selectors.account_get(account_id=account_id)
@@ -147,14 +165,18 @@ def account_statement(request: HttpRequest, account_id: uuid.UUID, page: Query[P
     return paginate_audited(statement, page=page, carry="running_balance")
 
 
-@router.get("trial-balance", response={200: TrialBalanceOut, **LEDGER_ERRORS})
+@router.get(
+    "trial-balance", summary="Read the trial balance", response={200: TrialBalanceOut, **LEDGER_ERRORS}
+)
 def trial_balance(request: HttpRequest) -> Any:
     """Every account's posted balance; per currency, debits and credits always sum to zero."""
     return selectors.trial_balance()
 
 
-@router.get("", response={200: TransactionPage, **LEDGER_ERRORS})
+@router.get("", summary="List transactions", response={200: TransactionPage, **LEDGER_ERRORS})
 def transaction_list(request: HttpRequest, filters: Query[TransactionFilter]) -> dict[str, Any]:
+    """The transactions, filtered by account, entity, state, effective dates or reference, a page at a
+    time."""
     transactions = selectors.transaction_list(
         account_id=filters.account,
         entity_id=filters.entity,
@@ -167,26 +189,25 @@ def transaction_list(request: HttpRequest, filters: Query[TransactionFilter]) ->
     return paginate_audited(transactions, page=filters)
 
 
-@router.post("", response={201: TransactionOut, **LEDGER_ERRORS}, auth=member_auth)
-def transaction_create(
-    request: HttpRequest,
-    payload: TransactionIn,
-    # Optional to the schema so that a missing key gets the ledger's own 400 with its reason.
-    idempotency_key: str | None = Header(
-        None,
-        alias="Idempotency-Key",
-        description="Required: 1 to 255 printable characters, unique per request",
-    ),
-) -> HttpResponse:
-    """Record a transaction (``posted`` unless ``pending`` is asked). Needs an ``Idempotency-Key``: the
+@router.post(
+    "",
+    summary="Record a transaction",
+    response={201: TransactionOut, **LEDGER_ERRORS},
+    auth=member_auth,
+    # Read from the request itself, not a Ninja parameter, so that a missing or bad key gets the
+    # ledger's own 400 `idempotency_key_required`; the document still says it is required.
+    openapi_extra={"parameters": [idempotency_key_parameter(required=True, max_length=IDEMPOTENCY_KEY_MAX)]},
+)
+def transaction_create(request: HttpRequest, payload: TransactionIn) -> HttpResponse:
+    """Record a transaction (`posted` unless `pending` is asked). Needs an `Idempotency-Key`: the
     same key and body again answer the first response without posting twice; another body is 409.
 
     The body is answered as stored (already rendered), for a new transaction and a replay alike, in
-    the same bytes; a replay says so with ``Idempotent-Replayed: true``.
+    the same bytes; a replay says so with `Idempotent-Replayed: true`.
     """
     result = services.transaction_create_idempotent(
         actor=request_actor(request),
-        key=_idempotency_key(idempotency_key),
+        key=_idempotency_key(request.headers.get(IDEMPOTENCY_KEY_HEADER)),
         request=payload.model_dump(mode="python"),
         render=_render,
         viewer=request_viewer(request),
@@ -197,19 +218,32 @@ def transaction_create(
     return response
 
 
-@router.get("{uuid:transaction_id}", response={200: TransactionOut, **LEDGER_ERRORS})
+@router.get(
+    "{uuid:transaction_id}", summary="Read a transaction", response={200: TransactionOut, **LEDGER_ERRORS}
+)
 def transaction_read(request: HttpRequest, transaction_id: uuid.UUID) -> Transaction:
+    """The transaction with its postings."""
     return selectors.transaction_get(transaction_id=transaction_id)
 
 
-@router.post("{uuid:transaction_id}/post", response={200: TransactionOut, **LEDGER_ERRORS}, auth=member_auth)
+@router.post(
+    "{uuid:transaction_id}/post",
+    summary="Post a pending transaction",
+    response={200: TransactionOut, **LEDGER_ERRORS},
+    auth=member_auth,
+)
 def transaction_post(request: HttpRequest, transaction_id: uuid.UUID) -> Transaction:
     """Post a pending transaction."""
     txn = selectors.transaction_get(transaction_id=transaction_id)
     return services.transaction_post(actor=request_actor(request), txn=txn)
 
 
-@router.post("{uuid:transaction_id}/void", response={200: TransactionOut, **LEDGER_ERRORS}, auth=member_auth)
+@router.post(
+    "{uuid:transaction_id}/void",
+    summary="Void a pending transaction",
+    response={200: TransactionOut, **LEDGER_ERRORS},
+    auth=member_auth,
+)
 def transaction_void(request: HttpRequest, transaction_id: uuid.UUID) -> Transaction:
     """Void a pending transaction (a posted one is reversed instead)."""
     txn = selectors.transaction_get(transaction_id=transaction_id)
@@ -217,13 +251,16 @@ def transaction_void(request: HttpRequest, transaction_id: uuid.UUID) -> Transac
 
 
 @router.post(
-    "{uuid:transaction_id}/reverse", response={201: TransactionOut, **LEDGER_ERRORS}, auth=member_auth
+    "{uuid:transaction_id}/reverse",
+    summary="Reverse a posted transaction",
+    response={201: TransactionOut, **LEDGER_ERRORS},
+    auth=member_auth,
 )
 def transaction_reverse(
     request: HttpRequest, transaction_id: uuid.UUID, query: Query[ReverseQuery]
 ) -> Status[Transaction]:
-    """Reverse a posted transaction once: 201 with the new transaction, whose ``reverses_id`` is it.
-    No body (``?effective_date=`` dates the reversal, today by default)."""
+    """Reverse a posted transaction once: 201 with the new transaction, whose `reverses_id` is it.
+    No body (`?effective_date=` dates the reversal, today by default)."""
     txn = selectors.transaction_get(transaction_id=transaction_id)
     reversal = services.transaction_reverse(
         actor=request_actor(request), txn=txn, effective_date=query.effective_date

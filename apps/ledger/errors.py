@@ -8,7 +8,7 @@ from hub.errors import BadRequest, Conflict, Invalid, NotFound
 
 
 class LedgerErrorCode(StrEnum):
-    """Every code the ledger answers (besides ``hub.errors.HubErrorCode``)."""
+    """Every code the ledger answers (besides those of `HubErrorCode`)."""
 
     ACCOUNT_NOT_FOUND = "account_not_found"
     TRANSACTION_NOT_FOUND = "transaction_not_found"

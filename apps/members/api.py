@@ -18,18 +18,23 @@ router = Router(auth=admin_auth)
 me_router = Router()
 
 
-@router.get("", response={200: MemberPage, **MEMBER_ERRORS})
+@router.get("", summary="List members", response={200: MemberPage, **MEMBER_ERRORS})
 def member_list(request: HttpRequest, filters: Query[MemberFilter]) -> dict[str, Any]:
+    """The organization's memberships and their roles, optionally of one `role`, a page at a time. Admins
+    only."""
     members = selectors.member_list(role=filters.role)
     return paginate_audited(members, page=filters)
 
 
-@router.get("{user_id}", response={200: MemberOut, **MEMBER_ERRORS})
+@router.get("{user_id}", summary="Read a member", response={200: MemberOut, **MEMBER_ERRORS})
 def member_read(request: HttpRequest, user_id: uuid.UUID) -> Member:
+    """One user's membership of the organization: its role and email. Admins only."""
     return selectors.member_get(user_id=user_id)
 
 
-@router.put("{user_id}", response={200: MemberOut, **MEMBER_ERRORS})
+@router.put(
+    "{user_id}", summary="Add a member or change its role", response={200: MemberOut, **MEMBER_ERRORS}
+)
 def member_put(request: HttpRequest, user_id: uuid.UUID, payload: MemberIn) -> Member:
     """Give the user this role here: adds the member, or changes its role. Demoting the last admin: 409."""
     return services.member_role_set(
@@ -37,14 +42,14 @@ def member_put(request: HttpRequest, user_id: uuid.UUID, payload: MemberIn) -> M
     )
 
 
-@router.delete("{user_id}", response={204: None, **MEMBER_ERRORS})
+@router.delete("{user_id}", summary="Remove a member", response={204: None, **MEMBER_ERRORS})
 def member_delete(request: HttpRequest, user_id: uuid.UUID) -> Status[None]:
     """End the membership. Removing the last admin: 409."""
     services.member_remove(actor=request_actor(request), user_id=user_id)
     return Status(204, None)
 
 
-@me_router.get("", response={200: MeOut, **MEMBER_ERRORS})
+@me_router.get("", summary="Read who I am", response={200: MeOut, **MEMBER_ERRORS})
 def me_read(request: HttpRequest) -> dict[str, Any]:
     """Who the caller is on this organization: its roles, where they came from, what they allow."""
     principal, tenant = request_principal(request), request.tenant  # type: ignore[attr-defined]

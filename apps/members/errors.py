@@ -8,7 +8,7 @@ from hub.errors import Conflict, Invalid, NotFound
 
 
 class MemberErrorCode(StrEnum):
-    """Every code the members module answers (besides ``hub.errors.HubErrorCode``)."""
+    """Every code the members module answers (besides those of `HubErrorCode`)."""
 
     USER_NOT_FOUND = "user_not_found"
     MEMBER_NOT_FOUND = "member_not_found"

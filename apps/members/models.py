@@ -19,7 +19,7 @@ from django.db import models
 
 
 class MemberRole(models.TextChoices):
-    """The roles a membership may hold (``api.auth.Role`` less ``platform_admin``)."""
+    """The roles a membership may hold (every role but `platform_admin`)."""
 
     ADMIN = "admin"
     MEMBER = "member"

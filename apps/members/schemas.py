@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from ninja import Schema
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from api.pagination import Page, PageParams
 from api.schemas import BodyIn, ErrorBody, error_responses
@@ -23,6 +23,10 @@ MEMBER_ERRORS = error_responses(MemberError)
 
 
 class MemberIn(BodyIn):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"role": "member", "email": "jane@acme.example"}]}
+    )
+
     role: MemberRole
     email: str | None = Field(
         None,

@@ -24,13 +24,25 @@ from apps.privacy.schemas import (
 router = Router(auth=admin_auth)
 
 
-@router.get("subjects/{uuid:entity_id}/export", response={200: SubjectExport, **PRIVACY_ERRORS})
+@router.get(
+    "subjects/{uuid:entity_id}/export",
+    summary="Export a data subject's data",
+    response={200: SubjectExport, **PRIVACY_ERRORS},
+)
 def subject_export(request: HttpRequest, entity_id: uuid.UUID) -> dict[str, Any]:
+    """Everything the organization holds about one data subject (the entity and the rows linked to it), as
+    one JSON document. Admins only."""
     return selectors.subject_export(entity_id=entity_id, viewer=request_viewer(request))
 
 
-@router.post("subjects/{uuid:entity_id}/erase", response={200: ErasureOut, **PRIVACY_ERRORS})
+@router.post(
+    "subjects/{uuid:entity_id}/erase",
+    summary="Erase a data subject",
+    response={200: ErasureOut, **PRIVACY_ERRORS},
+)
 def subject_erase(request: HttpRequest, entity_id: uuid.UUID) -> dict[str, Any]:
+    """Erase the personal data of the entity and of the rows linked to it, keeping what the ledger must
+    keep; erasing again answers `erased_now: false`. Admins only."""
     erasure = services.subject_erase(
         actor=request_actor(request), entity_id=entity_id, viewer=request_viewer(request)
     )
@@ -43,17 +55,26 @@ def subject_erase(request: HttpRequest, entity_id: uuid.UUID) -> dict[str, Any]:
     }
 
 
-@router.get("retention", response={200: RetentionPage, **PRIVACY_ERRORS})
+@router.get("retention", summary="List retention policies", response={200: RetentionPage, **PRIVACY_ERRORS})
 def retention_policy_list(request: HttpRequest, page: Query[PageParams]) -> dict[str, Any]:
+    """How long each kind of record is kept before the periodic retention job deletes it, a page at a
+    time. Admins only."""
     return paginate_audited(selectors.retention_policy_list(), page=page)
 
 
-@router.put("retention/{model}", response={200: RetentionOut, **PRIVACY_ERRORS})
+@router.put(
+    "retention/{model}", summary="Set a retention policy", response={200: RetentionOut, **PRIVACY_ERRORS}
+)
 def retention_policy_set(request: HttpRequest, model: Path[str], payload: RetentionIn) -> RetentionPolicy:
+    """Keep the records of `model` (for example `entities.entity`) for `days`; older ones are deleted by
+    the periodic retention job. Admins only."""
     return services.retention_policy_set(actor=request_actor(request), model=model, days=payload.days)
 
 
-@router.delete("retention/{model}", response={204: None, **PRIVACY_ERRORS})
+@router.delete(
+    "retention/{model}", summary="Delete a retention policy", response={204: None, **PRIVACY_ERRORS}
+)
 def retention_policy_delete(request: HttpRequest, model: Path[str]) -> Status[None]:
+    """Stop deleting the records of `model`: they are kept again until deleted otherwise. Admins only."""
     services.retention_policy_delete(actor=request_actor(request), model=model)
     return Status(204, None)

@@ -8,7 +8,7 @@ from hub.errors import Invalid, NotFound
 
 
 class PrivacyErrorCode(StrEnum):
-    """Every code the privacy module answers (besides ``hub.errors.HubErrorCode``)."""
+    """Every code the privacy module answers (besides those of `HubErrorCode`)."""
 
     SUBJECT_NOT_FOUND = "subject_not_found"
     RETENTION_MODEL_UNKNOWN = "retention_model_unknown"

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from ninja import Schema
-from pydantic import Field, StrictInt
+from pydantic import ConfigDict, Field, StrictInt
 
 from api.pagination import Page
 from api.schemas import BodyIn, ErrorBody, error_responses
@@ -23,7 +23,7 @@ class Record(Schema):
 
 
 class HistoryEntry(Schema):
-    sequence: int
+    sequence: int | None  # the entry's place in the audit chain: null until it is sealed (after commit)
     action: str
     timestamp: datetime
     actor_id: uuid.UUID | None
@@ -48,6 +48,8 @@ class ErasureOut(Schema):
 
 
 class RetentionIn(BodyIn):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"days": 365}]})
+
     days: StrictInt = Field(ge=1, le=RETENTION_DAYS_MAX, description="Whole days, a JSON integer.")
 
 

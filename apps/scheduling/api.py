@@ -65,31 +65,46 @@ def _override(request: HttpRequest, wanted: bool) -> bool:
     return wanted
 
 
-@router.get("resources", response={200: ResourcePage, **SCHEDULING_ERRORS})
+@router.get("resources", summary="List resources", response={200: ResourcePage, **SCHEDULING_ERRORS})
 def resource_list(
     request: HttpRequest, response: HttpResponse, filters: Query[ResourceFilter]
 ) -> HttpResponse:
+    """The bookable resources (rooms, people, equipment), optionally of one `kind`, a page at a time."""
     resources = selectors.resource_list(kind=filters.kind)
     return rows_response(response, paginate_audited(resources, page=filters, shape=RESOURCE_ROWS))
 
 
-@router.post("resources", response={201: ResourceOut, **SCHEDULING_ERRORS}, auth=admin_auth)
+@router.post(
+    "resources",
+    summary="Create a resource",
+    response={201: ResourceOut, **SCHEDULING_ERRORS},
+    auth=admin_auth,
+)
 def resource_create(request: HttpRequest, response: HttpResponse, payload: ResourceIn) -> Status[Resource]:
+    """Create a bookable resource in its `timezone` (an IANA name); its opening hours are set apart, with
+    `PUT /scheduling/resources/{id}/availability`. Admins only."""
     resource = services.resource_create(**payload.dict(), viewer=request_viewer(request))
     etag_set(response, resource)
     return Status(201, resource)
 
 
-@router.get("resources/{uuid:resource_id}", response={200: ResourceOut, **SCHEDULING_ERRORS})
+@router.get(
+    "resources/{uuid:resource_id}",
+    summary="Read a resource",
+    response={200: ResourceOut, **SCHEDULING_ERRORS},
+)
 def resource_read(request: HttpRequest, response: HttpResponse, resource_id: uuid.UUID) -> Resource:
-    """The resource, with its version in the ``ETag`` header (for ``If-Match`` on a later write)."""
+    """The resource, with its version in the `ETag` header (for `If-Match` on a later write)."""
     resource = selectors.resource_get(resource_id=resource_id)
     etag_set(response, resource)
     return resource
 
 
 @router.patch(
-    "resources/{uuid:resource_id}", response={200: ResourceOut, **SCHEDULING_IF_MATCH_ERRORS}, auth=admin_auth
+    "resources/{uuid:resource_id}",
+    summary="Update a resource",
+    response={200: ResourceOut, **SCHEDULING_IF_MATCH_ERRORS},
+    auth=admin_auth,
 )
 def resource_update(
     request: HttpRequest,
@@ -98,7 +113,7 @@ def resource_update(
     payload: ResourcePatch,
     if_match_header: IfMatchHeader = None,
 ) -> Resource:
-    """Partial update; with ``If-Match``, applied only to that version (else 412)."""
+    """Partial update; with `If-Match`, applied only to that version (else 412)."""
     resource = selectors.resource_get(resource_id=resource_id)
     changes = payload.dict(exclude_unset=True)
     resource = services.resource_update(
@@ -109,12 +124,15 @@ def resource_update(
 
 
 @router.delete(
-    "resources/{uuid:resource_id}", response={204: None, **SCHEDULING_IF_MATCH_ERRORS}, auth=admin_auth
+    "resources/{uuid:resource_id}",
+    summary="Delete a resource",
+    response={204: None, **SCHEDULING_IF_MATCH_ERRORS},
+    auth=admin_auth,
 )
 def resource_delete(
     request: HttpRequest, resource_id: uuid.UUID, if_match_header: IfMatchHeader = None
 ) -> Status[None]:
-    """Soft delete; with ``If-Match``, only of that version (else 412)."""
+    """Soft delete; with `If-Match`, only of that version (else 412)."""
     resource = selectors.resource_get(resource_id=resource_id)
     services.resource_delete(resource=resource, if_match=if_match(if_match_header))
     return Status(204, None)
@@ -130,13 +148,19 @@ def _availability_out(resource: Resource) -> dict[str, Any]:
     }
 
 
-@router.get("resources/{uuid:resource_id}/availability", response={200: AvailabilityOut, **SCHEDULING_ERRORS})
+@router.get(
+    "resources/{uuid:resource_id}/availability",
+    summary="Read a resource's availability",
+    response={200: AvailabilityOut, **SCHEDULING_ERRORS},
+)
 def availability_read(request: HttpRequest, resource_id: uuid.UUID) -> dict[str, Any]:
+    """The resource's weekly hours (local time of its zone) and its date exceptions."""
     return _availability_out(selectors.resource_get(resource_id=resource_id))
 
 
 @router.put(
     "resources/{uuid:resource_id}/availability",
+    summary="Set a resource's availability",
     response={200: AvailabilityOut, **SCHEDULING_ERRORS},
     auth=admin_auth,
 )
@@ -150,10 +174,15 @@ def availability_set(request: HttpRequest, resource_id: uuid.UUID, payload: Avai
     return _availability_out(resource)
 
 
-@router.get("availability", response={200: FreeSlotsOut, **SCHEDULING_ERRORS}, by_alias=True)
+@router.get(
+    "availability",
+    summary="Find free slots",
+    response={200: FreeSlotsOut, **SCHEDULING_ERRORS},
+    by_alias=True,
+)
 def free_slots(request: HttpRequest, query: Query[SlotQuery]) -> dict[str, Any]:
-    """The free intervals of ``resource`` between ``from`` and ``to`` (at most a year) long enough for
-    ``duration`` minutes: inside its availability, outside its bookings."""
+    """The free intervals of `resource` between `from` and `to` (at most a year) long enough for
+    `duration` minutes: inside its availability, outside its bookings."""
     found = selectors.free_slots(
         resource_id=query.resource,
         start=query.start,
@@ -170,16 +199,19 @@ def free_slots(request: HttpRequest, query: Query[SlotQuery]) -> dict[str, Any]:
     }
 
 
-@router.get("calendar", response={200: CalendarOut, **SCHEDULING_ERRORS}, by_alias=True)
+@router.get(
+    "calendar", summary="Read the calendar", response={200: CalendarOut, **SCHEDULING_ERRORS}, by_alias=True
+)
 def calendar(request: HttpRequest, query: Query[CalendarQuery]) -> dict[str, Any]:
-    """Live bookings between ``from`` and ``to`` (at most a year), grouped by resource: the resources
-    named by ``resource`` (repeat it for several), or all."""
+    """Live bookings between `from` and `to` (at most a year), grouped by resource: the resources
+    named by `resource` (repeat it for several), or all."""
     resources = selectors.calendar(resource_ids=query.resource, start=query.start, end=query.end)
     return {"start": query.start, "end": query.end, "resources": resources}
 
 
-@router.get("bookings", response={200: BookingPage, **SCHEDULING_ERRORS})
+@router.get("bookings", summary="List bookings", response={200: BookingPage, **SCHEDULING_ERRORS})
 def booking_list(request: HttpRequest, response: HttpResponse, filters: Query[BookingFilter]) -> HttpResponse:
+    """The bookings, filtered by resource, time range, status or series, a page at a time."""
     bookings = selectors.booking_list(
         resource_id=filters.resource,
         start=filters.start,
@@ -190,8 +222,13 @@ def booking_list(request: HttpRequest, response: HttpResponse, filters: Query[Bo
     return rows_response(response, paginate_audited(bookings, page=filters, shape=BOOKING_ROWS))
 
 
-@router.post("bookings", response={201: BookingOut, **SCHEDULING_ERRORS}, auth=member_auth)
+@router.post(
+    "bookings", summary="Book a resource", response={201: BookingOut, **SCHEDULING_ERRORS}, auth=member_auth
+)
 def booking_create(request: HttpRequest, response: HttpResponse, payload: BookingIn) -> Status[Booking]:
+    """Book a resource from `start` to `end`: inside its availability and overlapping no live booking,
+    else 409 `booking_conflict` listing the bookings in the way. Admins may book outside availability with
+    `override_availability`."""
     fields = payload.dict()
     fields["override_availability"] = _override(request, payload.override_availability)
     booking = services.booking_create(actor=request_actor(request), viewer=request_viewer(request), **fields)
@@ -199,16 +236,21 @@ def booking_create(request: HttpRequest, response: HttpResponse, payload: Bookin
     return Status(201, booking)
 
 
-@router.get("bookings/{uuid:booking_id}", response={200: BookingOut, **SCHEDULING_ERRORS})
+@router.get(
+    "bookings/{uuid:booking_id}", summary="Read a booking", response={200: BookingOut, **SCHEDULING_ERRORS}
+)
 def booking_read(request: HttpRequest, response: HttpResponse, booking_id: uuid.UUID) -> Booking:
-    """The booking, with its version in the ``ETag`` header (for ``If-Match`` on a later write)."""
+    """The booking, with its version in the `ETag` header (for `If-Match` on a later write)."""
     booking = selectors.booking_get(booking_id=booking_id)
     etag_set(response, booking)
     return booking
 
 
 @router.patch(
-    "bookings/{uuid:booking_id}", response={200: BookingOut, **SCHEDULING_IF_MATCH_ERRORS}, auth=member_auth
+    "bookings/{uuid:booking_id}",
+    summary="Move or edit a booking",
+    response={200: BookingOut, **SCHEDULING_IF_MATCH_ERRORS},
+    auth=member_auth,
 )
 def booking_update(
     request: HttpRequest,
@@ -218,8 +260,8 @@ def booking_update(
     scope: Query[ScopeQuery],
     if_match_header: IfMatchHeader = None,
 ) -> Booking:
-    """Move or edit the booking; ``?scope=following`` applies the same shift and edits to the later
-    occurrences of its series too. Answers with the booking asked for. With ``If-Match``, only while
+    """Move or edit the booking; `?scope=following` applies the same shift and edits to the later
+    occurrences of its series too. Answers with the booking asked for. With `If-Match`, only while
     that booking is that version (else 412)."""
     changes = payload.dict(exclude_unset=True)
     override = _override(request, changes.pop("override_availability", False))
@@ -238,6 +280,7 @@ def booking_update(
 
 @router.post(
     "bookings/{uuid:booking_id}/cancel",
+    summary="Cancel a booking",
     response={200: BookingOut, **SCHEDULING_IF_MATCH_ERRORS},
     auth=member_auth,
 )
@@ -248,8 +291,8 @@ def booking_cancel(
     scope: Query[ScopeQuery],
     if_match_header: IfMatchHeader = None,
 ) -> Booking:
-    """Cancel the booking (``?scope=following``: and the later occurrences of its series); with
-    ``If-Match``, only while it is that version (else 412)."""
+    """Cancel the booking (`?scope=following`: and the later occurrences of its series); with
+    `If-Match`, only while it is that version (else 412)."""
     booking = selectors.booking_get(booking_id=booking_id)
     cancelled = services.booking_cancel(
         actor=request_actor(request), booking=booking, scope=scope.scope, if_match=if_match(if_match_header)
@@ -258,10 +301,15 @@ def booking_cancel(
     return cancelled
 
 
-@router.post("series", response={201: SeriesOut, **SCHEDULING_ERRORS}, auth=member_auth)
+@router.post(
+    "series",
+    summary="Book a recurring series",
+    response={201: SeriesOut, **SCHEDULING_ERRORS},
+    auth=member_auth,
+)
 def series_create(request: HttpRequest, payload: SeriesIn) -> Status[dict[str, Any]]:
     """Book every occurrence of an RRULE (COUNT or UNTIL required, at most 500 occurrences within a
-    year). All or nothing, unless ``skip_conflicts``: then the rest is booked and the others listed."""
+    year). All or nothing, unless `skip_conflicts`: then the rest is booked and the others listed."""
     fields = payload.dict()
     fields["override_availability"] = _override(request, payload.override_availability)
     result = services.series_create(actor=request_actor(request), viewer=request_viewer(request), **fields)

@@ -8,7 +8,7 @@ from hub.errors import Conflict, Invalid, NotFound, PermissionDenied
 
 
 class SchedulingErrorCode(StrEnum):
-    """Every code the scheduling module answers (besides ``hub.errors.HubErrorCode``)."""
+    """Every code the scheduling module answers (besides those of `HubErrorCode`)."""
 
     RESOURCE_NOT_FOUND = "resource_not_found"
     BOOKING_NOT_FOUND = "booking_not_found"

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from ninja import Schema
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from api.pagination import Page, PageParams
 from api.rows import RowShape
@@ -29,6 +29,14 @@ Timezone = Annotated[str, Field(max_length=64, examples=["Europe/Berlin"])]
 
 
 class ResourceIn(BodyIn):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"kind": "room", "name": "Meeting room 1", "timezone": "Europe/Berlin", "capacity": 8}
+            ]
+        }
+    )
+
     kind: str = Field(max_length=40, examples=["room"])
     name: str = Field(max_length=200)
     timezone: Timezone
@@ -37,6 +45,10 @@ class ResourceIn(BodyIn):
 
 
 class ResourcePatch(BodyIn):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"name": "Meeting room 1 (2nd floor)", "capacity": 10}]}
+    )
+
     kind: str | None = Field(None, max_length=40)
     name: str | None = Field(None, max_length=200)
     timezone: Timezone | None = None
@@ -81,6 +93,20 @@ class DateExceptionIn(InputSchema):
 
 
 class AvailabilityIn(BodyIn):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "weekly": [
+                        {"weekday": 0, "start": "09:00", "end": "17:00"},
+                        {"weekday": 1, "start": "09:00", "end": "17:00"},
+                    ],
+                    "exceptions": [{"date": "2026-12-24", "closed": True}],
+                }
+            ]
+        }
+    )
+
     weekly: list[WeeklyHoursIn] = Field(default_factory=list, max_length=200)
     exceptions: list[DateExceptionIn] = Field(default_factory=list, max_length=1000)
 
@@ -100,9 +126,10 @@ class SlotQuery(Schema):
 
 
 class Slot(BaseModel):
-    """A free interval. Plain pydantic with preformatted text: an answer may hold thousands, and
-    Ninja's ``Schema`` (attribute access per field) and per-datetime JSON encoding made them the
-    slowest part of the request."""
+    """A free interval, from `start` to `end`."""
+
+    # Plain pydantic with preformatted text: an answer may hold thousands, and Ninja's Schema
+    # (attribute access per field) and per-datetime JSON encoding made them the slowest part of the request.
 
     start: str = Field(json_schema_extra={"format": "date-time"})
     end: str = Field(json_schema_extra={"format": "date-time"})
@@ -117,6 +144,19 @@ class FreeSlotsOut(Schema):
 
 
 class BookingIn(BodyIn):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "resource_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                    "start": "2026-03-02T09:00:00Z",
+                    "end": "2026-03-02T10:00:00Z",
+                    "notes": "Quarterly review",
+                }
+            ]
+        }
+    )
+
     resource_id: uuid.UUID
     start: AwareDatetime
     end: AwareDatetime
@@ -127,6 +167,10 @@ class BookingIn(BodyIn):
 
 
 class BookingPatch(BodyIn):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"start": "2026-03-02T10:00:00Z", "end": "2026-03-02T11:00:00Z"}]}
+    )
+
     start: AwareDatetime | None = None
     end: AwareDatetime | None = None
     status: BookableStatus | None = None
@@ -173,6 +217,20 @@ class ScopeQuery(Schema):
 
 
 class SeriesIn(BookingIn):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "resource_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                    "start": "2026-03-02T09:00:00Z",
+                    "end": "2026-03-02T10:00:00Z",
+                    "rrule": "FREQ=WEEKLY;BYDAY=MO;COUNT=10",
+                    "skip_conflicts": True,
+                }
+            ]
+        }
+    )
+
     rrule: str = Field(max_length=500, examples=["FREQ=WEEKLY;BYDAY=MO,WE;COUNT=10"])
     skip_conflicts: bool = False
 
