@@ -71,5 +71,13 @@ loadtest: install
 stop:
 	$(PY) -m hub.embedded_db
 
+# The OpenAPI documents as files, TypeScript types generated from them (openapi-typescript) and a small
+# client type-checked against them (tsc --strict), in clients/typescript/ (node 20 and npm needed).
+.PHONY: client-ts
+client-ts: install
+	$(PY) manage.py openapi_dump --api tenant --out clients/typescript/openapi/tenant.json
+	$(PY) manage.py openapi_dump --api platform --out clients/typescript/openapi/platform.json
+	cd clients/typescript && npm ci --no-audit --no-fund --ignore-scripts && npm run generate && npm run typecheck
+
 clean:
 	rm -rf $(VENV) .data .coverage htmlcov .mypy_cache .ruff_cache
