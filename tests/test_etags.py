@@ -34,6 +34,7 @@ from hub.errors import BadRequest, PreconditionFailed
 from tenants.models import Organization, User
 from tenants.services import tenant_provision
 from tests.helpers import assert_error, staged
+from tests.query_counts import assert_statements
 
 JSON = "application/json"
 ETAG = re.compile(r'^"[0-9a-f]{32}"$')
@@ -372,6 +373,27 @@ def test_etags_cost_no_query(kind: Kind, tenant_a: Organization, client_for: Any
     assert len(conditional.captured_queries) == len(plain.captured_queries), [
         q["sql"][:100] for q in conditional.captured_queries
     ]
+
+
+def test_statements_of_conditional_entity_writes(tenant_a: Organization, client_for: Any) -> None:
+    """The counts ``apps/entities/tests/test_query_counts.py`` pins for the unconditional writes: the
+    comparison is made on the row the service locks anyway."""
+    kind = BY_NAME["entity"]
+    entity = kind.make(tenant_a)
+    client = _client(client_for, tenant_a, kind)
+    current = client.get(kind.url(entity))["ETag"]
+    machinery = 5  # routing, the user mirror and membership, the request's savepoint (tests.query_counts)
+
+    patched = assert_statements(
+        lambda: _patch(client, kind.url(entity), {"name": "Renamed", "tags": ["a"]}, **{"If-Match": current}),
+        machinery + 8,
+        status=200,
+    )
+    assert_statements(
+        lambda: client.delete(kind.url(entity), headers={"If-Match": patched["ETag"]}),
+        machinery + 6,
+        status=204,
+    )
 
 
 CONDITIONAL_OPERATIONS = [

@@ -15,6 +15,9 @@ from apps.ledger import services
 from apps.ledger.tests.conftest import Chart
 from apps.ledger.tests.helpers import ACCOUNTS_URL, account_url, assert_error, post, transfer
 from tenants.models import Organization, User
+from tests.query_counts import assert_statements
+
+MACHINERY = 5  # routing, the user mirror and membership, and the request's savepoint (tests.query_counts)
 
 
 def _listed(client: Client, **query: str) -> dict[str, dict[str, Any]]:
@@ -78,6 +81,15 @@ class TestIncludeBalance:
             if 'FROM "ledger_account"' in q["sql"] and not q["sql"].startswith("SELECT COUNT")
         ]
         assert len(pages) == 1, pages  # the page and its balances, in one statement (the count apart)
+
+    def test_statements_of_the_request(self, member_client: Client, chart: Chart) -> None:
+        member_client.get(ACCOUNTS_URL, {"include": "balance"})  # warm
+        # The request's machinery (tests.query_counts), then the page with its balances, the bounded
+        # count and the list's audit entry: the same as without the balances.
+        assert_statements(lambda: member_client.get(ACCOUNTS_URL), MACHINERY + 3, status=200)
+        assert_statements(
+            lambda: member_client.get(ACCOUNTS_URL, {"include": "balance"}), MACHINERY + 3, status=200
+        )
 
     def test_another_organization_lists_only_its_own(
         self, member_client: Client, b_member_client: Client, chart: Chart, b_chart: Chart
