@@ -76,7 +76,9 @@ def entity_list(request: HttpRequest, response: HttpResponse, filters: Query[Ent
 def entity_create(request: HttpRequest, payload: EntityIn) -> Status[Entity]:
     """Create an entity (a customer, a supplier, ... as its `kind` says) with its contact fields,
     free-form `attributes` and `tags`. Members and admins."""
-    return Status(201, services.entity_create(actor=request_actor(request), **payload.dict()))
+    entity = services.entity_create(actor=request_actor(request), **payload.dict())
+    etag_set(response, entity)
+    return Status(201, entity)
 
 
 @router.get("{uuid:entity_id}", summary="Read an entity", response={200: EntityOut, **ENTITY_ERRORS})
