@@ -73,7 +73,7 @@ def entity_list(request: HttpRequest, response: HttpResponse, filters: Query[Ent
 
 
 @router.post("", summary="Create an entity", response={201: EntityOut, **ENTITY_ERRORS}, auth=member_auth)
-def entity_create(request: HttpRequest, payload: EntityIn) -> Status[Entity]:
+def entity_create(request: HttpRequest, response: HttpResponse, payload: EntityIn) -> Status[Entity]:
     """Create an entity (a customer, a supplier, ... as its `kind` says) with its contact fields,
     free-form `attributes` and `tags`. Members and admins."""
     entity = services.entity_create(actor=request_actor(request), **payload.dict())
