@@ -219,10 +219,10 @@ class ProvisionForm(forms.Form):
 # The services' names of the provisioning fields -> the form's.
 _PROVISION_FIELDS = {"owner.email": "owner_email", "owner.user_id": "owner_user_id"}
 
-# The lifecycle changes a confirmation page leads to: (verb shown, service).
-_STATE_CHANGES: dict[str, tuple[str, Callable[..., Organization]]] = {
-    "suspend": ("Suspend", services.tenant_suspend),
-    "activate": ("Activate", services.tenant_activate),
+# The lifecycle changes a confirmation page leads to: (verb shown, once done, service).
+_STATE_CHANGES: dict[str, tuple[str, str, Callable[..., Organization]]] = {
+    "suspend": ("Suspend", "Suspended", services.tenant_suspend),
+    "activate": ("Activate", "Activated", services.tenant_activate),
 }
 
 
@@ -352,7 +352,7 @@ class OrganizationAdmin(PlatformModelAdmin):
         return self._confirmation(request, list(queryset), change, bulk=True)
 
     def _state_change(self, request: HttpRequest, tenants: list[Organization], change: str) -> None:
-        verb, service = _STATE_CHANGES[change]
+        _verb, done_word, service = _STATE_CHANGES[change]
         done = []
         for tenant in tenants:
             try:
@@ -360,7 +360,7 @@ class OrganizationAdmin(PlatformModelAdmin):
             except HubError as exc:
                 self.message_user(request, f"{tenant.slug}: {exc.detail}", messages.ERROR)
         if done:
-            self.message_user(request, f"{verb}d: {', '.join(done)}.", messages.SUCCESS)
+            self.message_user(request, f"{done_word}: {', '.join(done)}.", messages.SUCCESS)
 
     def _confirmation(
         self, request: HttpRequest, tenants: list[Organization], change: str, *, bulk: bool

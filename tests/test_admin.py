@@ -197,7 +197,7 @@ def test_suspend_selected_confirms_then_suspends(
     assert entry.changes == {"status": ["active", "suspended"]}
     assert_error(client_for(tenant_a, ["member"]).get("/api/v1/entities/"), 403, "tenant_suspended")
     listed = web.get(ORGANIZATIONS)
-    assert b"suspended" in listed.content
+    assert b"Suspended: alpha." in listed.content
     assert f"{tenant_a.pk}/activate/".encode() in listed.content
 
 
