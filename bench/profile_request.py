@@ -76,6 +76,10 @@ def main() -> None:
     paths.update(dict(extra.split("=", 1) for extra in args.path))
     if args.only:
         paths = {name: path for name, path in paths.items() if name in args.only.split(",")}
+    if args.profile and args.profile_path not in paths:
+        parser.error(
+            f"--profile-path {args.profile_path!r} is not one of the paths measured: {', '.join(paths)}"
+        )
 
     results: dict[str, Any] = {}
     for name, path in paths.items():
