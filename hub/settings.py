@@ -311,6 +311,11 @@ WORKFLOW_SERVICE_URL: str = env.str("WORKFLOW_SERVICE_URL", default="http://loca
 # Record reads (``access`` entries). Off only to measure what read auditing costs (bench variant
 # hub_noaudit); creates, updates and deletes are audited whatever this says.
 HUB_AUDIT_READS: bool = env.bool("HUB_AUDIT_READS", default=True)
+# Entries are sealed into the hash chain right after their transaction commits; verify_audit reports an
+# entry still unsealed this many seconds after it was written as a failure (a sealer that died).
+HUB_AUDIT_SEAL_BOUND_SECONDS: int = env.int("HUB_AUDIT_SEAL_BOUND_SECONDS", default=60)
+if HUB_AUDIT_SEAL_BOUND_SECONDS < 0:
+    raise ImproperlyConfigured("HUB_AUDIT_SEAL_BOUND_SECONDS must be 0 or more")
 
 # --- Lists ---------------------------------------------------------------------------------------
 # A list's ``count`` is exact up to this many rows and a lower bound beyond (api.pagination): counting

@@ -1141,7 +1141,8 @@ def test_changed_email_updates_the_mirror(
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         old = make_token(tenant_a, ["viewer"], sub=sub, email="old@example.com")
         assert _bearer(tenant_a, old).get(ENTITIES).status_code == 200
-    assert len(callbacks) == 2  # the mirror's and the member sighting's cache entries, once committed
+    # the mirror's and the member sighting's cache entries, and the seal of the read's audit entry
+    assert len(callbacks) == 3
     assert User.objects.get(id=sub).email == "old@example.com"
 
     with django_capture_on_commit_callbacks(execute=True):

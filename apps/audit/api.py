@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest
 from ninja import Query, Router
 
@@ -41,11 +42,21 @@ def audit_entry_list(request: HttpRequest, filters: Query[AuditFilter]) -> dict[
 def audit_verify(request: HttpRequest, window: Query[AuditVerifyQuery]) -> dict[str, Any]:
     """Verify a window of the chain: at most `limit` entries after `after_sequence`; continue with
     the answer's `head.sequence` while `more`. With `?sequence=&hash=` of a head recorded earlier,
-    also check that the chain still holds that entry (entries removed from the end show only this way)."""
+    also check that the chain still holds that entry (entries removed from the end show only this way).
+    Entries not sealed yet are counted; one unsealed longer than the bound fails the check."""
     anchor = (
         None
         if window.sequence is None or window.hash is None
         else selectors.ChainHead(window.sequence, window.hash)
     )
     report = selectors.audit_chain_verify(anchor, after_sequence=window.after_sequence, limit=window.limit)
-    return {**dataclasses.asdict(report), "after_sequence": window.after_sequence}
+    backlog = selectors.audit_seal_backlog(bound_seconds=settings.HUB_AUDIT_SEAL_BOUND_SECONDS)
+    if report.ok and backlog.overdue:
+        reason = f"{backlog.overdue} entries left unsealed for more than the bound: run seal_audit"
+        report = dataclasses.replace(report, ok=False, reason=reason)
+    return {
+        **dataclasses.asdict(report),
+        "after_sequence": window.after_sequence,
+        "unsealed": backlog.pending,
+        "unsealed_overdue_ids": backlog.overdue_ids,
+    }

@@ -1,8 +1,10 @@
 """The organization's audit trail: django-auditlog's log entry, chained by hashes and append-only.
 
-Lives in each organization's schema, behind row-level security like every tenant table. The
-database fills ``sequence``, ``previous_hash`` and ``entry_hash`` on insert (trigger
-``audit_entry_chain``, migration 0002) and refuses every UPDATE, DELETE and TRUNCATE.
+Lives in each organization's schema, behind row-level security like every tenant table. An entry is
+appended unsealed (``sequence`` NULL, no hashes) in the transaction of what it records; right after
+that transaction commits, ``audit_seal`` numbers it and links it into the chain (migration 0003,
+``apps.audit.services.audit_seal_pending``). The database refuses every UPDATE, DELETE and TRUNCATE
+but that one seal.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from auditlog.models import AbstractLogEntry
+from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
 ACTION_NAMES = {
@@ -24,15 +27,31 @@ ACTION_CODES = {name: code for code, name in ACTION_NAMES.items()}
 class AuditEntry(AbstractLogEntry):
     """One audited create, update, delete or read (``access``) of the organization's data."""
 
+    # auditlog's fields without the indexes no query of the trail uses (it is filtered by actor,
+    # object, type and time, and listed newest first by id).
+    content_type: models.ForeignKey[ContentType, ContentType] = models.ForeignKey(
+        ContentType, on_delete=models.CASCADE, related_name="+", verbose_name="content type", db_index=False
+    )
+    object_id: models.BigIntegerField[int | None, int | None] = models.BigIntegerField(
+        blank=True, null=True, verbose_name="object id"
+    )
+    action: models.PositiveSmallIntegerField[int, int] = models.PositiveSmallIntegerField(
+        choices=AbstractLogEntry.Action.choices, verbose_name="action"
+    )
+    cid: models.CharField[str | None, str | None] = models.CharField(  # noqa: DJ001 - auditlog's column as it is
+        max_length=255, blank=True, null=True, verbose_name="Correlation ID"
+    )
+
     object_type: models.CharField[str, str] = models.CharField(max_length=100, db_index=True)
     # A list read is one entry naming every id it returned (``object_pk`` is then empty).
     object_ids = models.JSONField(null=True, blank=True)
-    request_id: models.CharField[str, str] = models.CharField(
-        max_length=128, blank=True, default="", db_index=True
-    )
+    request_id: models.CharField[str, str] = models.CharField(max_length=128, blank=True, default="")
     user_agent: models.CharField[str, str] = models.CharField(max_length=512, blank=True, default="")
-    # Set by the database on insert: position in the organization's chain and the SHA-256 links.
-    sequence: models.BigIntegerField[int, int] = models.BigIntegerField(default=0, editable=False)
+    # Set by the seal after commit: position in the organization's chain (NULL until sealed) and the
+    # SHA-256 links.
+    sequence: models.BigIntegerField[int | None, int | None] = models.BigIntegerField(
+        null=True, blank=True, editable=False
+    )
     previous_hash: models.CharField[str, str] = models.CharField(
         max_length=64, blank=True, default="", editable=False
     )
@@ -41,9 +60,15 @@ class AuditEntry(AbstractLogEntry):
     )
 
     class Meta(AbstractLogEntry.Meta):
-        ordering: ClassVar[list[str]] = ["-sequence"]
+        ordering: ClassVar[list[str]] = ["-id"]
         constraints: ClassVar[list[models.BaseConstraint]] = [
             models.UniqueConstraint(fields=["sequence"], name="audit_entry_sequence_unique"),
+        ]
+        # What the seal and its "anything left?" check look for: small, it holds only unsealed rows.
+        indexes: ClassVar[list[models.Index]] = [
+            models.Index(
+                fields=["id"], condition=models.Q(sequence__isnull=True), name="audit_entry_unsealed"
+            ),
         ]
 
     @property

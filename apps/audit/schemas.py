@@ -29,7 +29,11 @@ class AuditActor(Schema):
 
 
 class AuditEntryOut(Schema):
-    sequence: int
+    id: int = Field(description="The entry's id: its order of writing (the list is newest first by id).")
+    sequence: int | None = Field(
+        description="Its position in the organization's hash chain; null until it is sealed, right after "
+        "the transaction that wrote it commits."
+    )
     action: str
     actor: AuditActor
     object_type: str
@@ -104,3 +108,11 @@ class AuditVerifyOut(Schema):
         "later; with more=true continue with after_sequence=head.sequence."
     )
     more: bool = Field(description="Entries remain after this window.")
+    unsealed: int = Field(
+        description="Entries not sealed into the chain yet (counted up to 1000): written in the last "
+        "HUB_AUDIT_SEAL_BOUND_SECONDS, they are in flight."
+    )
+    unsealed_overdue_ids: list[int] = Field(
+        description="Ids of the first entries still unsealed longer than HUB_AUDIT_SEAL_BOUND_SECONDS "
+        "(at most 10): any makes ok false (their sealer died; manage.py seal_audit seals them)."
+    )

@@ -1,4 +1,4 @@
-"""Reads of the audit trail: the filtered list, and the walk of the hash chain."""
+"""Reads of the audit trail: the filtered list, the walk of the hash chain, and what awaits sealing."""
 
 from __future__ import annotations
 
@@ -39,7 +39,8 @@ def audit_entry_list(
     since: datetime.datetime | None = None,
     until: datetime.datetime | None = None,
 ) -> QuerySet[AuditEntry]:
-    """The organization's entries, newest first; ``object_id`` also finds list reads that named it."""
+    """The organization's entries, newest first (by id: ``sequence`` is NULL until an entry is sealed);
+    ``object_id`` also finds list reads that named it."""
     # The actor's email only when the actor is a user of this organization (never another's).
     entries = AuditEntry.objects.annotate(actor_member_email=organization_user_email("actor_id"))
     if actor is not None:
@@ -54,7 +55,7 @@ def audit_entry_list(
         entries = entries.filter(timestamp__gte=since)
     if until is not None:
         entries = entries.filter(timestamp__lt=until)
-    return entries.order_by("-sequence")
+    return entries.order_by("-id")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,7 +126,9 @@ def _rows_after(chain: ChainSource, sequence: int, limit: int) -> list[_Row]:
 
 def _last_sequence(chain: ChainSource) -> int:
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT sequence FROM {chain.table} ORDER BY sequence DESC LIMIT 1")  # noqa: S608
+        cursor.execute(
+            f"SELECT sequence FROM {chain.table} WHERE sequence IS NOT NULL ORDER BY sequence DESC LIMIT 1"  # noqa: S608
+        )
         row = cursor.fetchone()
     return int(row[0]) if row else 0
 
@@ -201,3 +204,45 @@ def _anchor_problem(chain: ChainSource, anchor: ChainHead) -> tuple[int, str] | 
     if found[2] != anchor.hash:
         return anchor.sequence, "it is not the entry anchored at this position: the chain was rewritten"
     return None
+
+
+# Overdue entries a report names at most (the count says how many there are).
+OVERDUE_NAMED = 10
+# Unsealed entries counted at most: the check stays bounded whatever a dead sealer left.
+UNSEALED_COUNT_BOUND = 1000
+
+
+@dataclasses.dataclass(frozen=True)
+class SealBacklog:
+    """Entries not sealed into the chain yet: ``pending`` of them (counted up to
+    ``UNSEALED_COUNT_BOUND``), ``overdue`` of those written more than the bound ago (counted up to the
+    same bound), the first ``OVERDUE_NAMED`` of which by id in ``overdue_ids``."""
+
+    pending: int
+    overdue: int
+    overdue_ids: list[int]
+
+
+def audit_seal_backlog(*, bound_seconds: int) -> SealBacklog:
+    """What awaits sealing in the current organization's trail. An entry is sealed right after its
+    transaction commits, so one still unsealed ``bound_seconds`` after it was written is a failure
+    (its sealer died: ``manage.py seal_audit`` seals it); younger ones are in flight. Two queries on
+    the small index of unsealed entries."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*), count(*) FILTER (WHERE stale) FROM ("
+            "  SELECT timestamp < now() - make_interval(secs => %s) AS stale FROM audit_auditentry"
+            "  WHERE sequence IS NULL ORDER BY id LIMIT %s"
+            ") unsealed",
+            [bound_seconds, UNSEALED_COUNT_BOUND],
+        )
+        pending, overdue = cursor.fetchone()
+        overdue_ids: list[int] = []
+        if overdue:
+            cursor.execute(
+                "SELECT id FROM audit_auditentry WHERE sequence IS NULL "
+                "AND timestamp < now() - make_interval(secs => %s) ORDER BY id LIMIT %s",
+                [bound_seconds, OVERDUE_NAMED],
+            )
+            overdue_ids = [row[0] for row in cursor.fetchall()]
+    return SealBacklog(pending=int(pending), overdue=int(overdue), overdue_ids=overdue_ids)

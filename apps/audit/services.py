@@ -5,14 +5,20 @@ append to it, and the middleware flushes it with one bulk INSERT inside the requ
 writes and their entries commit or roll back together. Outside a request (commands, shell, tests
 calling services directly) an entry is written at once, in the caller's transaction.
 
-The database chains each inserted row to the previous one (trigger ``audit_entry_chain``).
+Entries are appended unsealed (no lock, no hashing on the commit path). Right after the transaction
+that wrote them commits, ``audit_seal_pending`` numbers them and links them into the organization's
+hash chain (``audit_seal``, migration 0003). Sealing is a try-lock: when another process holds the
+organization's seal lock, this one stops at once, and the holder seals what it left, because the holder
+looks for unsealed entries again after it releases the lock (and those entries committed before that:
+their writer only tried the lock after its commit). Entries a crashed process left unsealed are sealed
+by the next seal of their organization, or by ``manage.py seal_audit``.
 """
 
 from __future__ import annotations
 
 import copy
 import datetime
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -21,15 +27,18 @@ from typing import Any
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import models
+from django.db import connection, models, transaction
 from django.utils import timezone
+from django_tenants.utils import tenant_context
 
 from apps.audit.models import AuditEntry
 from apps.audit.redaction import MASK as MASK
 from apps.audit.redaction import changes_redact, object_name
-from tenants.models import User
+from tenants.models import Organization, User
 
 _USER_AGENT_MAX = 512
+# Entries one ``audit_seal`` call seals at most: what one seal transaction holds the lock for.
+SEAL_BATCH = 1000
 
 
 @dataclass
@@ -64,9 +73,73 @@ def audit_actor_set(actor: User) -> None:
 
 
 def audit_flush(*, entries: list[AuditEntry]) -> None:
-    """Write ``entries`` with one INSERT (the database chains them); nothing when there are none."""
+    """Write ``entries`` (unsealed) with one INSERT, and seal them right after the transaction commits;
+    nothing when there are none."""
     if entries:
         AuditEntry.objects.bulk_create(entries)
+        _seal_after_commit()
+
+
+class _SealAfterCommit:
+    """The on-commit seal of one organization's trail: one per transaction, however many flushes."""
+
+    def __init__(self, tenant: Organization) -> None:
+        self.tenant = tenant
+
+    def __call__(self) -> None:
+        if connection.in_atomic_block:
+            return  # run by a test inside its own transaction: nothing committed, nothing to seal
+        with tenant_context(self.tenant):
+            audit_seal_pending()
+
+
+def _seal_after_commit() -> None:
+    tenant = getattr(connection, "tenant", None)
+    if not isinstance(tenant, Organization):
+        return  # not an organization's schema: no trail to seal (the write itself would have failed)
+    registered = (hook[1] for hook in connection.run_on_commit)  # (savepoints, callback, robust)
+    if any(isinstance(seal, _SealAfterCommit) and seal.tenant.pk == tenant.pk for seal in registered):
+        return
+    # robust: the entries are committed already; a seal that fails is done by the next one.
+    transaction.on_commit(_SealAfterCommit(tenant), robust=True)
+
+
+def audit_seal_batch(*, max_rows: int = SEAL_BATCH) -> int:
+    """Seal up to ``max_rows`` committed unsealed entries of the current organization, in id order;
+    how many, or -1 when another transaction holds the organization's seal lock."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT audit_seal(%s)", [max_rows])
+        return int(cursor.fetchone()[0])
+
+
+def audit_unsealed_exists() -> bool:
+    """Whether the current organization has a committed entry not sealed yet."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT EXISTS (SELECT 1 FROM audit_auditentry WHERE sequence IS NULL)")
+        return bool(cursor.fetchone()[0])
+
+
+def audit_seal_pending(
+    *, batch: int = SEAL_BATCH, on_batch: Callable[[int], None] | None = None
+) -> int | None:
+    """Seal every committed unsealed entry of the current organization; how many this call sealed, or
+    None when another process held the seal lock (it seals what is left: see the module's docstring).
+
+    Each ``audit_seal`` is a transaction of its own, so call this outside any transaction: the check
+    for what is left must come after the lock is released. ``on_batch(sealed so far)`` after each.
+    """
+    if connection.in_atomic_block:
+        raise RuntimeError("audit_seal_pending must run outside a transaction (after commit)")
+    sealed = 0
+    while True:
+        count = audit_seal_batch(max_rows=batch)
+        if count < 0:
+            return None if sealed == 0 else sealed
+        sealed += count
+        if on_batch is not None:
+            on_batch(sealed)
+        if not audit_unsealed_exists():
+            return sealed
 
 
 def _record(entry: AuditEntry, *, actor: User | None) -> AuditEntry:

@@ -77,7 +77,7 @@ def subject_export(*, entity_id: uuid.UUID, viewer: EntityViewer | None = None) 
         }
         for entry in AuditEntry.objects.filter(object_type="entities.entity", object_pk=str(entity.pk))
         .exclude(action=AuditEntry.Action.ACCESS)
-        .order_by("sequence")
+        .order_by("id")  # writing order: ``sequence`` is NULL until sealed
     ]
     audit_access(instance=entity)
     return {

@@ -23,11 +23,12 @@ EntriesOf = Callable[..., list[AuditEntry]]
 
 @pytest.fixture
 def entries_of() -> EntriesOf:
-    """``entries_of(tenant, request_id=None)``: the tenant's entries in chain order (of one request)."""
+    """``entries_of(tenant, request_id=None)``: the tenant's entries in chain order, then the unsealed
+    ones in writing order (of one request)."""
 
     def reader(tenant: Organization, request_id: str | None = None) -> list[AuditEntry]:
         with tenant_context(tenant):
-            entries = AuditEntry.objects.order_by("sequence")
+            entries = AuditEntry.objects.order_by("sequence", "id")
             if request_id is not None:
                 entries = entries.filter(request_id=request_id)
             return list(entries)

@@ -207,7 +207,7 @@ def _scheduling_module(admin: Client, subject_id: str) -> str:
 def _trail_rows(tenant: Organization) -> list[str]:
     """Every column of every entry of the organization's trail, as text."""
     with tenant_context(tenant), connection.cursor() as cursor:
-        cursor.execute("SELECT row_to_json(e)::text FROM audit_auditentry e ORDER BY sequence")
+        cursor.execute("SELECT row_to_json(e)::text FROM audit_auditentry e ORDER BY id")
         return [row for (row,) in cursor.fetchall()]
 
 
@@ -355,7 +355,7 @@ def test_ids_numbers_dates_and_codes_stay_readable() -> None:
 
 def _entries(tenant: Organization, object_pk: str) -> list[AuditEntry]:
     with tenant_context(tenant):
-        return list(AuditEntry.objects.filter(object_pk=object_pk).order_by("sequence"))
+        return list(AuditEntry.objects.filter(object_pk=object_pk).order_by("id"))
 
 
 def test_grant_and_revoke_entries_name_the_entity_and_the_user_by_id(

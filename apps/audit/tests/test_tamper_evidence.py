@@ -15,6 +15,7 @@ from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, connections, transaction
 from django_tenants.utils import tenant_context
 
+from apps.audit.services import audit_seal_batch
 from apps.audit.tests.conftest import as_owner
 from apps.entities import services
 from tenants.models import Organization, User
@@ -46,8 +47,14 @@ def test_runtime_role_cannot_change_entries(
 
 @pytest.mark.django_db
 def test_chain_links_each_entry_to_the_previous_one(
-    tenant_a: Organization, entity_a: Any, entries_of: Any
+    tenant_a: Organization, entity_a: Any, actor: User, entries_of: Any
 ) -> None:
+    with tenant_context(tenant_a):
+        services.entity_create(actor=actor, kind="customer", name="Two")
+        services.entity_create(actor=actor, kind="customer", name="Three")
+        # Appended unsealed; sealed here, inside the test's transaction that never commits.
+        assert [entry.sequence for entry in entries_of(tenant_a)] == [None, None, None]
+        assert audit_seal_batch() == 3
     entries = entries_of(tenant_a)
     assert [entry.sequence for entry in entries] == list(range(1, len(entries) + 1))
     assert entries[0].previous_hash == ""
@@ -84,6 +91,8 @@ def test_untouched_chain_verifies(gamma: Organization, client_for: Any) -> None:
         "first_broken": None,
         "reason": "",
         "more": False,
+        "unsealed": 0,
+        "unsealed_overdue_ids": [],
     }
     assert head["sequence"] == 3
     assert len(head["hash"]) == 64

@@ -104,7 +104,7 @@ def test_members_changes_are_audited_without_the_email(admin_client: Client, ten
         entries = list(
             AuditEntry.objects.filter(object_pk=str(member.id))
             .exclude(action=AuditEntry.Action.ACCESS)
-            .order_by("sequence")
+            .order_by("id")
         )
     assert [entry.action for entry in entries] == [
         AuditEntry.Action.CREATE,

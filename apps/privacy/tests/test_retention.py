@@ -65,7 +65,7 @@ def test_admin_sets_changes_lists_and_removes_a_policy(admin_client: Client, ten
         actions = list(
             AuditEntry.objects.filter(object_type="privacy.retentionpolicy")
             .exclude(action=AuditEntry.Action.ACCESS)
-            .order_by("sequence")
+            .order_by("id")
             .values_list("action", "changes")
         )
     assert [action for action, _ in actions] == [0, 1, 2]

@@ -50,7 +50,7 @@ def _entries(tenant: Organization, entity_id: Any, request_id: str) -> list[tupl
     with tenant_context(tenant):
         return [
             (ACTION_NAMES[entry.action], entry.object_pk)
-            for entry in AuditEntry.objects.filter(request_id=request_id).order_by("sequence")
+            for entry in AuditEntry.objects.filter(request_id=request_id).order_by("id")
         ]
 
 

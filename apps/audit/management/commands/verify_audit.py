@@ -3,6 +3,10 @@
 Every chain is read in batches (keyset on ``sequence``, ``CHAIN_BATCH`` rows a query): memory stays
 bounded whatever its length, and a line of progress is written per full batch.
 
+Entries are sealed into the chain right after their transaction commits: one still unsealed
+``HUB_AUDIT_SEAL_BOUND_SECONDS`` (default 60) after it was written is a failure, named by id (its sealer
+died; ``manage.py seal_audit`` seals it); younger unsealed entries are in flight, reported as a count.
+
 ``--platform`` walks the platform's trail instead (organization lifecycle, ``tenants.PlatformAuditEntry``);
 its head is recorded in the anchors file under ``platform`` (a reserved slug, so never an organization's).
 
@@ -19,11 +23,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django_tenants.utils import tenant_context
 
-from apps.audit.selectors import CHAIN_BATCH, ChainHead, audit_chain_verify
+from apps.audit.selectors import CHAIN_BATCH, ChainHead, SealBacklog, audit_chain_verify, audit_seal_backlog
 from tenants.management.tenant_commands import tenant_argument_add, tenants_progress
 from tenants.selectors import platform_audit_verify
 
@@ -39,6 +44,25 @@ def _anchors_read(path: str) -> dict[str, ChainHead]:
         }
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
         raise CommandError(f"Cannot read the anchors in {path}: {exc}") from None
+
+
+def _in_flight(backlog: SealBacklog, bound: int) -> str:
+    if not backlog.pending:
+        return ""
+    return f"; {backlog.pending} entries written in the last {bound} s not sealed yet"
+
+
+def _overdue(backlog: SealBacklog, bound: int) -> str:
+    ids = ", ".join(str(entry_id) for entry_id in backlog.overdue_ids)
+    more = (
+        f" and {backlog.overdue - len(backlog.overdue_ids)} more"
+        if backlog.overdue > len(backlog.overdue_ids)
+        else ""
+    )
+    return (
+        f"UNSEALED: {backlog.overdue} entries left unsealed for more than {bound} s "
+        f"(ids {ids}{more}): run seal_audit"
+    )
 
 
 class Command(BaseCommand):
@@ -69,16 +93,21 @@ class Command(BaseCommand):
             self._platform_verify(anchors, record=options["record_anchors"], slug=options["slug"])
             return
         broken, heads, checked = [], {}, 0
+        bound = settings.HUB_AUDIT_SEAL_BOUND_SECONDS
         for tenant, progress in tenants_progress(options["slug"], stdout=self.stdout):
             with tenant_context(tenant), transaction.atomic():
                 report = audit_chain_verify(
                     anchors.get(tenant.slug), batch=self.batch, on_batch=self._batch_progress(progress)
                 )
+                backlog = audit_seal_backlog(bound_seconds=bound)
             checked += 1
-            if report.ok:
+            if report.ok and not backlog.overdue:
                 if report.head is not None:
                     heads[tenant.slug] = {"sequence": report.head.sequence, "hash": report.head.hash}
-                self.stdout.write(f"{progress}: {report.entries} entries ok")
+                self.stdout.write(f"{progress}: {report.entries} entries ok{_in_flight(backlog, bound)}")
+            elif report.ok:
+                broken.append(tenant.slug)
+                self.stdout.write(f"{progress}: {report.entries} entries ok, but {_overdue(backlog, bound)}")
             else:
                 broken.append(tenant.slug)
                 self.stdout.write(
