@@ -151,6 +151,22 @@ def test_admin_is_not_served_on_tenant_hosts(web: Client, tenant_a: Organization
         assert_error(Client(headers={"Host": "nowhere.localhost"}).get(path), 404, "tenant_not_found")
 
 
+def test_tenant_requests_never_read_the_admin_session(
+    web: Client, tenant_a: Organization, make_token: Any
+) -> None:
+    token = make_token(tenant_a, ["member"])
+    with CaptureQueriesContext(connection) as queries:
+        response = web.get(
+            "/api/v1/entities/", headers={"Host": tenant_a.primary_domain, "Authorization": f"Bearer {token}"}
+        )
+    assert response.status_code == 200
+    assert not any("django_session" in query["sql"] for query in queries)
+    # Sessions, users and messages are not even set up on a tenant host (tenants.middleware._PlatformOnly).
+    assert not any(hasattr(response.wsgi_request, name) for name in ("session", "user", "_messages"))
+    assert "Cookie" not in response.get("Vary", "")
+    assert not response.cookies
+
+
 def test_csrf_is_enforced_and_cookies_stay_on_admin_paths(staff: User) -> None:
     client = _platform_client(enforce_csrf_checks=True)
     refused = client.post("/admin/login/", {"username": staff.email, "password": PASSWORD})
