@@ -99,8 +99,10 @@ def paginate_audited(
 
     What every tenant list endpoint answers with, so no module can forget to audit its reads.
     """
-    result, ids = _page(queryset, page=page, carry=carry, shape=shape)
-    audit_access_list(model=queryset.model, objects=[_Row(pk) for pk in ids])
+    result, found = _page(queryset, page=page, carry=carry, shape=shape)
+    pk_name = queryset.model._meta.pk.attname
+    rows = [_Row(row[pk_name]) for row in found] if shape is not None else found
+    audit_access_list(model=queryset.model, objects=rows)
     return result
 
 
@@ -113,7 +115,7 @@ class _Row(NamedTuple):
 def _page(
     queryset: QuerySet[M], *, page: PageParams, carry: str | None, shape: RowShape | None
 ) -> tuple[dict[str, Any], list[Any]]:
-    """The page (``paginate``'s answer) and the primary keys of its rows."""
+    """The page (``paginate``'s answer) and its rows as read (instances, or ``values()`` rows)."""
     if page.cursor is not None and page.offset is not None:
         raise Invalid("Send either cursor or offset, not both.", field="cursor")
     limit = min(page.limit, MAX_LIMIT)
@@ -130,14 +132,13 @@ def _page(
     counted = queryset.order_by()[: count_bound() + 1].count()
     more = len(found) > limit
     found = found[:limit]
-    ids = [row[pk_name] for row in found] if shape is not None else [row.pk for row in found]
     result = {
         "count": min(counted, count_bound()),
         "count_exact": counted <= count_bound(),
         "next": _cursor_for(found[-1], queryset.model, keys, carry) if more else None,
         "items": [shape.dump(row) for row in found] if shape is not None else found,
     }
-    return result, ids
+    return result, found
 
 
 def cursor_carried(page: PageParams, *, default: Any) -> Any:
