@@ -8,10 +8,12 @@ export HUB_PORT ?= 8000
 .PHONY: run dev test check format bench bench-ledger bench-scheduling loadtest install browser bootstrap stop clean
 
 $(VENV)/.installed: pyproject.toml
+	@echo "==> installing the Hub and its dependencies into $(VENV) (the first time: a minute or two)"
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --upgrade pip
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $@
+	@echo "==> installed"
 
 install: $(VENV)/.installed
 
@@ -26,11 +28,16 @@ browser:
 # Migrate the shared schema and every tenant schema; in dev, make sure the demo tenant exists and
 # print a token and an example curl.
 bootstrap: install
+	@if [ -z "$$DATABASE_URL" ]; then echo "==> starting the embedded PostgreSQL in .data/pg (created the first time)"; \
+	else echo "==> using the database of DATABASE_URL"; fi
+	@echo "==> migrating the shared schema, then every tenant schema"
 	$(PY) manage.py migrate_schemas
+	@echo "==> the demo tenant (dev only)"
 	$(PY) manage.py dev_setup
 
 # Serve as production does: gunicorn with threaded workers (platform/gunicorn.conf.py).
 run: bootstrap
+	@echo "==> serving on http://$(HUB_HOST):$(HUB_PORT) (gunicorn; Ctrl-C stops)"
 	$(VENV)/bin/gunicorn -c platform/gunicorn.conf.py hub.wsgi
 
 # Autoreloading development server.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -35,6 +36,44 @@ class RequestIdLogFilter(logging.Filter):
         return True
 
 
+class ClientErrorLogFilter(logging.Filter):
+    """Drops ``django.request``'s warning for a 4xx ("Not Found: /path"): the access line of the same
+    request already says its status and its error ``code``. 5xx lines (with their traceback) stay."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not 400 <= getattr(record, "status_code", 0) < 500
+
+
+# Attributes every LogRecord has: what is left on a record is the ``extra`` its caller gave.
+_RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "request_id",
+    "taskName",
+}
+# The access line's message says these already ("GET /api/v1/entities/ 200").
+_IN_ACCESS_MESSAGE = frozenset({"method", "path", "status"})
+
+
+class TextFormatter(logging.Formatter):
+    """The text log (``HUB_LOG_FORMAT=text``): the usual line, then the record's ``extra`` fields as
+    ``name=value``, so that a dev line tells what a prod JSON line does (duration, tenant, client)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        fields = [
+            f"{name}={'-' if value is None else value}"
+            for name, value in vars(record).items()
+            if name not in _RECORD_ATTRIBUTES
+            and not (record.name == access_logger.name and name in _IN_ACCESS_MESSAGE)
+            and (value is None or isinstance(value, str | int | float))
+        ]
+        if not fields:
+            return line
+        head, newline, rest = line.partition("\n")  # a traceback stays below the fields
+        return f"{head} {' '.join(fields)}{newline}{rest}"
+
+
 class RequestIdMiddleware:
     """Takes a sane incoming ``X-Request-ID`` or makes one; echoes it and logs one line per request."""
 
@@ -64,9 +103,21 @@ class RequestIdMiddleware:
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 "tenant": getattr(tenant, "slug", None),
                 "client": client_address(request),
+                **_error_code(response),
             },
         )
         return response
+
+
+def _error_code(response: HttpResponse) -> dict[str, str]:
+    """``{"code": ...}`` of an error response in the contract's shape (nothing for a success)."""
+    if response.status_code < 400 or response.streaming or len(response.content) > 65_536:
+        return {}
+    try:
+        code = json.loads(response.content).get("code")
+    except (ValueError, AttributeError):
+        return {}
+    return {"code": code} if isinstance(code, str) else {}
 
 
 class HealthCheckMiddleware:

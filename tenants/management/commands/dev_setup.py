@@ -31,6 +31,8 @@ class Command(BaseCommand):
         if tenant is None:
             if Organization.objects.filter(organization_id=DEMO_ORGANIZATION_ID).exists():
                 raise CommandError("The demo organization id is taken by another slug.")
+            self.stdout.write("provisioning the demo tenant (creating and migrating its schema) ...")
+            self.stdout.flush()
             tenant = tenant_provision(
                 organization_id=DEMO_ORGANIZATION_ID,
                 slug="demo",

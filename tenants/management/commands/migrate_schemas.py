@@ -10,6 +10,7 @@ from django.db import transaction
 
 from tenants.ddl import public_schema_migrate, tenant_schema_migrate
 from tenants.management.tenant_commands import tenants_progress
+from tenants.models import Organization
 from tenants.routers import MIGRATION_ALIAS
 
 
@@ -26,10 +27,15 @@ class Command(BaseCommand):
         only_shared, only_tenant, slug = options["shared"], options["tenant"], options["slug"]
         if not only_tenant and not slug:
             self.stdout.write("[shared] migrating public ...")
+            shared_started = time.monotonic()
             public_schema_migrate(verbosity=max(verbosity - 1, 0), stdout=self.stdout)
-            self.stdout.write(self.style.SUCCESS("[shared] done"))
+            elapsed = time.monotonic() - shared_started
+            self.stdout.write(self.style.SUCCESS(f"[shared] done in {elapsed:.1f}s"))
         if only_shared:
             return
+        if not slug:
+            count = Organization.objects.using(MIGRATION_ALIAS).count()
+            self.stdout.write(f"[tenants] migrating {count} tenant schemas ...")
         started = time.monotonic()
         migrated = 0
         for tenant, progress in tenants_progress(slug, stdout=self.stdout, using=MIGRATION_ALIAS):
