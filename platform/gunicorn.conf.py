@@ -66,7 +66,6 @@ _GUNICORN_ERRORS = {
 gunicorn_util.write_error = _write_json_error
 
 
-
 # Metrics (hub/metrics.py): every worker writes its counts to files in PROMETHEUS_MULTIPROC_DIR and a
 # scrape of any worker sums them. The variable must be set before a worker imports prometheus_client:
 # here, in the master before it forks the workers (no preload_app: the Hub loads in each worker). A
