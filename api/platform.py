@@ -44,10 +44,6 @@ class TenantIn(BodyIn):
                     "organization_id": "c56a4180-65aa-42ec-a945-5fd21dec0538",
                     "slug": "acme",
                     "name": "Acme GmbH",
-                    "owner": {
-                        "user_id": "9b2d4c1e-7f3a-4e6b-8c5d-1a2b3c4d5e6f",
-                        "email": "jane@acme.example",
-                    },
                 }
             ]
         }

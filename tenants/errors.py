@@ -14,6 +14,9 @@ class TenantErrorCode(StrEnum):
     TENANT_CONFLICT = "tenant_conflict"
     CONFIRMATION_REQUIRED = "confirmation_required"
     ORGANIZATION_NOT_CONFIRMED = "organization_not_confirmed"
+    # Provisioning's `owner` is checked by apps.members (MemberErrorCode.OWNER_INVALID, the same value):
+    # listed here too, so that the platform API's documents type every code it answers.
+    OWNER_INVALID = "owner_invalid"
 
 
 class TenantNotFound(NotFound):
