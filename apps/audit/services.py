@@ -27,7 +27,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, models, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models, transaction
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
@@ -81,27 +81,43 @@ def audit_flush(*, entries: list[AuditEntry]) -> None:
 
 
 class _SealAfterCommit:
-    """The on-commit seal of one organization's trail: one per transaction, however many flushes."""
+    """The on-commit seal of one organization's trail: one per transaction, however many flushes.
 
-    def __init__(self, tenant: Organization) -> None:
+    Registered on the connection that wrote the entries; the seal runs on the runtime connection. When
+    the writer was another connection (provisioning's) and the runtime one is inside a transaction of
+    its own then (a platform request's), the seal waits for that one's commit too."""
+
+    def __init__(self, tenant: Organization, *, other_connection: bool = False) -> None:
         self.tenant = tenant
+        self.other_connection = other_connection
 
     def __call__(self) -> None:
         if connection.in_atomic_block:
+            if self.other_connection:
+                transaction.on_commit(_SealAfterCommit(self.tenant), robust=True)
             return  # run by a test inside its own transaction: nothing committed, nothing to seal
         with tenant_context(self.tenant):
             audit_seal_pending()
 
 
 def _seal_after_commit() -> None:
-    tenant = getattr(connection, "tenant", None)
+    audit_seal_after_commit(using=DEFAULT_DB_ALIAS)
+
+
+def audit_seal_after_commit(*, using: str) -> None:
+    """Seal the trail of the organization connection ``using`` is set to right after its transaction
+    commits (once per transaction and organization; the seal itself runs on the runtime connection).
+    Whoever writes entries other than through ``audit_flush`` (provisioning, on the owner connection)
+    calls this too."""
+    tenant = getattr(connections[using], "tenant", None)
     if not isinstance(tenant, Organization):
         return  # not an organization's schema: no trail to seal (the write itself would have failed)
-    registered = (hook[1] for hook in connection.run_on_commit)  # (savepoints, callback, robust)
+    registered = (hook[1] for hook in connections[using].run_on_commit)  # (savepoints, callback, robust)
     if any(isinstance(seal, _SealAfterCommit) and seal.tenant.pk == tenant.pk for seal in registered):
         return
     # robust: the entries are committed already; a seal that fails is done by the next one.
-    transaction.on_commit(_SealAfterCommit(tenant), robust=True)
+    seal = _SealAfterCommit(tenant, other_connection=using != DEFAULT_DB_ALIAS)
+    transaction.on_commit(seal, using=using, robust=True)
 
 
 def audit_seal_batch(*, max_rows: int = SEAL_BATCH) -> int:

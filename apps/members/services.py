@@ -16,7 +16,13 @@ from django.core.cache import cache
 from django.db import transaction
 
 from apps.audit.models import AuditEntry
-from apps.audit.services import AuditBuffer, audit_buffering, audit_change, audit_snapshot
+from apps.audit.services import (
+    AuditBuffer,
+    audit_buffering,
+    audit_change,
+    audit_seal_after_commit,
+    audit_snapshot,
+)
 from apps.members.errors import LastAdmin, MembershipNotFound, OwnerInvalid
 from apps.members.models import Member, MemberRole
 from tenants.models import Organization, User
@@ -152,4 +158,5 @@ def member_owner_create(*, owner: Owner, actor: uuid.UUID | None, using: str) ->
     with audit_buffering(AuditBuffer(actor=actor_user)) as buffer:
         audit_change(action=AuditEntry.Action.CREATE, instance=member, actor=actor_user)
     AuditEntry.objects.using(using).bulk_create(buffer.entries)
+    audit_seal_after_commit(using=using)
     return member

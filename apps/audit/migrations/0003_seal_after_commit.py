@@ -147,6 +147,29 @@ CREATE TRIGGER audit_entry_append_only BEFORE UPDATE OR DELETE ON audit_auditent
 """
 
 
+# The single-column index Django made for the foreign key (its name carries a hash): found in the
+# catalog of the schema being migrated.
+DROP_CONTENT_TYPE_INDEX_SQL = r"""
+DO $do$
+DECLARE
+    index_name text;
+BEGIN
+    FOR index_name IN
+        SELECT i.relname
+        FROM pg_index x
+        JOIN pg_class i ON i.oid = x.indexrelid
+        JOIN pg_class t ON t.oid = x.indrelid
+        JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = x.indkey[0]
+        WHERE t.relname = 'audit_auditentry' AND t.relnamespace = current_schema()::regnamespace
+          AND x.indnatts = 1 AND NOT x.indisunique AND a.attname = 'content_type_id'
+    LOOP
+        EXECUTE format('DROP INDEX %I', index_name);
+    END LOOP;
+END
+$do$;
+"""
+
+
 class Migration(migrations.Migration):
     dependencies = [("audit", "0002_chain_and_append_only")]
 
@@ -191,16 +214,25 @@ class Migration(migrations.Migration):
             name="request_id",
             field=models.CharField(blank=True, default="", max_length=128),
         ),
-        migrations.AlterField(
-            model_name="auditentry",
-            name="content_type",
-            field=models.ForeignKey(
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="+",
-                to="contenttypes.contenttype",
-                verbose_name="content type",
-            ),
+        # Only the index goes: altering the field itself would drop and re-add its foreign key, which
+        # locks public.django_content_type (ACCESS EXCLUSIVE) until the migrating transaction commits,
+        # and provisioning (migrations and first rows in one transaction) would then wait on itself
+        # for the content type of its first audit entry, read on the runtime connection.
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterField(
+                    model_name="auditentry",
+                    name="content_type",
+                    field=models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="contenttypes.contenttype",
+                        verbose_name="content type",
+                    ),
+                ),
+            ],
+            database_operations=[migrations.RunSQL(DROP_CONTENT_TYPE_INDEX_SQL, migrations.RunSQL.noop)],
         ),
         migrations.AddIndex(
             model_name="auditentry",

@@ -54,6 +54,8 @@ def test_the_owner_named_at_provisioning_is_the_first_admin(
         entry = AuditEntry.objects.get(object_type="members.member", action=AuditEntry.Action.CREATE)
     assert entry.changes["role"] == [None, "admin"]
     assert "owner@example.com" not in str(entry.changes)
+    # Written on the provisioning's connection, sealed right after its commit like any other entry.
+    assert (entry.sequence, entry.previous_hash, len(entry.entry_hash)) == (1, "", 64)
     # The owner's real-shaped token (no roles) now administers the organization.
     token = make_token(tenant, sub=str(OWNER), email="owner@example.com")
     owner = Client(headers={"Host": tenant.primary_domain, "Authorization": f"Bearer {token}"})
