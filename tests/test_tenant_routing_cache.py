@@ -140,6 +140,8 @@ def test_a_served_request_reads_no_route_and_writes_no_user(
                 table in sql for table in ("tenants_domain", "tenants_organization", "tenants_user")
             )
             assert "members_member" not in sql
-    # The detail read: the entity, and the access entry of the audited read. Nothing else.
-    kinds = [sql.split()[0] for sql in statements(detail)]
-    assert kinds == ["SELECT", "INSERT"], kinds
+    # The detail read: the entity, and the access entry of the audited read; after the commit, the seal
+    # of the audit chain and the check that nothing is left unsealed (apps.audit.services). Nothing else.
+    sent = statements(detail)
+    assert [sql.split()[0] for sql in sent] == ["SELECT", "INSERT", "SELECT", "SELECT"], sent
+    assert "audit_seal(" in sent[2] and "sequence IS NULL" in sent[3], sent
