@@ -144,4 +144,5 @@ def test_a_served_request_reads_no_route_and_writes_no_user(
     # of the audit chain and the check that nothing is left unsealed (apps.audit.services). Nothing else.
     sent = statements(detail)
     assert [sql.split()[0] for sql in sent] == ["SELECT", "INSERT", "SELECT", "SELECT"], sent
-    assert "audit_seal(" in sent[2] and "sequence IS NULL" in sent[3], sent
+    assert "audit_seal(" in sent[2], sent
+    assert "sequence IS NULL" in sent[3], sent
