@@ -776,7 +776,7 @@ def table_print(report: dict[str, Any]) -> None:
     out.write("\n")
     out.write(
         f"GET {REQUEST_PATH} on {config['host']}: a page of {PAGE_SIZE} + count over "
-        f"{report['dataset']['bench']['live']:,} live entities\n"
+        f"{report['dataset'][report['measured_tenant']]['live']:,} live entities\n"
     )
     out.write(
         f"gunicorn {config['workers']} workers x {config['threads']} threads (gthread); "
@@ -1030,6 +1030,7 @@ def main(argv: list[str] | None = None) -> int:
             "quiet_wait_seconds": options.quiet_wait,
         },
         "dataset": dataset,
+        "measured_tenant": measured_tenant.slug,
         "variants": measured,
         "baseline": baseline,
         "ratios": comparisons,
