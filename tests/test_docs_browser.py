@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import threading
+import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -24,6 +25,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tenants.models import Organization
+from tenants.services import tenant_delete, tenant_provision
 from tests.browser import hub_serving
 from tests.helpers import gunicorn_serving
 
@@ -68,6 +70,24 @@ def hub(django_db_setup: None, django_db_blocker: Any, app_origin: str) -> Itera
         yield port
 
 
+@pytest.fixture(scope="module")
+def docs_tenant(django_db_setup: None, django_db_blocker: Any) -> Iterator[Organization]:
+    """An organization of this module's own, committed: the server's answers to a token commit a
+    member sighting, which must not land in the session's organizations (their tests expect none)."""
+    with django_db_blocker.unblock():
+        tenant = tenant_provision(
+            organization_id=uuid.uuid4(),
+            slug=f"docs-{uuid.uuid4().hex[:8]}",
+            name="Docs",
+            check_identity=False,
+        )
+    try:
+        yield tenant
+    finally:
+        with django_db_blocker.unblock():
+            tenant_delete(tenant=tenant, confirm=str(tenant.organization_id))
+
+
 def _docs_loaded(page: Any, url: str) -> list[tuple[str, int]]:
     """Open the docs page; every response it got (URL, status) once the operations are listed."""
     responses: list[tuple[str, int]] = []
@@ -98,12 +118,12 @@ def test_the_docs_page_lists_the_operations_with_assets_from_the_hub(
 
 
 def test_the_authorize_dialog_takes_a_token_and_try_it_out_answers_200(
-    page: Any, hub: int, make_token: Any, tenant_a: Organization
+    page: Any, hub: int, make_token: Any, docs_tenant: Organization
 ) -> None:
-    _docs_loaded(page, f"http://alpha.localhost:{hub}/api/v1/docs")
+    _docs_loaded(page, f"http://{docs_tenant.slug}.localhost:{hub}/api/v1/docs")
     page.locator(".auth-wrapper button.authorize").click()
     dialog = page.locator(".modal-ux")
-    dialog.locator("input#auth-bearer-value").fill(make_token(tenant_a, ["viewer"]))
+    dialog.locator("input#auth-bearer-value").fill(make_token(docs_tenant, ["viewer"]))
     dialog.get_by_role("button", name="Apply credentials").click()
     assert dialog.get_by_role("button", name="Remove authorization").is_visible()
     dialog.get_by_role("button", name="Close").click()
@@ -117,7 +137,7 @@ def test_the_authorize_dialog_takes_a_token_and_try_it_out_answers_200(
     status = operation.locator(".live-responses-table tbody .response-col_status").first
     status.wait_for()
     assert status.inner_text().strip() == "200"
-    assert str(tenant_a.organization_id) in operation.locator(".live-responses-table").inner_text()
+    assert str(docs_tenant.organization_id) in operation.locator(".live-responses-table").inner_text()
 
 
 _FETCH = """async ([url, token]) => {
@@ -134,13 +154,13 @@ _FETCH = """async ([url, token]) => {
 
 
 def test_a_page_on_an_allowed_origin_reads_the_api(
-    page: Any, hub: int, app_origin: str, make_token: Any, tenant_a: Organization
+    page: Any, hub: int, app_origin: str, make_token: Any, docs_tenant: Organization
 ) -> None:
     page.goto(f"{app_origin}/")
-    me = f"http://alpha.localhost:{hub}/api/v1/me"
-    answer = page.evaluate(_FETCH, [me, make_token(tenant_a, ["viewer"])])
+    me = f"http://{docs_tenant.slug}.localhost:{hub}/api/v1/me"
+    answer = page.evaluate(_FETCH, [me, make_token(docs_tenant, ["viewer"])])
     assert answer.get("status") == 200, answer
-    assert str(tenant_a.organization_id) in str(answer["body"])
+    assert str(docs_tenant.organization_id) in str(answer["body"])
     assert answer["requestId"] == "cors-from-the-browser"  # an exposed header
     # An error too: the app can tell a missing token from anything else.
     refused = page.evaluate(_FETCH, [me, None])
@@ -148,11 +168,11 @@ def test_a_page_on_an_allowed_origin_reads_the_api(
 
 
 def test_a_page_on_another_origin_cannot_read_the_api(
-    page: Any, hub: int, app_port: int, make_token: Any, tenant_a: Organization
+    page: Any, hub: int, app_port: int, make_token: Any, docs_tenant: Organization
 ) -> None:
     page.goto(f"http://localhost:{app_port}/")  # same server, an origin not in HUB_CORS_ORIGINS
     answer = page.evaluate(
-        _FETCH, [f"http://alpha.localhost:{hub}/api/v1/me", make_token(tenant_a, ["viewer"])]
+        _FETCH, [f"http://{docs_tenant.slug}.localhost:{hub}/api/v1/me", make_token(docs_tenant, ["viewer"])]
     )
     assert "error" in answer, answer
     assert any("CORS policy" in message for message in page.console_errors), page.console_errors

@@ -205,13 +205,15 @@ def test_two_gunicorn_workers_counts_add_up(tmp_path: Path) -> None:
 
 
 def test_gunicorn_conf_gives_the_workers_a_private_metrics_folder(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    # Recorded as unset first, so the folder on_starting puts in os.environ is removed after the test
+    # (a leftover would send every later subprocess to a folder on_exit deleted).
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "")
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
     monkeypatch.setattr(gunicorn_util, "write_error", gunicorn_util.write_error)  # the file replaces it
     conf = runpy.run_path(str(Path(__file__).resolve().parent.parent / "platform" / "gunicorn.conf.py"))
     assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ  # reading the file sets nothing
     conf["on_starting"](None)
     folder = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
-    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(folder))  # undone after the test
     assert folder.is_dir()
     (folder / "counter_1.db").write_bytes(b"")
     conf["on_starting"](None)  # a restart of the master starts from zero
