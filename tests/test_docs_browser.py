@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from django.db import connections
 
 from tenants.models import Organization
 from tenants.services import tenant_delete, tenant_provision
@@ -75,6 +76,10 @@ def docs_tenant(django_db_setup: None, django_db_blocker: Any) -> Iterator[Organ
     """An organization of this module's own, committed: the server's answers to a token commit a
     member sighting, which must not land in the session's organizations (their tests expect none)."""
     with django_db_blocker.unblock():
+        # Fresh connections: a module fixture runs before any test's own database fixtures, and an
+        # earlier module may have left this process's connections dead (tests/test_database_restart.py
+        # restarts the server under them).
+        connections.close_all()
         tenant = tenant_provision(
             organization_id=uuid.uuid4(),
             slug=f"docs-{uuid.uuid4().hex[:8]}",

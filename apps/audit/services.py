@@ -90,6 +90,9 @@ class _SealAfterCommit:
     def __init__(self, tenant: Organization, *, other_connection: bool = False) -> None:
         self.tenant = tenant
         self.other_connection = other_connection
+        # Django names a robust callback that failed by its __qualname__ (a lost database connection,
+        # say): without one, the error report itself raised and turned a committed request into a 500.
+        self.__qualname__ = f"{type(self).__qualname__}({tenant.slug})"
 
     def __call__(self) -> None:
         if connection.in_atomic_block:
