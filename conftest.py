@@ -22,8 +22,9 @@ from tenants.routers import MIGRATION_ALIAS
 from tenants.services import tenant_delete, tenant_provision
 from tests.fakes import FakeIdentityService
 
-# Browser fixtures (``browser``, ``page``, ``hub_server``) for the tests that drive headless Chromium.
-pytest_plugins = ["tests.browser"]
+# Browser fixtures (``browser``, ``page``, ``hub_server``) for the tests that drive headless Chromium;
+# the job queue's (``job_queue``) for the tests that run a worker.
+pytest_plugins = ["tests.browser", "tests.jobs"]
 
 ALPHA_ID = uuid.UUID("aaaaaaaa-0000-4000-8000-00000000000a")
 BETA_ID = uuid.UUID("bbbbbbbb-0000-4000-8000-00000000000b")

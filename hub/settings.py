@@ -47,6 +47,9 @@ SHARED_APPS = [
     "django.contrib.admin",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # The job queue's tables (jobs, events, workers, periodic defers) live in public: jobs of every
+    # organization share one queue, each job naming its organization (tenants/jobs.py).
+    "procrastinate.contrib.django",
 ]
 # Every table these apps create lives in a tenant schema, behind row-level security.
 TENANT_APPS = [
@@ -339,6 +342,24 @@ HUB_FIELD_KEYS: list[str] = env.list("HUB_FIELD_KEYS", default=[] if IS_PROD els
 # Shortest and longest single booking, in minutes (apps.scheduling.validators).
 HUB_BOOKING_MIN_MINUTES: int = env.int("HUB_BOOKING_MIN_MINUTES", default=5)
 HUB_BOOKING_MAX_MINUTES: int = env.int("HUB_BOOKING_MAX_MINUTES", default=24 * 60)
+
+# --- Background jobs ---------------------------------------------------------------------------
+# procrastinate (tenants/jobs.py): jobs are rows of ``public.procrastinate_jobs`` deferred in the
+# transaction of the change that causes them; ``make worker`` runs them. Tasks live in each app's
+# ``tasks.py`` (found by procrastinate's autodiscovery).
+PROCRASTINATE_DATABASE_ALIAS = "default"
+# Attempts of a failing job before it stays ``failed`` (visible at GET /api/platform/v1/jobs).
+HUB_JOBS_MAX_ATTEMPTS: int = env.int("HUB_JOBS_MAX_ATTEMPTS", default=8)
+# Backoff between attempts: base * 2**attempt seconds, with full jitter, capped.
+HUB_JOBS_RETRY_BASE_SECONDS: float = env.float("HUB_JOBS_RETRY_BASE_SECONDS", default=2.0)
+HUB_JOBS_RETRY_MAX_SECONDS: float = env.float("HUB_JOBS_RETRY_MAX_SECONDS", default=3600.0)
+# A suspended organization's jobs are kept and tried again this much later (a deleted one's dropped).
+HUB_JOBS_SUSPENDED_RETRY_SECONDS: int = env.int("HUB_JOBS_SUSPENDED_RETRY_SECONDS", default=600)
+if min(HUB_JOBS_MAX_ATTEMPTS, HUB_JOBS_SUSPENDED_RETRY_SECONDS) < 1 or HUB_JOBS_RETRY_BASE_SECONDS < 0:
+    raise ImproperlyConfigured(
+        "HUB_JOBS_MAX_ATTEMPTS and HUB_JOBS_SUSPENDED_RETRY_SECONDS must be at least 1, "
+        "HUB_JOBS_RETRY_BASE_SECONDS at least 0"
+    )
 
 # --- Metrics -------------------------------------------------------------------------------------
 # ``GET /metrics`` (hub.metrics) answers only ``Authorization: Bearer <this>``; unset: 404, nothing exposed.

@@ -77,7 +77,7 @@ def audit_flush(*, entries: list[AuditEntry]) -> None:
     nothing when there are none."""
     if entries:
         AuditEntry.objects.bulk_create(entries)
-        _seal_after_commit()
+        audit_seal_after_commit(using=DEFAULT_DB_ALIAS)
 
 
 class _SealAfterCommit:
@@ -101,10 +101,6 @@ class _SealAfterCommit:
             return  # run by a test inside its own transaction: nothing committed, nothing to seal
         with tenant_context(self.tenant):
             audit_seal_pending()
-
-
-def _seal_after_commit() -> None:
-    audit_seal_after_commit(using=DEFAULT_DB_ALIAS)
 
 
 def audit_seal_after_commit(*, using: str) -> None:
