@@ -61,6 +61,7 @@ TENANT_APPS = [
     "apps.ledger",
     "apps.scheduling",
     "apps.members",
+    "apps.deliveries",
 ]
 INSTALLED_APPS = [
     *SHARED_APPS,
@@ -309,6 +310,22 @@ except ValueError:
     raise ImproperlyConfigured("HUB_PLATFORM_ADMINS must list user UUIDs, comma-separated") from None
 COMMUNICATION_SERVICE_URL: str = env.str("COMMUNICATION_SERVICE_URL", default="http://localhost:8003")
 WORKFLOW_SERVICE_URL: str = env.str("WORKFLOW_SERVICE_URL", default="http://localhost:8004")
+# Bearer tokens the Hub presents to those services (apps.deliveries); unset: no Authorization header.
+COMMUNICATION_SERVICE_TOKEN: str | None = env.str("COMMUNICATION_SERVICE_TOKEN", default=None) or None
+WORKFLOW_SERVICE_TOKEN: str | None = env.str("WORKFLOW_SERVICE_TOKEN", default=None) or None
+# One delivery's HTTP call: connect and whole-response timeouts, in seconds.
+HUB_DELIVERY_CONNECT_TIMEOUT_SECONDS: float = env.float("HUB_DELIVERY_CONNECT_TIMEOUT_SECONDS", default=2.0)
+HUB_DELIVERY_TIMEOUT_SECONDS: float = env.float("HUB_DELIVERY_TIMEOUT_SECONDS", default=10.0)
+# Attempts of one delivery before it is dead-lettered (status ``failed``); retried with exponential
+# backoff and full jitter between attempts (base * 2**attempt seconds, capped).
+HUB_DELIVERY_MAX_ATTEMPTS: int = env.int("HUB_DELIVERY_MAX_ATTEMPTS", default=6)
+HUB_DELIVERY_RETRY_BASE_SECONDS: float = env.float("HUB_DELIVERY_RETRY_BASE_SECONDS", default=5.0)
+HUB_DELIVERY_RETRY_MAX_SECONDS: float = env.float("HUB_DELIVERY_RETRY_MAX_SECONDS", default=1800.0)
+# Delivered rows (and their attempts) are deleted this many days after delivery (apps.privacy retention).
+HUB_DELIVERY_RETENTION_DAYS: int = env.int("HUB_DELIVERY_RETENTION_DAYS", default=30)
+_delivery_timeouts = (HUB_DELIVERY_TIMEOUT_SECONDS, HUB_DELIVERY_CONNECT_TIMEOUT_SECONDS)
+if HUB_DELIVERY_MAX_ATTEMPTS < 1 or min(_delivery_timeouts) <= 0:
+    raise ImproperlyConfigured("HUB_DELIVERY_MAX_ATTEMPTS must be at least 1 and its timeouts positive")
 
 # --- Audit trail ---------------------------------------------------------------------------------
 # Record reads (``access`` entries). Off only to measure what read auditing costs (bench variant
