@@ -62,6 +62,7 @@ TENANT_APPS = [
     "apps.scheduling",
     "apps.members",
     "apps.deliveries",
+    "apps.notifications",
 ]
 INSTALLED_APPS = [
     *SHARED_APPS,
@@ -359,6 +360,17 @@ HUB_FIELD_KEYS: list[str] = env.list("HUB_FIELD_KEYS", default=[] if IS_PROD els
 # Shortest and longest single booking, in minutes (apps.scheduling.validators).
 HUB_BOOKING_MIN_MINUTES: int = env.int("HUB_BOOKING_MIN_MINUTES", default=5)
 HUB_BOOKING_MAX_MINUTES: int = env.int("HUB_BOOKING_MAX_MINUTES", default=24 * 60)
+
+# --- Notifications -------------------------------------------------------------------------------
+# A rule resolving to more recipients than this is refused (422); ``booking.starting_soon`` fires this
+# many minutes before a booking's start (apps.notifications).
+HUB_NOTIFICATION_MAX_RECIPIENTS: int = env.int("HUB_NOTIFICATION_MAX_RECIPIENTS", default=500)
+HUB_NOTIFICATION_STARTING_SOON_MINUTES: int = env.int("HUB_NOTIFICATION_STARTING_SOON_MINUTES", default=60)
+if HUB_NOTIFICATION_MAX_RECIPIENTS < 1 or HUB_NOTIFICATION_STARTING_SOON_MINUTES < 0:
+    raise ImproperlyConfigured(
+        "HUB_NOTIFICATION_MAX_RECIPIENTS must be at least 1, "
+        "HUB_NOTIFICATION_STARTING_SOON_MINUTES at least 0"
+    )
 
 # --- Background jobs ---------------------------------------------------------------------------
 # procrastinate (tenants/jobs.py): jobs are rows of ``public.procrastinate_jobs`` deferred in the
