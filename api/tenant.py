@@ -7,6 +7,7 @@ from ninja import NinjaAPI
 from api.auth import viewer_auth
 from api.errors import StrictJSONParser, install_error_handlers
 from apps.audit.api import router as audit_router
+from apps.deliveries.api import router as deliveries_router
 from apps.entities.api import router as entities_router
 from apps.ledger.api import router as ledger_router
 from apps.members.api import me_router
@@ -26,6 +27,8 @@ install_error_handlers(api)
 api.add_router("/entities/", entities_router, tags=["entities"])
 api.add_router("/transactions/", ledger_router, tags=["transactions"])
 api.add_router("/scheduling/", scheduling_router, tags=["scheduling"])
+# Before any "/notifications/" router: its "{id}" paths must not swallow "deliveries".
+api.add_router("/notifications/deliveries/", deliveries_router, tags=["notifications"])
 api.add_router("/audit/", audit_router, tags=["audit"])
 api.add_router("/privacy/", privacy_router, tags=["privacy"])
 api.add_router("/members/", members_router, tags=["members"])

@@ -4,13 +4,17 @@ A ``Delivery`` is written in the transaction of the change that causes it, with 
 (``apps.deliveries.services.delivery_enqueue``); every try of that job is a ``DeliveryAttempt``. These
 tables live in each organization's schema, behind row-level security (``tenants.rls``).
 
-``PERSONAL_FIELDS``: what may identify a person (the address and the text sent), encrypted at rest,
-never in the audit trail, blanked by erasure (``apps.privacy``). Attempts hold only codes and numbers.
+``PERSONAL_FIELDS``: what may identify a person (the address and the text sent, one encrypted JSON
+``content``: one encryption a row, not four), never in the audit trail, blanked by erasure
+(``apps.privacy``). Attempts hold only codes and numbers.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import uuid
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from django.db import models
@@ -23,7 +27,7 @@ class Delivery(models.Model):
     """One message (or workflow trigger) and its state: ``pending`` -> ``sending`` -> ``delivered``,
     or ``failed`` (dead-lettered: a permanent refusal, or every attempt used)."""
 
-    PERSONAL_FIELDS: ClassVar[dict[str, Any]] = {"to": "", "subject": "", "message": "", "variables": ""}
+    PERSONAL_FIELDS: ClassVar[dict[str, Any]] = {"content": ""}
     # Shown in clear in the audit trail (``apps.audit.redaction``): codes from closed sets.
     AUDIT_CLEAR_FIELDS: ClassVar[tuple[str, ...]] = ("last_error",)
 
@@ -48,14 +52,15 @@ class Delivery(models.Model):
     # NULL for a workflow trigger (it has no channel).
     channel = models.CharField(max_length=16, choices=Channel.choices, null=True, blank=True)  # noqa: DJ001
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    # Identity-service ids, not foreign keys: the recipient may never have called the Hub.
+    # An identity-service id, not a foreign key: the recipient may never have called the Hub.
     recipient_user_id = models.UUIDField(null=True, blank=True)
-    entity_id = models.UUIDField(null=True, blank=True)
-    # What is sent: personal data, encrypted (``variables`` is JSON text).
-    to = EncryptedTextField(blank=True, default="")
-    subject = EncryptedTextField(blank=True, default="")
-    message = EncryptedTextField(blank=True, default="")
-    variables = EncryptedTextField(blank=True, default="")
+    # The entity it is about or addressed to: a data subject's erasure and export reach the delivery
+    # through this key (``apps.privacy.selectors.subject_references``).
+    entity = models.ForeignKey(
+        "entities.Entity", on_delete=models.SET_NULL, related_name="+", null=True, blank=True
+    )
+    # What is sent, personal data: JSON ``{to, subject, message, variables}``, encrypted; "" once erased.
+    content = EncryptedTextField(blank=True, default="")
     template_id = models.CharField(max_length=200, blank=True, default="")
     # Where it came from (apps.notifications): ids only.
     rule_id = models.UUIDField(null=True, blank=True)
@@ -90,12 +95,28 @@ class Delivery(models.Model):
             models.Index(fields=["created_at", "id"], name="delivery_created_id_idx"),
             models.Index(fields=["status", "created_at", "id"], name="delivery_status_created_idx"),
             models.Index(fields=["recipient_user_id"], name="delivery_recipient_idx"),
-            models.Index(fields=["entity_id"], name="delivery_entity_idx"),
             models.Index(fields=["delivered_at"], name="delivery_delivered_at_idx"),
         ]
 
     def __str__(self) -> str:
         return f"delivery {self.id} ({self.status})"
+
+    def content_get(self) -> DeliveryContent:
+        """What is sent (decrypted); all blank once erased."""
+        return DeliveryContent(**json.loads(self.content)) if self.content else DeliveryContent()
+
+
+@dataclass(frozen=True)
+class DeliveryContent:
+    """The personal part of a delivery: the address, the text and the template's variables."""
+
+    to: str = ""
+    subject: str = ""
+    message: str = ""
+    variables: dict[str, Any] | None = None
+
+    def dumps(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
 
 
 class DeliveryAttempt(models.Model):
@@ -103,6 +124,9 @@ class DeliveryAttempt(models.Model):
 
     An attempt whose worker died mid-call keeps ``outcome`` ``sending`` until the next attempt marks it
     ``interrupted``."""
+
+    # Deleted only with their delivery (whose delete is audited): one entry per attempt would say nothing.
+    AUDIT_HARD_DELETES: ClassVar[bool] = False
 
     class Outcome(models.TextChoices):
         SENDING = "sending"

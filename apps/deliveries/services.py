@@ -8,7 +8,7 @@ commits, the call is made, ``delivery_attempt_finish`` records its outcome in a 
 
 from __future__ import annotations
 
-import json
+import datetime
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +20,8 @@ from django.utils import timezone
 from apps.audit.models import AuditEntry
 from apps.audit.services import audit_change, audit_snapshot
 from apps.deliveries.errors import DeliveryInvalid, DeliveryNotFailed, DeliveryNotFound
-from apps.deliveries.models import Delivery, DeliveryAttempt
+from apps.deliveries.models import Delivery, DeliveryAttempt, DeliveryContent
+from apps.entities.models import Entity
 from tenants.jobs import tenant_job_defer
 from tenants.models import User
 
@@ -49,15 +50,25 @@ class DeliveryResult:
     error_text: str = ""
 
 
-def _target_clean(*, target: str, channel: str | None) -> None:
+def _target_clean(*, target: str, channel: str | None, to: str, subject: str) -> None:
     if target == Delivery.Target.COMMUNICATION:
         if channel not in Delivery.Channel.values:
             raise DeliveryInvalid(f"channel must be one of {', '.join(Delivery.Channel.values)}.")
+        if not to:
+            raise DeliveryInvalid("A message needs an address (to).")
     elif target == Delivery.Target.WORKFLOW:
         if channel is not None:
             raise DeliveryInvalid("A workflow trigger has no channel.")
+        if not subject:
+            raise DeliveryInvalid("A workflow trigger needs the event type (subject).")
     else:
         raise DeliveryInvalid(f"target must be one of {', '.join(Delivery.Target.values)}.")
+
+
+def _erased(delivery: Delivery) -> bool:
+    """Nothing left to send: its personal fields were erased (``apps.privacy``, or
+    ``delivery_recipient_erase``); an enqueued delivery always has an address or an event type."""
+    return delivery.content == ""
 
 
 def _send_defer(delivery: Delivery) -> int:
@@ -87,24 +98,25 @@ def delivery_enqueue(
     """Write a delivery and defer its send job, both in the current transaction (of the current
     organization). ``target`` ``communication`` needs a ``channel`` (email, sms, push, in_app);
     ``workflow`` has none and sends ``subject`` as the event type and ``variables`` as its payload."""
-    _target_clean(target=target, channel=channel)
-    with transaction.atomic():
-        delivery = Delivery.objects.create(
+    _target_clean(target=target, channel=channel, to=to, subject=subject)
+    if entity_id is not None and not Entity.objects.filter(pk=entity_id).exists():
+        raise DeliveryInvalid("No entity has this id.")
+    # No savepoint: nothing here is caught and carried on from; a fan-out pays no extra statements.
+    with transaction.atomic(savepoint=False):
+        delivery = Delivery(
             target=target,
             channel=channel,
             recipient_user_id=recipient_user_id,
             entity_id=entity_id,
-            to=to,
-            subject=subject,
-            message=message,
+            content=DeliveryContent(to=to, subject=subject, message=message, variables=variables).dumps(),
             template_id=template_id or "",
-            variables=json.dumps(variables) if variables is not None else "",
             rule_id=rule_id,
             event_id=event_id,
             notification_id=notification_id,
         )
+        # The job first (it names the row's id): it cannot run before this transaction commits.
         delivery.job_id = _send_defer(delivery)
-        Delivery.objects.filter(pk=delivery.pk).update(job_id=delivery.job_id)
+        delivery.save(force_insert=True)
         audit_change(action=AuditEntry.Action.CREATE, instance=delivery)
     return delivery
 
@@ -130,7 +142,7 @@ def delivery_retry(*, actor: User, delivery_id: uuid.UUID) -> Delivery:
 
 
 def _request_build(delivery: Delivery, *, attempt_id: int) -> DeliveryRequest:
-    variables = json.loads(delivery.variables) if delivery.variables else None
+    content = delivery.content_get()
     if delivery.target == Delivery.Target.COMMUNICATION:
         url, token = (
             f"{settings.COMMUNICATION_SERVICE_URL.rstrip('/')}/api/v1/notifications",
@@ -138,11 +150,11 @@ def _request_build(delivery: Delivery, *, attempt_id: int) -> DeliveryRequest:
         )
         body: dict[str, Any] = {
             "type": delivery.channel,
-            "to": delivery.to,
-            "subject": delivery.subject,
-            "message": delivery.message,
+            "to": content.to,
+            "subject": content.subject,
+            "message": content.message,
             "template_id": delivery.template_id or None,
-            "variables": variables,
+            "variables": content.variables,
         }
     else:
         url, token = (
@@ -150,9 +162,9 @@ def _request_build(delivery: Delivery, *, attempt_id: int) -> DeliveryRequest:
             settings.WORKFLOW_SERVICE_TOKEN,
         )
         body = {
-            "type": delivery.subject,
+            "type": content.subject,
             "occurred_at": delivery.created_at.isoformat(),
-            "payload": variables or {},
+            "payload": content.variables or {},
             "event_id": delivery.event_id,
             "rule_id": str(delivery.rule_id) if delivery.rule_id else None,
             "delivery_id": str(delivery.pk),
@@ -180,9 +192,13 @@ def delivery_attempt_begin(*, delivery_id: uuid.UUID) -> DeliveryRequest | None:
         if Delivery.objects.filter(pk=delivery_id).exists():
             raise DeliveryBusy(str(delivery_id))
         return None
-    if delivery.status in (Status.DELIVERED, Status.FAILED) or delivery.erased_at is not None:
+    if delivery.status in (Status.DELIVERED, Status.FAILED):
         return None
     now = timezone.now()
+    if _erased(delivery):  # a data subject erased before it went out: it never will
+        delivery.status, delivery.failed_at, delivery.last_error = Status.FAILED, now, "erased"
+        delivery.save(update_fields=["status", "failed_at", "last_error", "updated_at"])
+        return None
     DeliveryAttempt.objects.filter(delivery=delivery, outcome=Outcome.SENDING).update(
         outcome=Outcome.INTERRUPTED, finished_at=now, error_class="interrupted", error_text="worker stopped"
     )
@@ -225,3 +241,53 @@ def delivery_attempt_finish(*, request: DeliveryRequest, result: DeliveryResult)
     if not retry:
         audit_change(action=AuditEntry.Action.UPDATE, instance=delivery, before=before, fields=["status"])
     return retry
+
+
+def delivery_recipient_erase(*, actor: User | None, user_id: uuid.UUID) -> int:
+    """Blank the personal fields of every delivery to the user ``user_id`` (a data subject's erasure);
+    how many. One UPDATE; each row audited as its own change (the trail shows only that they changed).
+    A delivery still waiting is then never sent (``delivery_attempt_begin``)."""
+    with transaction.atomic():
+        rows = list(
+            Delivery.objects.select_for_update().filter(recipient_user_id=user_id, erased_at__isnull=True)
+        )
+        if not rows:
+            return 0
+        now = timezone.now()
+        Delivery.objects.filter(pk__in=[row.pk for row in rows]).update(
+            **Delivery.PERSONAL_FIELDS, erased_at=now, updated_at=now
+        )
+        fields = [*Delivery.PERSONAL_FIELDS, "erased_at"]
+        for row in rows:
+            before = audit_snapshot(row)
+            for name, value in Delivery.PERSONAL_FIELDS.items():
+                setattr(row, name, value)
+            row.erased_at = now
+            audit_change(
+                action=AuditEntry.Action.UPDATE, instance=row, before=before, actor=actor, fields=fields
+            )
+    return len(rows)
+
+
+PURGE_BATCH = 500  # rows per transaction of a purge
+
+
+def delivery_purge(*, now: datetime.datetime | None = None, batch_size: int = PURGE_BATCH) -> int:
+    """Delete the deliveries delivered more than ``HUB_DELIVERY_RETENTION_DAYS`` ago, with their
+    attempts, in batches of one short transaction each (must not run inside a transaction); how many.
+    Dead letters stay until an admin has seen them (they are few)."""
+    cutoff = (now or timezone.now()) - datetime.timedelta(days=settings.HUB_DELIVERY_RETENTION_DAYS)
+    purged = 0
+    while True:
+        with transaction.atomic(durable=True):
+            pks = list(
+                Delivery.objects.filter(status=Status.DELIVERED, delivered_at__lt=cutoff)
+                .select_for_update(skip_locked=True)
+                .order_by("delivered_at")
+                .values_list("pk", flat=True)[:batch_size]
+            )
+            if pks:
+                Delivery.objects.filter(pk__in=pks).delete()
+        purged += len(pks)
+        if len(pks) < batch_size:
+            return purged

@@ -9,6 +9,9 @@ full jitter (the delivery itself decides when to stop, ``HUB_DELIVERY_MAX_ATTEMP
 A worker killed mid-call leaves its job ``doing``. ``deliveries.retry_stalled`` (every minute) puts the
 send jobs of workers whose heartbeat stopped back in the queue; the retried job sends again with the
 same ``Idempotency-Key`` (the delivery id), so a receiver that got the first call deduplicates it.
+
+``deliveries.purge`` (one organization) deletes delivered rows past their retention; a daily fan-out
+to every organization defers it.
 """
 
 from __future__ import annotations
@@ -25,7 +28,12 @@ from procrastinate.retry import BaseRetryStrategy
 from procrastinate.sql import queries
 
 from apps.deliveries.sender import delivery_post
-from apps.deliveries.services import DeliveryBusy, delivery_attempt_begin, delivery_attempt_finish
+from apps.deliveries.services import (
+    DeliveryBusy,
+    delivery_attempt_begin,
+    delivery_attempt_finish,
+    delivery_purge,
+)
 from tenants.jobs import HubRetry, platform_task, tenant_task
 
 SEND_TASK = "deliveries.send"
@@ -88,3 +96,10 @@ def deliveries_retry_stalled(*, timestamp: int) -> int:
 
 
 app.periodic(cron="* * * * *", periodic_id="deliveries.retry_stalled")(deliveries_retry_stalled)
+
+
+@tenant_task(name="deliveries.purge", queue="maintenance", atomic=False)
+def delivery_purge_job() -> int:
+    """Delete the organization's deliveries delivered longer ago than ``HUB_DELIVERY_RETENTION_DAYS``,
+    one committed batch at a time (resumable); how many."""
+    return delivery_purge()
