@@ -10,6 +10,7 @@ a range of whole rows at query time, and changing the time zone needs no rebuild
 from __future__ import annotations
 
 from typing import ClassVar
+from zoneinfo import ZoneInfo
 
 from django.db import models
 from django.db.models import Q
@@ -32,6 +33,10 @@ class AnalyticsSetting(models.Model):
 
     def __str__(self) -> str:
         return self.time_zone
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
 
 
 class LedgerDaily(models.Model):

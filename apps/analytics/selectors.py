@@ -89,12 +89,15 @@ def window_check(*, start: date, end: date) -> None:
         )
 
 
-def month_default(*, tz: ZoneInfo) -> tuple[date, date]:
-    """This month in ``tz``: its first and last day."""
-    today = datetime.now(tz).date()
-    first = today.replace(day=1)
-    following = (first + timedelta(days=32)).replace(day=1)
-    return first, following - timedelta(days=1)
+def window_resolve(*, start: date | None, end: date | None, tz: ZoneInfo) -> tuple[date, date]:
+    """The window a request asks for, checked: a missing ``from`` is the first day of the month of
+    ``to`` (or of today in ``tz``), a missing ``to`` the last day of the month of ``from``."""
+    if start is None:
+        start = (end or datetime.now(tz).date()).replace(day=1)
+    if end is None:
+        end = (start.replace(day=1) + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    window_check(start=start, end=end)
+    return start, end
 
 
 def bucket_boundaries(*, interval: str, start: date, end: date) -> list[date]:
