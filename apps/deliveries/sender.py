@@ -7,6 +7,8 @@ data): an attempt records the status and the error's class only.
 
 from __future__ import annotations
 
+import functools
+
 import httpx
 from django.conf import settings
 
@@ -34,13 +36,20 @@ def result_for_status(status: int) -> DeliveryResult:
     )
 
 
+@functools.cache
+def _client() -> httpx.Client:
+    """One client for the process (thread-safe, keeps connections alive): a new one per call would
+    build a TLS context and open a connection every time (tens of milliseconds a delivery)."""
+    return httpx.Client(limits=httpx.Limits(max_connections=50, max_keepalive_connections=20))
+
+
 def delivery_post(request: DeliveryRequest) -> DeliveryResult:
     """POST the delivery to its receiver (outside any database transaction) and classify the answer."""
     timeout = httpx.Timeout(
         settings.HUB_DELIVERY_TIMEOUT_SECONDS, connect=settings.HUB_DELIVERY_CONNECT_TIMEOUT_SECONDS
     )
     try:
-        response = httpx.post(request.url, json=request.body, headers=request.headers, timeout=timeout)
+        response = _client().post(request.url, json=request.body, headers=request.headers, timeout=timeout)
     except httpx.TimeoutException as error:
         return DeliveryResult(
             outcome=Outcome.RETRYABLE, error_class=type(error).__name__, error_text="timed out"

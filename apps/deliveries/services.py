@@ -96,8 +96,11 @@ def delivery_enqueue(
     entity_id: uuid.UUID | None = None,
 ) -> Delivery:
     """Write a delivery and defer its send job, both in the current transaction (of the current
-    organization). ``target`` ``communication`` needs a ``channel`` (email, sms, push, in_app);
-    ``workflow`` has none and sends ``subject`` as the event type and ``variables`` as its payload."""
+    organization). ``target`` ``communication`` needs a ``channel`` (email, sms, push, in_app) and an
+    address ``to``. ``workflow`` has no channel: ``subject`` is the event's type and ``variables`` the
+    event (``occurred_at``, ``payload``, ``subject_id``), sent to the workflow service as
+    ``{type, occurred_at, payload, subject_id, event_id, rule_id, delivery_id, workflow_id}``
+    (``workflow_id``: ``template_id``). Returns the delivery; its job runs once this commits."""
     _target_clean(target=target, channel=channel, to=to, subject=subject)
     if entity_id is not None and not Entity.objects.filter(pk=entity_id).exists():
         raise DeliveryInvalid("No entity has this id.")
@@ -161,10 +164,12 @@ def _request_build(delivery: Delivery, *, attempt_id: int) -> DeliveryRequest:
             f"{settings.WORKFLOW_SERVICE_URL.rstrip('/')}/api/v1/workflows",
             settings.WORKFLOW_SERVICE_TOKEN,
         )
+        event = content.variables or {}
         body = {
             "type": content.subject,
-            "occurred_at": delivery.created_at.isoformat(),
-            "payload": content.variables or {},
+            "occurred_at": event.get("occurred_at") or delivery.created_at.isoformat(),
+            "payload": event.get("payload", {}),
+            "subject_id": event.get("subject_id"),
             "event_id": delivery.event_id,
             "rule_id": str(delivery.rule_id) if delivery.rule_id else None,
             "delivery_id": str(delivery.pk),

@@ -60,6 +60,22 @@ def test_a_receiver_that_fails_then_recovers_gets_every_delivery_exactly_once(
     assert first.authorization == ""
 
 
+def test_concurrent_workers_and_duplicate_jobs_still_deliver_each_delivery_once(
+    org_a: Organization, org_b: Organization, receiver: FakeReceiver, enqueue: Enqueue, settings: Any
+) -> None:
+    settings.HUB_DELIVERY_MAX_ATTEMPTS = 8
+    receiver.fail_next(6)
+    made = {tenant: [enqueue(tenant) for _ in range(10)] for tenant in (org_a, org_b)}
+    for tenant, theirs in made.items():  # a second job for some (a double defer, a stalled retry)
+        with tenant_context(tenant), transaction.atomic():
+            for delivery in theirs[::3]:
+                tenant_job_defer(delivery_send, delivery_id=str(delivery.pk))
+    jobs_run(queues=["deliveries"], concurrency=4)
+    assert sorted(receiver.accepted_keys()) == sorted(str(d.pk) for theirs in made.values() for d in theirs)
+    assert len(receiver.requests) == 20 + 6  # each failure tried again once, no success sent twice
+    assert {d.status for tenant in (org_a, org_b) for d in _deliveries(tenant)} == {"delivered"}
+
+
 def test_a_delivered_delivery_is_never_sent_again(
     org_a: Organization, receiver: FakeReceiver, enqueue: Enqueue, settings: Any
 ) -> None:
@@ -145,7 +161,11 @@ def test_a_workflow_trigger_posts_the_event_with_the_same_guarantees(
         subject="transaction.posted",
         message="",
         template_id="wf-big-payments",
-        variables={"amount": "12000.00", "currency": "EUR"},
+        variables={
+            "occurred_at": "2026-11-30T12:00:00+00:00",
+            "subject_id": "t-1",
+            "payload": {"amount": "12000.00", "currency": "EUR"},
+        },
         rule_id=rule_id,
         event_id=42,
     )
@@ -155,8 +175,9 @@ def test_a_workflow_trigger_posts_the_event_with_the_same_guarantees(
     assert sent.authorization == "Bearer wf-token"
     assert sent.body == {
         "type": "transaction.posted",
-        "occurred_at": delivery.created_at.isoformat(),
+        "occurred_at": "2026-11-30T12:00:00+00:00",
         "payload": {"amount": "12000.00", "currency": "EUR"},
+        "subject_id": "t-1",
         "event_id": 42,
         "rule_id": str(rule_id),
         "delivery_id": str(delivery.pk),
