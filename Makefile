@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export HUB_HOST ?= 127.0.0.1
 export HUB_PORT ?= 8000
 
-.PHONY: run dev test check format bench bench-ledger bench-scheduling loadtest install browser bootstrap stop clean
+.PHONY: run worker dev test check format bench bench-ledger bench-scheduling loadtest install browser bootstrap stop clean
 
 $(VENV)/.installed: pyproject.toml
 	@echo "==> installing the Hub and its dependencies into $(VENV) (the first time: a minute or two)"
@@ -35,10 +35,17 @@ bootstrap: install
 	@echo "==> the demo tenant (dev only)"
 	$(PY) manage.py dev_setup
 
-# Serve as production does: gunicorn with threaded workers (platform/gunicorn.conf.py).
+# Serve as production does: gunicorn with threaded workers (platform/gunicorn.conf.py), and a
+# background worker beside it (hub/serve.py: one command; Ctrl-C stops both, either dying stops the other).
 run: bootstrap
-	@echo "==> serving on http://$(HUB_HOST):$(HUB_PORT) (gunicorn; Ctrl-C stops)"
-	$(VENV)/bin/gunicorn -c platform/gunicorn.conf.py hub.wsgi
+	@echo "==> serving on http://$(HUB_HOST):$(HUB_PORT) (gunicorn) with a background worker; Ctrl-C stops both"
+	$(PY) -m hub.serve
+
+# The background worker alone (manage.py run_worker: every queue, the periodic jobs; SIGTERM stops it
+# gracefully). Behind a transaction pooler give it a DATABASE_URL straight to PostgreSQL (it LISTENs).
+worker: bootstrap
+	@echo "==> background worker (Ctrl-C stops it once its running jobs finish)"
+	$(PY) manage.py run_worker
 
 # Autoreloading development server.
 dev: bootstrap

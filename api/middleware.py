@@ -121,7 +121,8 @@ def _error_code(response: HttpResponse) -> dict[str, str]:
 
 
 class HealthCheckMiddleware:
-    """``/healthz`` (the process answers, no database) and ``/readyz`` (database and migrations), any host."""
+    """``/healthz`` (the process answers, no database), ``/readyz`` (database and migrations) and
+    ``/readyz/workers`` (background workers alive), any host."""
 
     _migrations_applied = False
 
@@ -133,6 +134,8 @@ class HealthCheckMiddleware:
             return JsonResponse({"status": "ok"})
         if request.path == "/readyz":
             return self._ready()
+        if request.path == "/readyz/workers":
+            return _workers_ready()
         return self.get_response(request)
 
     def _ready(self) -> HttpResponse:
@@ -244,6 +247,25 @@ _FRAMEWORK_ERRORS = {
     413: ("The request body is too large.", HubErrorCode.PAYLOAD_TOO_LARGE),
     500: ("Internal error; it has been logged.", HubErrorCode.INTERNAL_ERROR),
 }
+
+
+def _workers_ready() -> HttpResponse:
+    """``/readyz/workers``: 200 with the number of background workers alive (a heartbeat in the last
+    30 s), 503 ``workers_unavailable`` when none is. Apart from ``/readyz``: web readiness never waits
+    for the workers (a deploy restarts them separately)."""
+    # Imported here: this module is loaded by the logging configuration, before the apps are.
+    from tenants.job_selectors import WORKER_STALLED_SECONDS, workers_alive_count
+
+    try:
+        connection = tenant_connection()
+        connection.set_schema_to_public()
+        alive = workers_alive_count()
+    except DatabaseError:
+        return _unready("The database is unreachable.", HubErrorCode.DATABASE_UNAVAILABLE)
+    if not alive:
+        detail = f"No background worker has sent a heartbeat in the last {WORKER_STALLED_SECONDS:g} s."
+        return _unready(detail, HubErrorCode.WORKERS_UNAVAILABLE)
+    return JsonResponse({"status": "ready", "workers": alive})
 
 
 def _unready(detail: str, code: HubErrorCode) -> JsonResponse:

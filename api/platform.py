@@ -13,6 +13,7 @@ from pydantic import ConfigDict, Field
 from api.auth import platform_auth, request_actor, request_token
 from api.errors import StrictJSONParser, install_error_handlers
 from api.pagination import Page, PageParams, paginate
+from api.platform_jobs import router as platform_jobs_router
 from api.schemas import BodyIn, ErrorBody, InputSchema, error_responses
 from apps.members.services import EMAIL_MAX_LENGTH, EMAIL_PATTERN, Owner
 from hub.errors import HubErrorCode
@@ -23,12 +24,16 @@ from tenants.models import Organization
 api = NinjaAPI(
     title="Hub platform API",
     version="1",
-    description="Provision, suspend, activate and delete organizations. `platform_admin` only.",
+    description=(
+        "Provision, suspend, activate and delete organizations; the background job queue and the audit "
+        "verifications. `platform_admin` only."
+    ),
     urls_namespace="platform-v1",
     auth=platform_auth,
     parser=StrictJSONParser(),
 )
 install_error_handlers(api)
+api.add_router("/", platform_jobs_router)
 
 
 class OwnerIn(InputSchema):
@@ -85,7 +90,9 @@ class TenantPage(Page):
 
 class PlatformAuditQuery(PageParams):
     organization_id: uuid.UUID | None = None
-    action: Literal["provision", "rename", "suspend", "activate", "delete", "rotate_keys"] | None = None
+    action: (
+        Literal["provision", "rename", "suspend", "activate", "delete", "rotate_keys", "retry_job"] | None
+    ) = None
 
 
 class PlatformAuditEntryOut(Schema):

@@ -47,6 +47,7 @@ class HubErrorCode(StrEnum):
     SERVICE_UNAVAILABLE = "service_unavailable"
     DATABASE_UNAVAILABLE = "database_unavailable"
     MIGRATIONS_PENDING = "migrations_pending"
+    WORKERS_UNAVAILABLE = "workers_unavailable"
     IDENTITY_UNAVAILABLE = "identity_unavailable"
     IDENTITY_MISCONFIGURED = "identity_misconfigured"
     INTERNAL_ERROR = "internal_error"

@@ -53,7 +53,12 @@ logger = logging.getLogger(__name__)
 
 METRICS_PATH = "/metrics"
 # Answered by middleware before any URL pattern is resolved: each is a route of its own.
-_PROBE_ROUTES = {"/healthz": "healthz", "/readyz": "readyz", METRICS_PATH: "metrics"}
+_PROBE_ROUTES = {
+    "/healthz": "healthz",
+    "/readyz": "readyz",
+    "/readyz/workers": "readyz_workers",
+    METRICS_PATH: "metrics",
+}
 _UNMATCHED_ROUTE = "unmatched"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # Seconds; from a cached read (a few ms) to past gunicorn's 30 s timeout.

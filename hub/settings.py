@@ -232,7 +232,8 @@ if IS_PROD:
     # No SECURE_PROXY_SSL_HEADER: Django would believe X-Forwarded-Proto from anyone. gunicorn believes
     # it only from HUB_TRUSTED_PROXIES (platform/gunicorn.conf.py) and sets the scheme Django reads.
     SECURE_SSL_REDIRECT = env.bool("HUB_SECURE_SSL_REDIRECT", default=True)
-    SECURE_REDIRECT_EXEMPT = [r"^healthz\Z", r"^readyz\Z"]  # \Z: "$" also matches before a final newline
+    # \Z: "$" also matches before a final newline
+    SECURE_REDIRECT_EXEMPT = [r"^healthz\Z", r"^readyz\Z", r"^readyz/workers\Z"]
     SECURE_HSTS_SECONDS = env.int("HUB_HSTS_SECONDS", default=31_536_000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     # On by default, as ``check --deploy`` asks (every subdomain is HTTPS-only already); an operator who

@@ -13,7 +13,7 @@ Who gets in: superusers made by ``manage.py createsuperuser`` (``User.is_staff``
 or a platform admin of the identity service (``HUB_PLATFORM_ADMINS``, or a ``platform_admin`` role:
 ``api.auth.principal_roles``) with one of its access tokens, for as long as that token lives.
 
-Still to come (issue 14): the background jobs and the failed deliveries.
+The background jobs, their workers and the audit verifications are read-only (issue 14).
 """
 
 from __future__ import annotations
@@ -40,12 +40,14 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
+from procrastinate.contrib.django.admin import ProcrastinateJobAdmin
+from procrastinate.contrib.django.models import ProcrastinateJob, ProcrastinateWorker
 
 from api.auth import Role, access_token_decode, principal_authenticate, user_mirror_touch
 from apps.members.services import Owner
 from hub.errors import HubError, Invalid
 from tenants import services
-from tenants.models import DataKey, Domain, Organization, PlatformAuditEntry, User
+from tenants.models import AuditVerification, DataKey, Domain, Organization, PlatformAuditEntry, User
 
 # The session key holding when a token-signed-in platform admin's access ends (the token's ``exp``).
 _TOKEN_ADMIN_UNTIL = "hub_platform_admin_until"  # noqa: S105 - a session key
@@ -453,3 +455,39 @@ class PlatformAuditEntryAdmin(ReadOnlyAdmin):
     list_filter = ("action",)
     ordering = ("-sequence",)
     fields = ("sequence", "timestamp", "action", "organization_id", "actor_id", "changes", "entry_hash")
+
+
+# The job queue (procrastinate's tables, issue 14): read-only here. A failed job is retried through
+# ``POST /api/platform/v1/jobs/{id}/retry``, which records who did it in the platform trail.
+@admin.register(ProcrastinateJob, site=platform_admin_site)
+class JobAdmin(ProcrastinateJobAdmin):
+    """Jobs newest first, with their arguments (ids only), state and events; no action (procrastinate's
+    own admin refuses adding, changing and deleting)."""
+
+    ordering = ("-id",)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self.admin_site.has_permission(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self.admin_site.has_permission(request)
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        return {}  # retry through the platform API, which records who did it
+
+
+@admin.register(ProcrastinateWorker, site=platform_admin_site)
+class WorkerAdmin(ReadOnlyAdmin):
+    """The workers registered now, with their last heartbeat (alive: within the last 30 s)."""
+
+    list_display = ("id", "last_heartbeat")
+    ordering = ("-last_heartbeat",)
+
+
+@admin.register(AuditVerification, site=platform_admin_site)
+class AuditVerificationAdmin(ReadOnlyAdmin):
+    """The daily audit-chain verifications of every organization, newest first (failures first to look at)."""
+
+    list_display = ("organization_id", "started_at", "ok", "entries_checked", "first_broken_sequence")
+    list_filter = ("ok",)
+    ordering = ("-started_at",)

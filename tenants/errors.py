@@ -17,6 +17,9 @@ class TenantErrorCode(StrEnum):
     # Provisioning's `owner` is checked by apps.members (MemberErrorCode.OWNER_INVALID, the same value):
     # listed here too, so that the platform API's documents type every code it answers.
     OWNER_INVALID = "owner_invalid"
+    # The job queue (api/platform_jobs.py).
+    JOB_NOT_FOUND = "job_not_found"
+    JOB_NOT_RETRYABLE = "job_not_retryable"
 
 
 class TenantNotFound(NotFound):
@@ -40,3 +43,13 @@ class TenantInvalid(Invalid):
 class DeleteNotConfirmed(BadRequest):
     code = TenantErrorCode.CONFIRMATION_REQUIRED
     default_detail = "Deleting an organization needs ?confirm=<organization_id> matching the organization."
+
+
+class JobNotFound(NotFound):
+    code = TenantErrorCode.JOB_NOT_FOUND
+    default_detail = "No job has this id."
+
+
+class JobNotRetryable(Conflict):
+    code = TenantErrorCode.JOB_NOT_RETRYABLE
+    default_detail = "Only a failed job can be retried."

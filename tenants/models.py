@@ -132,7 +132,8 @@ class DataKey(models.Model):
 
 class PlatformAuditEntry(models.Model):
     """One change of an organization's lifecycle (provision, rename, suspend, activate, delete), or of
-    its field-encryption keys (``rotate_keys``).
+    its field-encryption keys (``rotate_keys``), or a platform admin's retry of a failed job
+    (``retry_job``: the job's organization, the nil UUID for a platform job).
 
     The platform's own trail, in ``public`` beside the organizations it is about, written in the
     transaction of the change (``tenants.services``). Like each organization's trail it is hash-chained
@@ -152,6 +153,7 @@ class PlatformAuditEntry(models.Model):
         ACTIVATE = "activate"
         DELETE = "delete"
         ROTATE_KEYS = "rotate_keys"
+        RETRY_JOB = "retry_job"
 
     sequence = models.BigIntegerField(default=0, editable=False, unique=True)
     timestamp = models.DateTimeField()
@@ -167,3 +169,34 @@ class PlatformAuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.sequence} {self.action} {self.organization_id}"
+
+
+class AuditVerification(models.Model):
+    """One walk of an organization's audit chain by the daily verification job (``apps.audit.tasks``).
+
+    Kept in ``public``, outside the organization's schema: a platform admin reads every organization's
+    results in one list (``GET /api/platform/v1/audit-verifications``), a result outlives a schema
+    restored from a backup, and the head of the last good walk is the anchor of the next one (a chain
+    cut short at its end shows). Ids and counts only: ``reason`` is the verifier's own sentence
+    (sequence numbers and hashes), never an entry's content.
+    """
+
+    organization_id = models.UUIDField(db_index=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    ok = models.BooleanField()
+    entries_checked = models.BigIntegerField(default=0)
+    first_broken_sequence = models.BigIntegerField(null=True, blank=True)
+    unsealed_overdue = models.IntegerField(default=0)
+    reason = models.CharField(max_length=500, blank=True, default="")
+    head_sequence = models.BigIntegerField(null=True, blank=True)
+    head_hash = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["-started_at"]
+        indexes: ClassVar[list[models.Index]] = [
+            models.Index(fields=["ok", "-started_at"], name="audit_verification_ok_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organization_id} {'ok' if self.ok else 'BROKEN'} {self.started_at:%Y-%m-%d %H:%M}"

@@ -14,20 +14,30 @@ from typing import Any
 import pytest
 from django.db import connections
 from procrastinate.contrib.django import app
+from procrastinate.periodic import PeriodicRegistry
 
 from tenants.routers import MIGRATION_ALIAS
 
 
-def jobs_run(*, queues: list[str] | None = None, concurrency: int = 1) -> None:
-    """Run every job that is due to the end (retries scheduled later stay), then return."""
+def jobs_run(*, queues: list[str] | None = None, concurrency: int = 1, periodic: bool = False) -> None:
+    """Run every job that is due to the end (retries scheduled later stay), then return.
+
+    The periodic deferrer (``tenants.tasks``: a job per organization every minute) stays off unless
+    ``periodic``: a test defers the periodic jobs it means to run itself."""
+    registry = app.periodic_registry
     with app.replace_connector(app.connector.get_worker_connector()) as worker_app:  # type: ignore[attr-defined]
-        worker_app.run_worker(
-            queues=queues,
-            wait=False,
-            install_signal_handlers=False,
-            listen_notify=False,
-            concurrency=concurrency,
-        )
+        # The same app, its connector swapped for the block: so is its registry, then given back.
+        worker_app.periodic_registry = registry if periodic else PeriodicRegistry()
+        try:
+            worker_app.run_worker(
+                queues=queues,
+                wait=False,
+                install_signal_handlers=False,
+                listen_notify=False,
+                concurrency=concurrency,
+            )
+        finally:
+            worker_app.periodic_registry = registry
 
 
 def jobs_clear() -> None:
