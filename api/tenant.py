@@ -12,6 +12,7 @@ from apps.entities.api import router as entities_router
 from apps.ledger.api import router as ledger_router
 from apps.members.api import me_router
 from apps.members.api import router as members_router
+from apps.notifications.api import router as notifications_router
 from apps.privacy.api import router as privacy_router
 from apps.scheduling.api import router as scheduling_router
 
@@ -32,4 +33,5 @@ api.add_router("/notifications/deliveries/", deliveries_router, tags=["notificat
 api.add_router("/audit/", audit_router, tags=["audit"])
 api.add_router("/privacy/", privacy_router, tags=["privacy"])
 api.add_router("/members/", members_router, tags=["members"])
+api.add_router("/notifications/", notifications_router, tags=["notifications"])
 api.add_router("/me", me_router, tags=["members"])

@@ -28,6 +28,7 @@ from apps.entities.models import Entity, EntityKind, EntityRelation
 from apps.entities.selectors import PERMISSIONS, EntityViewer, entity_list, entity_relation_list
 from apps.members.errors import MemberNotFound
 from apps.members.selectors import organization_user_get
+from apps.notifications.events import entity_event_emit
 from hub.errors import violated_constraint
 from tenants.fields import with_blind_indexes
 from tenants.models import User
@@ -102,6 +103,7 @@ def entity_create(
     )
     _save(entity, force_insert=True)
     audit_change(action=AuditEntry.Action.CREATE, instance=entity, actor=actor)
+    entity_event_emit(event_type="entity.created", entity=entity, actor_id=actor.id)
     return entity
 
 
@@ -152,6 +154,7 @@ def entity_update(
     fields = with_blind_indexes(Entity, [*changes, "updated_by", "updated_at"])
     _save(entity, update_fields=fields)
     audit_change(action=AuditEntry.Action.UPDATE, instance=entity, before=before, actor=actor, fields=fields)
+    entity_event_emit(event_type="entity.updated", entity=entity, actor_id=actor.id)
     return entity
 
 
@@ -167,6 +170,7 @@ def entity_delete(*, actor: User, entity: Entity, if_match: IfMatch | None = Non
     fields = ["deleted_at", "deleted_by", "updated_by", "updated_at"]
     entity.save(update_fields=fields)
     audit_change(action=AuditEntry.Action.DELETE, instance=entity, before=before, actor=actor, fields=fields)
+    entity_event_emit(event_type="entity.deleted", entity=entity, actor_id=actor.id)
     return entity
 
 

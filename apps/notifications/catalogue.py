@@ -17,7 +17,11 @@ Field types:
 
 from __future__ import annotations
 
-from typing import Final
+import datetime
+import decimal
+import operator
+from collections.abc import Callable
+from typing import Any, Final
 
 FieldTypes = dict[str, str]
 
@@ -69,3 +73,48 @@ OPERATORS: Final[dict[str, frozenset[str]]] = {
 
 # Events that name an entity whose own contact a rule may notify (``recipients.entity_contact``).
 ENTITY_FIELD: Final = "entity_id"
+
+
+def _comparable(value: Any, kind: str) -> Any:
+    """An event's or a rule's value in a form Python compares as the field's type does."""
+    if kind == "decimal":
+        return decimal.Decimal(str(value))
+    if kind == "datetime":
+        return datetime.datetime.fromisoformat(str(value))
+    if kind in ("uuid", "uuid_list"):
+        return str(value).lower()
+    return value
+
+
+def condition_matches(*, condition: dict[str, Any], payload: dict[str, Any], kind: str) -> bool:
+    """Whether ``payload`` meets ``condition`` (``{field, op, value}``, validated for a field of type
+    ``kind``). A field the event does not carry (null: a transaction without an entity) meets only
+    ``ne``."""
+    op, expected, actual = condition["op"], condition["value"], payload.get(condition["field"])
+    if actual is None:
+        return op == "ne"
+    if kind == "uuid_list":
+        wanted = {_comparable(item, kind) for item in expected}
+        return any(_comparable(item, kind) in wanted for item in actual)
+    actual = _comparable(actual, kind)
+    if op == "in":
+        return actual in [_comparable(item, kind) for item in expected]
+    expected = _comparable(expected, kind)
+    comparisons: dict[str, Callable[[Any, Any], bool]] = {
+        "eq": operator.eq,
+        "ne": operator.ne,
+        "gt": operator.gt,
+        "gte": operator.ge,
+        "lt": operator.lt,
+        "lte": operator.le,
+    }
+    return comparisons[op](actual, expected)
+
+
+def conditions_match(*, event_type: str, conditions: list[dict[str, Any]], payload: dict[str, Any]) -> bool:
+    """Whether ``payload`` of an ``event_type`` event meets every condition (none: always)."""
+    fields = CATALOGUE[event_type]
+    return all(
+        condition_matches(condition=condition, payload=payload, kind=fields[condition["field"]])
+        for condition in conditions
+    )

@@ -109,7 +109,9 @@ class Dispatch(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="+")
-    rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="+")
+    # No database constraint, no cascade: deleting a rule leaves its dispatches as they are (a rule
+    # that fired a million times is deleted with one statement, not a million rows loaded).
+    rule = models.ForeignKey(AlertRule, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
     # A user id, or "entity:<id>" for the entity's own contact, or "workflow".
     recipient = models.CharField(max_length=80)
     channel = models.CharField(max_length=16)
@@ -130,6 +132,8 @@ class Notification(models.Model):
     """An in-app notification in one user's inbox. Title and body are personal data: encrypted at
     rest, exported and erased with their user (``apps.privacy``), purged by retention once read."""
 
+    # Retention purges notifications deleted, or read, longer ago than its policy (``apps.privacy``).
+    RETENTION_EXPIRES_ON: ClassVar[tuple[str, ...]] = ("deleted_at", "read_at")
     # Erasure of the entity it is about leaves these in their place (``apps.privacy``).
     PERSONAL_FIELDS: ClassVar[dict[str, str]] = {"title": "[erased]", "body": ""}
     AUDIT_CLEAR_FIELDS: ClassVar[tuple[str, ...]] = ("event_type",)

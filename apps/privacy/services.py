@@ -11,7 +11,7 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, models, transaction
-from django.db.models import ProtectedError, RestrictedError
+from django.db.models import ProtectedError, Q, RestrictedError
 from django.utils import timezone
 from guardian.models import GroupObjectPermission, UserObjectPermission
 
@@ -19,6 +19,7 @@ from apps.audit.models import AuditEntry
 from apps.audit.services import audit_access, audit_change, audit_snapshot
 from apps.entities.models import Entity
 from apps.entities.selectors import EntityViewer
+from apps.notifications.events import event_emit
 from apps.privacy.errors import RetentionPolicyNotFound
 from apps.privacy.models import RetentionPolicy
 from apps.privacy.selectors import retention_model_get, retention_models, subject_get, subject_references
@@ -140,6 +141,15 @@ class PurgeResult:
     batches: int = 0  # committed (a dry run commits none)
 
 
+def _expired(model: type[models.Model], cutoff: datetime.datetime) -> Q:
+    """Rows of ``model`` past ``cutoff``: soft-deleted before it, or past another moment the model names
+    in ``RETENTION_EXPIRES_ON`` (a notification read before it)."""
+    condition = Q()
+    for name in getattr(model, "RETENTION_EXPIRES_ON", ("deleted_at",)):
+        condition |= Q(**{f"{name}__lt": cutoff})
+    return condition
+
+
 def _referenced_or_raise(exc: Exception) -> None:
     """A delete refused because the row is still referenced (it is kept); any other error propagates.
     Told apart by SQLSTATE, never by the message."""
@@ -166,7 +176,7 @@ def _purge_batch(
     delete. A row still referenced is kept (and the rest of the batch purged all the same).
     """
     with transaction.atomic(durable=True):
-        expired = model._default_manager.filter(deleted_at__lt=cutoff)
+        expired = model._default_manager.filter(_expired(model, cutoff))
         if after is not None:
             expired = expired.filter(pk__gt=after)
         pks = list(expired.select_for_update().order_by("pk").values_list("pk", flat=True)[:batch_size])
@@ -218,7 +228,7 @@ def retention_apply(
         result = PurgeResult(model=policy.model, days=policy.days)
         cutoff = now - datetime.timedelta(days=policy.days)
         if dry_run:
-            result.purged = model._default_manager.filter(deleted_at__lt=cutoff).count()
+            result.purged = model._default_manager.filter(_expired(model, cutoff)).count()
         else:
             # Keyset walk by primary key: rows kept in one batch are not looked at again this run.
             pks = _purge_batch(model, cutoff, None, batch_size, result)
@@ -228,5 +238,9 @@ def retention_apply(
                 pks = (
                     _purge_batch(model, cutoff, pks[-1], batch_size, result) if len(pks) == batch_size else []
                 )
+            if result.purged:
+                payload = {"model": result.model, "days": result.days, "purged": result.purged}
+                with transaction.atomic():
+                    event_emit(event_type="retention.purged", payload=payload)
         results.append(result)
     return results

@@ -37,6 +37,7 @@ from apps.ledger.errors import (
 )
 from apps.ledger.models import BALANCE_DIGITS, Posting, Transaction
 from apps.ledger.services.atomic import atomic_unless_inside
+from apps.notifications.events import transaction_created_emit, transaction_event_emit
 from tenants.models import User
 
 POSTINGS_MAX = 100
@@ -196,6 +197,7 @@ def transaction_audit(txn: Transaction, lines: Sequence[PostingLine], *, actor: 
     }
     changes["postings"] = [None, [[str(line.account_id), str(line.amount)] for line in lines]]
     audit_record(action=AuditEntry.Action.CREATE, instance=txn, changes=changes, actor=actor)
+    transaction_created_emit(txn=txn, lines=lines, actor_id=actor.id)
 
 
 def transaction_prepare(
@@ -302,6 +304,9 @@ def _state_change(*, actor: User, txn: Transaction, state: str, posted: int, pen
         txn.state, txn.updated_at = state, now
         audit_change(
             action=AuditEntry.Action.UPDATE, instance=txn, before=before, actor=actor, fields=["state"]
+        )
+        transaction_event_emit(
+            event_type=f"transaction.{state}", txn=txn, lines=_lines_of(txn), actor_id=actor.id
         )
     return txn
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 from apps.audit.models import AuditEntry
 from apps.audit.services import audit_change, audit_snapshot
 from apps.entities.selectors import EntityViewer, entity_linked_get
+from apps.notifications.events import booking_event_emit, bookings_event_emit
 from apps.scheduling import selectors, validators
 from apps.scheduling.errors import BookingCancelled, BookingNotFound, SchedulingErrorCode, SchedulingInvalid
 from apps.scheduling.models import Booking
@@ -75,6 +76,7 @@ def booking_create(
     with overlap_as_conflict(resource, [(start, end)]):
         booking.save(force_insert=True)
     audit_change(action=AuditEntry.Action.CREATE, instance=booking, actor=actor)
+    booking_event_emit(event_type="booking.created", booking=booking, actor_id=actor.id)
     return booking
 
 
@@ -217,4 +219,5 @@ def booking_cancel(
         audit_change(
             action=AuditEntry.Action.UPDATE, instance=target, before=before, actor=actor, fields=["status"]
         )
+    bookings_event_emit(event_type="booking.cancelled", bookings=live, actor_id=actor.id)
     return targets

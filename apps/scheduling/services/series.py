@@ -12,6 +12,7 @@ from django.db import transaction
 from apps.audit.models import AuditEntry
 from apps.audit.services import audit_change
 from apps.entities.selectors import EntityViewer, entity_linked_get
+from apps.notifications.events import bookings_event_emit
 from apps.scheduling import availability, selectors, validators
 from apps.scheduling.errors import OutsideAvailability, SchedulingErrorCode, SchedulingInvalid
 from apps.scheduling.models import Booking, BookingSeries, Resource
@@ -148,4 +149,5 @@ def series_create(
     audit_change(action=AuditEntry.Action.CREATE, instance=series, actor=actor)
     for booking in bookings:
         audit_change(action=AuditEntry.Action.CREATE, instance=booking, actor=actor)
+    bookings_event_emit(event_type="booking.created", bookings=bookings, actor_id=actor.id)
     return SeriesResult(series=series, bookings=bookings, skipped=skipped)
