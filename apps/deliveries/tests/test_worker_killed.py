@@ -69,6 +69,15 @@ def test_a_worker_killed_mid_delivery_is_retried_and_the_receiver_keeps_it_once(
     worker = _worker(receiver)
     try:
         assert receiver.received.wait(120), "the worker never called the receiver"
+        # Mid-call: the attempt is committed, and the worker holds no transaction open meanwhile.
+        with tenant_context(org_a):
+            assert Delivery.objects.get(pk=delivery.pk).status == "sending"
+        with connections["default"].cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND state LIKE 'idle in transaction%%' AND pid <> pg_backend_pid()"
+            )
+            assert cursor.fetchone()[0] == 0
         # The receiver has the delivery; the worker waits for the answer: kill it there.
         worker.send_signal(signal.SIGKILL)
         worker.wait(30)
