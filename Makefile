@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export HUB_HOST ?= 127.0.0.1
 export HUB_PORT ?= 8000
 
-.PHONY: run worker dev test check format bench bench-ledger bench-scheduling loadtest install browser bootstrap stop clean
+.PHONY: run worker dev test check format bench bench-ledger bench-scheduling bench-analytics loadtest install browser bootstrap stop clean
 
 $(VENV)/.installed: pyproject.toml
 	@echo "==> installing the Hub and its dependencies into $(VENV) (the first time: a minute or two)"
@@ -75,6 +75,9 @@ bench-ledger: install
 # Latency of the free-slot search (one resource, 90 days, 2,000 bookings), selector and request stack.
 bench-scheduling: install
 	$(PY) bench/scheduling_availability.py
+# Analytics reads on 1,000,000 postings and 100,000 bookings (issue 15): dashboard and 1-year series p50/p95.
+bench-analytics: install
+	$(PY) bench/analytics.py
 # Frontend-like users (locust, headless) against gunicorn as in production: LOADTEST_USERS (1000),
 # LOADTEST_TENANTS (5), LOADTEST_DURATION (10m), LOADTEST_SPAWN_RATE, LOADTEST_ENTITIES; see bench/README.md.
 loadtest: install

@@ -88,6 +88,20 @@ class BookingHourly(models.Model):
         return f"{self.resource_id} {self.hour.isoformat()}"
 
 
+class BookingTotalHourly(models.Model):
+    """Per UTC hour, all resources together: what ``BookingHourly`` holds, summed over resources, so a
+    series of the whole organization reads at most one row per hour whatever the number of resources."""
+
+    AUDIT_HARD_DELETES: ClassVar[bool] = False
+
+    hour = models.DateTimeField(primary_key=True)
+    bookings = models.BigIntegerField(default=0)
+    seconds = models.DecimalField(max_digits=24, decimal_places=6, default=0)
+
+    def __str__(self) -> str:
+        return self.hour.isoformat()
+
+
 class EntityHourly(models.Model):
     """Per entity kind and UTC hour: the entities created in it (deleted ones too; erased rows stay)."""
 

@@ -25,6 +25,9 @@ class Rollup:
     recompute: str
 
 
+# The batch source of a rollup rebuilt in one batch.
+ONE_BATCH = "SELECT NULL::text WHERE false"
+
 ROLLUPS: tuple[Rollup, ...] = (
     Rollup(
         table="analytics_ledgerdaily",
@@ -59,6 +62,26 @@ ROLLUPS: tuple[Rollup, ...] = (
         """,
     ),
     Rollup(
+        table="analytics_bookingtotalhourly",
+        keys=("hour",),
+        values=("bookings", "seconds"),
+        locks=("scheduling_booking",),
+        # One batch: at most one row per hour of the organization's bookings.
+        batch_source=ONE_BATCH,
+        recompute="""
+            SELECT h.hour,
+                   count(*) FILTER (WHERE h.hour = date_trunc('hour', b.start_at, 'UTC')) AS bookings,
+                   sum(extract(epoch FROM least(b.end_at, h.hour + interval '1 hour')
+                                       - greatest(b.start_at, h.hour))) AS seconds
+            FROM scheduling_booking b
+            CROSS JOIN LATERAL generate_series(
+                date_trunc('hour', b.start_at, 'UTC'), b.end_at - interval '1 microsecond', interval '1 hour'
+            ) AS h(hour)
+            WHERE b.status <> 'cancelled' AND {batch}
+            GROUP BY h.hour
+        """,
+    ),
+    Rollup(
         table="analytics_entityhourly",
         keys=("kind", "hour"),
         values=("created",),
@@ -86,6 +109,7 @@ ROLLUPS: tuple[Rollup, ...] = (
 BATCH_COLUMN = {
     "analytics_ledgerdaily": "p.account_id",
     "analytics_bookinghourly": "b.resource_id",
+    "analytics_bookingtotalhourly": "b.resource_id",
     "analytics_entityhourly": "e.kind",
     "analytics_entitycount": "e.kind",
 }

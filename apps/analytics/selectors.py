@@ -259,14 +259,15 @@ def _entity_series(*, bounds: list[datetime], filters: dict[str, Any]) -> list[i
 
 def _booking_sums(*, bounds: list[datetime], filters: dict[str, Any]) -> tuple[list[int], list[Decimal]]:
     """Per bucket: the bookings starting in it and the seconds booked in it."""
-    where, params = (
-        ("AND resource_id = %s", [filters["resource_id"]]) if "resource_id" in filters else ("", [])
-    )
+    # The whole organization's totals (one row an hour) unless one resource is asked for.
+    table, where, params = "analytics_bookingtotalhourly", "", []
+    if "resource_id" in filters:
+        table, where, params = "analytics_bookinghourly", "AND resource_id = %s", [filters["resource_id"]]
     counts, seconds = [0] * len(bounds), [Decimal(0)] * len(bounds)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT width_bucket(hour, %s::timestamptz[]), sum(bookings), sum(seconds) "  # noqa: S608
-            "FROM analytics_bookinghourly "
+            f"FROM {table} "
             f"WHERE hour >= %s AND hour < %s {where} GROUP BY 1",
             [bounds, bounds[0], bounds[-1], *params],
         )
@@ -310,17 +311,16 @@ def _resources_available(
         raise FilterInvalid("No resource has this id.", field=field or "resource_id")
     ids = [r.id for r in found]
     weekly: dict[uuid.UUID, list[availability.WeeklyHours]] = {i: [] for i in ids}
-    for rule in AvailabilityRule.objects.filter(resource_id__in=ids).only(
-        "resource_id", "weekday", "start", "end"
-    ):
-        weekly[rule.resource_id].append(availability.WeeklyHours(rule.weekday, rule.start, rule.end))
+    # Rows as tuples, not model instances: a dashboard reads every resource's rules.
+    rules = AvailabilityRule.objects.filter(resource_id__in=ids)
+    for resource_id, weekday, opens, closes in rules.values_list("resource_id", "weekday", "start", "end"):
+        weekly[resource_id].append(availability.WeeklyHours(weekday, opens, closes))
     exceptions: dict[uuid.UUID, list[availability.DateException]] = {i: [] for i in ids}
-    for exc in AvailabilityException.objects.filter(resource_id__in=ids).only(
+    days = AvailabilityException.objects.filter(resource_id__in=ids)
+    for resource_id, day, closed, since, until in days.values_list(
         "resource_id", "date", "closed", "start", "end"
     ):
-        exceptions[exc.resource_id].append(
-            availability.DateException(exc.date, exc.closed, exc.start, exc.end)
-        )
+        exceptions[resource_id].append(availability.DateException(day, closed, since, until))
     return {
         r.id: _seconds_per_bucket(
             availability.open_intervals(

@@ -13,7 +13,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from apps.analytics.models import AnalyticsSetting
-from apps.analytics.recompute import BATCH_COLUMN, ROLLUPS, Rollup
+from apps.analytics.recompute import BATCH_COLUMN, ONE_BATCH, ROLLUPS, Rollup
 from apps.analytics.selectors import time_zone_parse
 from apps.audit.models import AuditEntry
 from apps.audit.services import audit_change, audit_snapshot
@@ -58,7 +58,7 @@ def rollups_rebuild(*, batch_size: int = 100, after: tuple[str, str] | None = No
     for rollup in ROLLUPS:
         if skipping and after is not None and rollup.table != after[0]:
             continue
-        keys = _batch_keys(rollup)
+        keys = _batch_keys(rollup) if rollup.batch_source != ONE_BATCH else []
         if skipping and after is not None:
             keys = [k for k in keys if k > after[1]]
             skipping = False
