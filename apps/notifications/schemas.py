@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from ninja import Schema
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, StrictBool, StrictInt
 
 from api.pagination import Page, PageParams
 from api.schemas import BodyIn, ErrorBody, InputSchema, error_responses
@@ -31,7 +31,7 @@ class ConditionIn(InputSchema):
 class RecipientsIn(InputSchema):
     user_ids: list[uuid.UUID] = Field(default_factory=list, max_length=1000)
     roles: list[str] = Field(default_factory=list, max_length=3, description="admin, member, viewer")
-    entity_contact: bool = Field(False, description="Also the event's entity's own email / phone.")
+    entity_contact: StrictBool = Field(False, description="Also the event's entity's own email / phone.")
 
 
 _RULE_EXAMPLE: dict[str, Any] = {
@@ -53,8 +53,10 @@ class RuleIn(BodyIn):
     recipients: RecipientsIn | None = None
     channels: list[str] = Field(default_factory=list, max_length=4, description="in_app, email, sms, push")
     action: str = Field("notify", max_length=16, description="notify, or workflow (starts a workflow)")
-    enabled: bool = True
-    quiet_minutes: int = Field(0, description="At most one firing per this many minutes (0: no limit).")
+    enabled: StrictBool = True
+    quiet_minutes: StrictInt = Field(
+        0, description="At most one firing per this many minutes (0: no limit); a JSON integer."
+    )
 
 
 class RulePatch(BodyIn):
@@ -66,8 +68,8 @@ class RulePatch(BodyIn):
     recipients: RecipientsIn | None = None
     channels: list[str] | None = Field(None, max_length=4)
     action: str | None = Field(None, max_length=16)
-    enabled: bool | None = None
-    quiet_minutes: int | None = None
+    enabled: StrictBool | None = None
+    quiet_minutes: StrictInt | None = None
 
 
 class ConditionOut(Schema):

@@ -28,6 +28,8 @@ from apps.ledger import services as ledger_services
 from apps.ledger.models import Account, Transaction
 from apps.members.models import Member, MemberRole
 from apps.members.services import member_role_set, member_seen
+from apps.notifications import services as notifications
+from apps.notifications.models import AlertRule, Notification
 from apps.privacy.services import retention_policy_set
 from apps.scheduling import services as scheduling
 from apps.scheduling.models import Booking, Resource
@@ -49,6 +51,8 @@ RESOURCE = "scheduling.resource"
 BOOKING = "scheduling.booking"
 SERIES = "scheduling.bookingseries"
 MEMBER = "members.member"
+RULE = "notifications.alertrule"
+NOTIFICATION = "notifications.notification"
 
 
 @dataclass
@@ -66,6 +70,8 @@ class Target:
     pending: Transaction  # pending on ``account``
     resource: Resource
     booking: Booking  # of ``resource``, in the past (so the resource may be deleted)
+    rule: AlertRule
+    notification: Notification  # the caller's only live one
 
 
 @dataclass(frozen=True)
@@ -336,6 +342,44 @@ OPERATIONS: dict[tuple[str, str], Call] = {
     ("DELETE", "/api/v1/members/{user_id}"): Call(
         204, (Expect("delete", MEMBER, "picked", pick=_member_id),)
     ),
+    ("GET", "/api/v1/notifications/rules"): Call(200, (Expect("access", RULE, "listed"),)),
+    ("POST", "/api/v1/notifications/rules"): Call(
+        201,
+        (Expect("create", RULE, "created"),),
+        body=lambda t: {
+            "name": "Walk",
+            "event_type": "entity.created",
+            "recipients": {"roles": ["admin"]},
+            "channels": ["in_app"],
+        },
+    ),
+    **{
+        (method, "/api/v1/notifications/rules/{rule_id}"): Call(
+            status, (Expect("access", RULE, "picked", pick=lambda t, b: str(t.rule.id)), *also), body=body
+        )
+        for method, status, also, body in (
+            ("GET", 200, (), None),
+            (
+                "PATCH",
+                200,
+                (Expect("update", RULE, "picked", pick=lambda t, b: str(t.rule.id)),),
+                lambda t: {"enabled": False},
+            ),
+            ("DELETE", 204, (Expect("delete", RULE, "picked", pick=lambda t, b: str(t.rule.id)),), None),
+        )
+    },
+    ("GET", "/api/v1/notifications/"): Call(200, (Expect("access", NOTIFICATION, "listed"),)),
+    ("POST", "/api/v1/notifications/read-all"): Call(
+        200, (Expect("update", NOTIFICATION, "picked", pick=lambda t, b: str(t.notification.id)),)
+    ),
+    ("POST", "/api/v1/notifications/{notification_id}/read"): Call(
+        200, (Expect("update", NOTIFICATION, "picked", pick=lambda t, b: str(t.notification.id)),)
+    ),
+    ("DELETE", "/api/v1/notifications/{notification_id}"): Call(
+        204, (Expect("delete", NOTIFICATION, "picked", pick=lambda t, b: str(t.notification.id)),)
+    ),
+    # A count of the caller's unread notifications names none of them.
+    ("GET", "/api/v1/notifications/unread-count"): Call(200, audited=False),
     # Exceptions: the audit log's own endpoints (admins only) are not audited, see apps.audit.api;
     # ``/me`` reads only what the caller's own token and roles say.
     ("GET", "/api/v1/audit/"): Call(200, audited=False),
@@ -387,6 +431,15 @@ def _target(tenant: Organization, actor: User) -> Target:
             start=datetime(2020, 1, 6, 10, tzinfo=UTC),
             end=datetime(2020, 1, 6, 11, tzinfo=UTC),
         )
+        rule = notifications.rule_create(
+            actor=actor,
+            name="Walk",
+            event_type="entity.created",
+            recipients={"roles": ["admin"]},
+            channels=["in_app"],
+        )
+        Notification.objects.filter(user=actor).update(deleted_at=datetime.now(tz=UTC))
+        notification = Notification.objects.create(user=actor, event_type="entity.created", title="Walk")
     return Target(
         entity=entity,
         other=other,
@@ -399,6 +452,8 @@ def _target(tenant: Organization, actor: User) -> Target:
         pending=pending,
         resource=resource,
         booking=booking,
+        rule=rule,
+        notification=notification,
     )
 
 
@@ -413,6 +468,8 @@ def _url(path: str, target: Target) -> str:
     url = url.replace("{resource_id}", str(target.resource.id)).replace(
         "{booking_id}", str(target.booking.id)
     )
+    url = url.replace("{rule_id}", str(target.rule.id))
+    url = url.replace("{notification_id}", str(target.notification.id))
     assert "{" not in url, f"{path}: a path parameter the walk cannot fill; teach _url about it"
     return url
 

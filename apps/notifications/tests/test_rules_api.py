@@ -143,6 +143,8 @@ def test_a_workflow_rule_has_no_channels(admin_client: Client, people: dict[str,
         ({"action": "explode"}, "rule_invalid", ["action"]),
         ({"action": "workflow"}, "rule_invalid", ["channels"]),
         ({"frequency": "daily"}, "validation_error", ["frequency"]),
+        ({"quiet_minutes": False}, "validation_error", ["quiet_minutes"]),
+        ({"enabled": "yes"}, "validation_error", ["enabled"]),
         ({"conditions": [{"field": "amount", "op": "gte"}]}, "validation_error", ["conditions", 0, "value"]),
     ],
 )
