@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from ninja import Schema
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from api.schemas import ErrorBody, InputSchema, error_responses
 from api.types import IsoDate
@@ -114,6 +114,8 @@ class SettingOut(Schema):
 
 
 class SettingPatch(InputSchema):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"time_zone": "Europe/Berlin"}]})
+
     time_zone: str = Field(max_length=64, description="An IANA time zone name, such as Europe/Berlin")
 
 

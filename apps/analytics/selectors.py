@@ -10,6 +10,7 @@ hour is counted in the bucket before it.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 import zoneinfo
@@ -21,6 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 
 from apps.analytics.errors import (
@@ -38,8 +40,11 @@ from apps.analytics.metrics import INTERVALS, METRICS, Metric
 from apps.analytics.models import AnalyticsSetting
 from apps.scheduling import availability
 from apps.scheduling.models import AvailabilityException, AvailabilityRule, Resource
+from tenants.db import tenant_connection
 
 HOURS = Decimal("0.01")
+# Available hours are keyed by what they are computed from: a day is only there to bound the memory.
+AVAILABLE_CACHE_SECONDS = 24 * 3600
 RATIO = Decimal("0.0001")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _KIND = re.compile(r"^[-a-zA-Z0-9_]{1,40}$")
@@ -321,36 +326,60 @@ def _resources_available(
         "resource_id", "date", "closed", "start", "end"
     ):
         exceptions[resource_id].append(availability.DateException(day, closed, since, until))
-    return {
-        r.id: _seconds_per_bucket(
-            availability.open_intervals(
-                weekly=weekly[r.id],
-                exceptions=exceptions[r.id],
-                tz=ZoneInfo(r.timezone),
-                start=bounds[0],
-                end=bounds[-1],
-            ),
-            bounds=bounds,
-            capacity=r.capacity,
+    computed: dict[uuid.UUID, list[Decimal]] = {}
+    keys = {r.id: _available_key(r, weekly[r.id], exceptions[r.id], bounds) for r in found}
+    cached = cache.get_many(list(keys.values()))
+    for r in found:
+        if keys[r.id] in cached:
+            computed[r.id] = cached[keys[r.id]]
+            continue
+        opened = availability.open_intervals(
+            weekly=weekly[r.id],
+            exceptions=exceptions[r.id],
+            tz=ZoneInfo(r.timezone),
+            start=bounds[0],
+            end=bounds[-1],
         )
-        for r in found
-    }
+        computed[r.id] = _seconds_per_bucket(opened, bounds=bounds, capacity=r.capacity)
+    cache.set_many({keys[i]: computed[i] for i in computed if keys[i] not in cached}, AVAILABLE_CACHE_SECONDS)
+    return computed
+
+
+def _available_key(
+    resource: Resource,
+    weekly: list[availability.WeeklyHours],
+    exceptions: list[availability.DateException],
+    bounds: list[datetime],
+) -> str:
+    """The cache key of a resource's available seconds: everything they are computed from (its time
+    zone, capacity, rules, exceptions and the buckets), so a change to any of them is a new key and no
+    cached value outlives the rules it came from; and the schema, so no organization reads another's."""
+    content = repr(
+        (
+            resource.timezone,
+            resource.capacity,
+            sorted(map(repr, weekly)),
+            sorted(map(repr, exceptions)),
+            bounds,
+        )
+    )
+    digest = hashlib.sha256(content.encode()).hexdigest()
+    return f"analytics:available:{tenant_connection().schema_name}:{digest}"
 
 
 def _seconds_per_bucket(
     intervals: list[availability.Interval], *, bounds: list[datetime], capacity: int
 ) -> list[Decimal]:
-    seconds = [Decimal(0)] * (len(bounds) - 1)
+    spans = [timedelta(0)] * (len(bounds) - 1)
     index = 0
     for start, end in intervals:
-        while index < len(seconds) and bounds[index + 1] <= start:
+        while index < len(spans) and bounds[index + 1] <= start:
             index += 1
         i = index
-        while i < len(seconds) and bounds[i] < end:
-            overlap = min(end, bounds[i + 1]) - max(start, bounds[i])
-            seconds[i] += Decimal(int(overlap.total_seconds() * 1_000_000)) / 1_000_000 * capacity
+        while i < len(spans) and bounds[i] < end:
+            spans[i] += min(end, bounds[i + 1]) - max(start, bounds[i])
             i += 1
-    return seconds
+    return [Decimal(span // timedelta(microseconds=1)) / 1_000_000 * capacity for span in spans]
 
 
 @dataclass

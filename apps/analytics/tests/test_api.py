@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import time
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 from django_tenants.utils import tenant_context
 
 from apps.analytics.metrics import METRICS
 from apps.analytics.tests.conftest import ANALYTICS, Business
 from apps.audit.models import AuditEntry
+from apps.scheduling.models import AvailabilityRule
 from tenants.models import Organization
 from tests.helpers import assert_error
 
@@ -257,3 +260,34 @@ def test_figures_never_include_another_organization(
     assert_error(viewer_client.get(ANALYTICS + "timeseries", use), 422, "filter_invalid")
     count = {"metric": "bookings.count", "interval": "month", "resource_id": str(b_business.room.id), **MARCH}
     assert viewer_client.get(ANALYTICS + "timeseries", count).json()["points"][0]["value"] == 0
+
+
+def test_available_hours_follow_a_rule_change_at_once(
+    viewer_client: Client, business: Business, berlin: None, tenant_a: Organization
+) -> None:
+    """Available hours are cached by what they are computed from: a changed rule is a new key."""
+    before = viewer_client.get(ANALYTICS + "dashboard", MARCH).json()["bookings"][0]
+    with tenant_context(tenant_a):
+        AvailabilityRule.objects.create(resource=business.room, weekday=5, start=time(9), end=time(13))
+    after = viewer_client.get(ANALYTICS + "dashboard", MARCH).json()["bookings"][0]
+    # Four Saturdays of four hours more.
+    assert (before["available_hours"], after["available_hours"]) == ("176.00", "192.00")
+
+
+def test_cached_available_hours_are_never_shared(
+    viewer_client: Client,
+    client_for: Any,
+    business: Business,
+    b_business: Business,
+    tenant_a: Organization,
+    tenant_b: Organization,
+) -> None:
+    """A and B have the same rooms and rules: their cache keys still differ (one per schema)."""
+    viewer_client.get(ANALYTICS + "dashboard", MARCH)
+    client_for(tenant_b, ["viewer"], sub="00000000-0000-4000-8000-000000000b0b").get(
+        ANALYTICS + "dashboard", MARCH
+    )
+    keys = [key for key in cache._cache if "analytics:available:" in key]  # type: ignore[attr-defined]
+    assert len(keys) == 2
+    schemas = {key.split("analytics:available:")[1].split(":")[0] for key in keys}
+    assert schemas == {tenant_a.schema_name, tenant_b.schema_name}

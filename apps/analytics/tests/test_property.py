@@ -336,7 +336,7 @@ def _check_dashboard(w: World, base: Base, first: date, last: date) -> None:
 
 
 @settings(
-    max_examples=12,
+    max_examples=30,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
