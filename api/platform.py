@@ -16,6 +16,7 @@ from api.pagination import Page, PageParams, paginate
 from api.platform_jobs import router as platform_jobs_router
 from api.schemas import BodyIn, ErrorBody, InputSchema, error_responses
 from apps.members.services import EMAIL_MAX_LENGTH, EMAIL_PATTERN, Owner
+from apps.usage.api import router as usage_router
 from hub.errors import HubErrorCode
 from tenants import selectors, services
 from tenants.errors import TenantErrorCode
@@ -34,6 +35,7 @@ api = NinjaAPI(
 )
 install_error_handlers(api)
 api.add_router("/", platform_jobs_router)
+api.add_router("/", usage_router)
 
 
 class OwnerIn(InputSchema):

@@ -50,6 +50,8 @@ SHARED_APPS = [
     # The job queue's tables (jobs, events, workers, periodic defers) live in public: jobs of every
     # organization share one queue, each job naming its organization (tenants/jobs.py).
     "procrastinate.contrib.django",
+    # Platform-level usage of each organization (one row per organization and day), in public.
+    "apps.usage",
 ]
 # Every table these apps create lives in a tenant schema, behind row-level security.
 TENANT_APPS = [
@@ -63,6 +65,8 @@ TENANT_APPS = [
     "apps.members",
     "apps.deliveries",
     "apps.notifications",
+    "apps.analytics",
+    "apps.reports",
 ]
 INSTALLED_APPS = [
     *SHARED_APPS,
