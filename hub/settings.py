@@ -377,6 +377,13 @@ if HUB_NOTIFICATION_MAX_RECIPIENTS < 1 or HUB_NOTIFICATION_STARTING_SOON_MINUTES
         "HUB_NOTIFICATION_STARTING_SOON_MINUTES at least 0"
     )
 
+# --- Analytics -----------------------------------------------------------------------------------
+# The longest series (points) and window (days) one analytics request may ask for (422 beyond).
+HUB_ANALYTICS_MAX_POINTS: int = env.int("HUB_ANALYTICS_MAX_POINTS", default=1000)
+HUB_ANALYTICS_MAX_DAYS: int = env.int("HUB_ANALYTICS_MAX_DAYS", default=3660)
+if min(HUB_ANALYTICS_MAX_POINTS, HUB_ANALYTICS_MAX_DAYS) < 1:
+    raise ImproperlyConfigured("HUB_ANALYTICS_MAX_POINTS and HUB_ANALYTICS_MAX_DAYS must be at least 1")
+
 # --- Background jobs ---------------------------------------------------------------------------
 # procrastinate (tenants/jobs.py): jobs are rows of ``public.procrastinate_jobs`` deferred in the
 # transaction of the change that causes them; ``make worker`` runs them. Tasks live in each app's

@@ -386,12 +386,12 @@ def test_statements_of_conditional_entity_writes(tenant_a: Organization, client_
 
     patched = assert_statements(
         lambda: _patch(client, kind.url(entity), {"name": "Renamed", "tags": ["a"]}, **{"If-Match": current}),
-        machinery + 8,
+        machinery + 9,
         status=200,
     )
     assert_statements(
         lambda: client.delete(kind.url(entity), headers={"If-Match": patched["ETag"]}),
-        machinery + 6,
+        machinery + 7,
         status=204,
     )
 

@@ -33,7 +33,7 @@ _TIMESERIES_PARAMS = frozenset({"metric", "interval", "from", "to"})
 @router.get("metrics", summary="The metric catalogue", response={200: MetricList, **ANALYTICS_ERRORS})
 def metric_list(request: HttpRequest) -> dict[str, Any]:
     """Every metric `timeseries` can chart: its unit and the dimensions it may be filtered by."""
-    return {"items": [vars(metric) for metric in METRICS.values()]}
+    return {"metrics": [vars(metric) for metric in METRICS.values()]}
 
 
 @router.get(
@@ -80,8 +80,10 @@ def _value(value: Any) -> str | int:
 
 @router.get("settings", summary="The analytics settings", response={200: SettingOut, **ANALYTICS_ERRORS})
 def setting_get(request: HttpRequest) -> Any:
-    """The organization's time zone (an IANA name; UTC until an admin sets it)."""
-    return selectors.analytics_setting_get()
+    """The organization's time zone (an IANA name; UTC until an admin sets it). Recorded as one read."""
+    setting = selectors.analytics_setting_get()
+    audit_access(instance=setting)
+    return setting
 
 
 @router.patch(

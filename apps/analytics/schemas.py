@@ -41,7 +41,9 @@ class MetricOut(Schema):
 
 
 class MetricList(Schema):
-    items: list[MetricOut]
+    """The catalogue (a document of the code, not a paged collection of the organization's rows)."""
+
+    metrics: list[MetricOut]
 
 
 class PointOut(Schema):

@@ -58,14 +58,6 @@ class Point:
     value: Decimal | int
 
 
-def max_points() -> int:
-    return int(getattr(settings, "HUB_ANALYTICS_MAX_POINTS", 1000))
-
-
-def max_days() -> int:
-    return int(getattr(settings, "HUB_ANALYTICS_MAX_DAYS", 3660))
-
-
 def time_zone_parse(name: str, *, field: str = "time_zone") -> ZoneInfo:
     """The IANA zone ``name``; ``TimeZoneUnknown`` for anything else (a path, an abbreviation, ...)."""
     if name not in zoneinfo.available_timezones():
@@ -88,10 +80,9 @@ def window_check(*, start: date, end: date) -> None:
     """``from`` not after ``to`` and the window within ``HUB_ANALYTICS_MAX_DAYS``."""
     if start > end:
         raise WindowReversed(f"from ({start}) is after to ({end}).", field="from")
-    if (end - start).days + 1 > max_days():
-        raise WindowTooLong(
-            f"The window is {(end - start).days + 1} days; at most {max_days()} are allowed.", field="to"
-        )
+    days, allowed = (end - start).days + 1, settings.HUB_ANALYTICS_MAX_DAYS
+    if days > allowed:
+        raise WindowTooLong(f"The window is {days} days; at most {allowed} are allowed.", field="to")
 
 
 def window_resolve(*, start: date | None, end: date | None, tz: ZoneInfo) -> tuple[date, date]:
@@ -115,9 +106,9 @@ def bucket_boundaries(*, interval: str, start: date, end: date) -> list[date]:
     current = _next_boundary(start, interval)
     while current <= end:
         bounds.append(current)
-        if len(bounds) > max_points():
+        if len(bounds) > settings.HUB_ANALYTICS_MAX_POINTS:
             raise TooManyPoints(
-                f"The series would have more than {max_points()} points; "
+                f"The series would have more than {settings.HUB_ANALYTICS_MAX_POINTS} points; "
                 "use a longer interval or a shorter window.",
                 field="interval",
             )

@@ -24,9 +24,9 @@ MARCH = {"from": "2026-03-01", "to": "2026-03-31"}
 
 def test_metric_catalogue(viewer_client: Client) -> None:
     body = viewer_client.get(ANALYTICS + "metrics").json()
-    assert [m["name"] for m in body["items"]] == list(METRICS)
+    assert [m["name"] for m in body["metrics"]] == list(METRICS)
     assert {"ledger.income", "ledger.balance", "bookings.utilisation", "entities.created"} <= set(METRICS)
-    balance = next(m for m in body["items"] if m["name"] == "ledger.balance")
+    balance = next(m for m in body["metrics"] if m["name"] == "ledger.balance")
     assert balance["required_one_of"] == ["account_id"]
 
 

@@ -20,7 +20,10 @@ import pytest
 from django.test import Client
 from django_tenants.utils import tenant_context
 
+from apps.analytics.selectors import analytics_setting_get
 from apps.audit.models import ACTION_NAMES, AuditEntry
+from apps.deliveries.models import Delivery
+from apps.deliveries.services import delivery_enqueue
 from apps.entities import services
 from apps.entities.models import Entity, EntityRelation
 from apps.entities.tests.helpers import DEFAULT_SUB, JSON
@@ -31,6 +34,8 @@ from apps.members.services import member_role_set, member_seen
 from apps.notifications import services as notifications
 from apps.notifications.models import AlertRule, Notification
 from apps.privacy.services import retention_policy_set
+from apps.reports import services as reports
+from apps.reports.models import Report, ReportRun
 from apps.scheduling import services as scheduling
 from apps.scheduling.models import Booking, Resource
 from tenants.models import Organization, User
@@ -53,6 +58,10 @@ SERIES = "scheduling.bookingseries"
 MEMBER = "members.member"
 RULE = "notifications.alertrule"
 NOTIFICATION = "notifications.notification"
+SETTING = "analytics.analyticssetting"
+REPORT = "reports.report"
+RUN = "reports.reportrun"
+DELIVERY = "deliveries.delivery"
 
 
 @dataclass
@@ -72,6 +81,10 @@ class Target:
     booking: Booking  # of ``resource``, in the past (so the resource may be deleted)
     rule: AlertRule
     notification: Notification  # the caller's only live one
+    setting: str  # the analytics setting's id
+    report: Report
+    run: ReportRun  # of ``report``, succeeded (so it can be downloaded)
+    delivery: Delivery  # dead-lettered (so it can be retried)
 
 
 @dataclass(frozen=True)
@@ -380,6 +393,71 @@ OPERATIONS: dict[tuple[str, str], Call] = {
     ),
     # A count of the caller's unread notifications names none of them.
     ("GET", "/api/v1/notifications/unread-count"): Call(200, audited=False),
+    # The metric catalogue is the code's, not the organization's data.
+    ("GET", "/api/v1/analytics/metrics"): Call(200, audited=False),
+    **{
+        ("GET", f"/api/v1/analytics/{name}"): Call(
+            200, (Expect("access", SETTING, "picked", pick=lambda t, b: t.setting),), query=query
+        )
+        for name, query in (
+            ("dashboard", None),
+            ("timeseries", lambda t: {"metric": "entities.created", "interval": "month"}),
+            ("settings", None),
+        )
+    },
+    # The organization's setting row is written on its first change (until then the defaults are read).
+    ("PATCH", "/api/v1/analytics/settings"): Call(
+        200,
+        (Expect("create", SETTING, "picked", pick=lambda t, b: t.setting),),
+        body=lambda t: {"time_zone": "Europe/Berlin"},
+    ),
+    ("GET", "/api/v1/analytics/reports"): Call(200, (Expect("access", REPORT, "listed"),)),
+    ("POST", "/api/v1/analytics/reports"): Call(
+        201,
+        (Expect("create", REPORT, "created"),),
+        body=lambda t: {
+            "name": "Walked",
+            "metrics": ["entities.created"],
+            "period": {"relative": "this_year"},
+        },
+    ),
+    ("GET", "/api/v1/analytics/reports/{report_id}"): Call(
+        200, (Expect("access", REPORT, "picked", pick=lambda t, b: str(t.report.id)),)
+    ),
+    ("PATCH", "/api/v1/analytics/reports/{report_id}"): Call(
+        200,
+        (Expect("update", REPORT, "picked", pick=lambda t, b: str(t.report.id)),),
+        body=lambda t: {"name": "Walked again"},
+    ),
+    # A report goes with its runs.
+    ("DELETE", "/api/v1/analytics/reports/{report_id}"): Call(
+        204,
+        (
+            Expect("delete", REPORT, "picked", pick=lambda t, b: str(t.report.id)),
+            Expect("delete", RUN, "picked", pick=lambda t, b: str(t.run.id)),
+        ),
+    ),
+    ("POST", "/api/v1/analytics/reports/{report_id}/runs"): Call(202, (Expect("create", RUN, "created"),)),
+    ("GET", "/api/v1/analytics/reports/{report_id}/runs"): Call(200, (Expect("access", RUN, "listed"),)),
+    ("GET", "/api/v1/analytics/reports/{report_id}/runs/{run_id}"): Call(
+        200, (Expect("access", RUN, "picked", pick=lambda t, b: str(t.run.id)),)
+    ),
+    ("GET", "/api/v1/analytics/reports/{report_id}/runs/{run_id}/download"): Call(
+        200,
+        (Expect("access", RUN, "picked", pick=lambda t, b: str(t.run.id)),),
+        query=lambda t: {"format": "csv"},
+    ),
+    ("GET", "/api/v1/notifications/deliveries/"): Call(200, (Expect("access", DELIVERY, "listed"),)),
+    ("GET", "/api/v1/notifications/deliveries/{delivery_id}"): Call(
+        200, (Expect("access", DELIVERY, "picked", pick=lambda t, b: str(t.delivery.id)),)
+    ),
+    ("POST", "/api/v1/notifications/deliveries/{delivery_id}/retry"): Call(
+        200,
+        (
+            Expect("access", DELIVERY, "picked", pick=lambda t, b: str(t.delivery.id)),
+            Expect("update", DELIVERY, "picked", pick=lambda t, b: str(t.delivery.id)),
+        ),
+    ),
     # Exceptions: the audit log's own endpoints (admins only) are not audited, see apps.audit.api;
     # ``/me`` reads only what the caller's own token and roles say.
     ("GET", "/api/v1/audit/"): Call(200, audited=False),
@@ -440,6 +518,25 @@ def _target(tenant: Organization, actor: User) -> Target:
         )
         Notification.objects.filter(user=actor).update(deleted_at=datetime.now(tz=UTC))
         notification = Notification.objects.create(user=actor, event_type="entity.created", title="Walk")
+        setting = analytics_setting_get()
+        report = reports.report_create(
+            actor=actor,
+            name=f"Walk {suffix}",
+            metrics=["entities.created"],
+            period={"relative": "this_month"},
+        )
+        run = reports.run_request(actor=actor, report_id=report.id)
+        reports.run_execute(run_id=run.id)
+        run.refresh_from_db()
+        delivery = delivery_enqueue(
+            target="communication",
+            channel="email",
+            recipient_user_id=actor.id,
+            to="walk@example.com",
+            subject="Walk",
+            message="Walk",
+        )
+        Delivery.objects.filter(id=delivery.id).update(status=Delivery.Status.FAILED)
     return Target(
         entity=entity,
         other=other,
@@ -454,6 +551,10 @@ def _target(tenant: Organization, actor: User) -> Target:
         booking=booking,
         rule=rule,
         notification=notification,
+        setting=str(setting.pk),
+        report=report,
+        run=run,
+        delivery=delivery,
     )
 
 
@@ -470,6 +571,8 @@ def _url(path: str, target: Target) -> str:
     )
     url = url.replace("{rule_id}", str(target.rule.id))
     url = url.replace("{notification_id}", str(target.notification.id))
+    url = url.replace("{report_id}", str(target.report.id)).replace("{run_id}", str(target.run.id))
+    url = url.replace("{delivery_id}", str(target.delivery.id))
     assert "{" not in url, f"{path}: a path parameter the walk cannot fill; teach _url about it"
     return url
 
@@ -501,7 +604,8 @@ def _problems(
         return [f"{name}: status {response.status_code}, expected {call.status}: {response.content!r}"]
     if not call.audited:
         return [f"{name}: declared unaudited but wrote {len(entries)} entries"] if entries else []
-    body = response.json() if response.content else {}
+    is_json = response.get("Content-Type", "").startswith("application/json")
+    body = response.json() if response.content and is_json else {}  # a download is a file
     problems = []
     remaining = list(entries)
     for expect in call.expect:
