@@ -99,6 +99,12 @@ class ResourceUseOut(Schema):
     utilisation: str
 
 
+class DeliveryCountOut(Schema):
+    channel: str = Field(description="email, sms, push, in_app, or workflow (a workflow start)")
+    status: str = Field(description="pending, sending, delivered or failed")
+    count: int
+
+
 class DashboardOut(Schema):
     start: date = Field(serialization_alias="from")
     end: date = Field(serialization_alias="to")
@@ -109,6 +115,9 @@ class DashboardOut(Schema):
     ledger_income_expense: list[IncomeExpenseOut]
     cash_position: list[CashOut]
     bookings: list[ResourceUseOut]
+    deliveries: list[DeliveryCountOut] = Field(
+        description="Notification deliveries made in the window, by channel and status."
+    )
 
 
 class SettingOut(Schema):
@@ -150,4 +159,5 @@ def dashboard_out(board: Any) -> dict[str, Any]:
             {**r, **{f: str(r[f]) for f in ("booked_hours", "available_hours", "utilisation")}}
             for r in board.bookings
         ],
+        "deliveries": board.deliveries,
     }

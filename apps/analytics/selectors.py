@@ -386,6 +386,7 @@ class Dashboard:
     ledger_income_expense: list[dict[str, Any]] = field(default_factory=list)
     cash_position: list[dict[str, Any]] = field(default_factory=list)
     bookings: list[dict[str, Any]] = field(default_factory=list)
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
 
 
 def dashboard_get(*, start: date, end: date, tz: ZoneInfo) -> Dashboard:
@@ -432,6 +433,14 @@ def dashboard_get(*, start: date, end: date, tz: ZoneInfo) -> Dashboard:
             instants,
         )
         booked = cursor.fetchall()
+        # Notification deliveries made in the window (an index range of its rows, not the whole table;
+        # delivered rows are purged after HUB_DELIVERY_RETENTION_DAYS), by channel and status.
+        cursor.execute(
+            "SELECT COALESCE(channel, target), status, count(*) FROM deliveries_delivery "
+            "WHERE created_at >= %s AND created_at < %s GROUP BY 1, 2 ORDER BY 1, 2",
+            instants,
+        )
+        board.deliveries = [{"channel": c, "status": s, "count": int(n)} for c, s, n in cursor.fetchall()]
     board.ledger_income_expense = _income_expense(board.ledger_totals)
     available = _resources_available(None, bounds=instants)
     board.bookings = [

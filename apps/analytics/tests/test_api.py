@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import UTC, datetime, time
 from typing import Any
 
 import pytest
@@ -13,6 +13,8 @@ from django_tenants.utils import tenant_context
 from apps.analytics.metrics import METRICS
 from apps.analytics.tests.conftest import ANALYTICS, Business
 from apps.audit.models import AuditEntry
+from apps.deliveries.models import Delivery
+from apps.deliveries.services import delivery_enqueue
 from apps.scheduling.models import AvailabilityRule
 from tenants.models import Organization
 from tests.helpers import assert_error
@@ -51,6 +53,43 @@ def test_dashboard_figures(viewer_client: Client, business: Business, berlin: No
             "available_hours": "176.00",
             "utilisation": "0.0170",
         }
+    ]
+
+
+def test_dashboard_counts_the_windows_deliveries_by_channel_and_status(
+    viewer_client: Client, tenant_a: Organization
+) -> None:
+    with tenant_context(tenant_a):
+        made = [
+            delivery_enqueue(
+                target=target,
+                channel=channel,
+                recipient_user_id=None,
+                to="someone@example.com",
+                subject="entity.created",
+                message="Hello",
+            )
+            for target, channel in [
+                ("communication", "email"),
+                ("communication", "email"),
+                ("communication", "sms"),
+                ("workflow", None),
+                ("communication", "email"),
+            ]
+        ]
+        Delivery.objects.filter(id=made[0].id).update(status=Delivery.Status.DELIVERED)
+        Delivery.objects.filter(id=made[2].id).update(status=Delivery.Status.FAILED)
+        # Made before the window: not counted.
+        Delivery.objects.filter(id=made[4].id).update(created_at=datetime(2026, 2, 28, 12, tzinfo=UTC))
+        Delivery.objects.filter(id__in=[d.id for d in made[:4]]).update(
+            created_at=datetime(2026, 3, 15, 12, tzinfo=UTC)
+        )
+    body = viewer_client.get(ANALYTICS + "dashboard", MARCH).json()
+    assert body["deliveries"] == [
+        {"channel": "email", "status": "delivered", "count": 1},
+        {"channel": "email", "status": "pending", "count": 1},
+        {"channel": "sms", "status": "failed", "count": 1},
+        {"channel": "workflow", "status": "pending", "count": 1},
     ]
 
 
