@@ -114,7 +114,7 @@ class TestGrantEndpoint:
             entries = list(
                 AuditEntry.objects.filter(
                     object_pk=str(restricted_a.id), changes__has_key="permission"
-                ).order_by("sequence")
+                ).order_by("id")
             )
         assert [(e.action, e.changes) for e in entries] == [
             (AuditEntry.Action.CREATE, {"permission": [None, "change"], "user": [None, str(other_user.id)]}),

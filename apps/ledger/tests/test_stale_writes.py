@@ -34,7 +34,7 @@ def test_an_account_update_racing_another_sees_its_change(
         assert Account.objects.get(id=stale.id).type == "equity"
         *_, first, second = (
             AuditEntry.objects.filter(object_pk=str(stale.id), action=AuditEntry.Action.UPDATE)
-            .order_by("sequence")
+            .order_by("id")
             .values_list("changes", flat=True)
         )
     assert first["type"] == ["asset", "liability"]

@@ -163,7 +163,7 @@ def _booking_trail(tenant: Organization, booking_id: uuid.UUID) -> list[dict[str
         return list(
             AuditEntry.objects.filter(object_type="scheduling.booking", object_pk=str(booking_id))
             .exclude(action=AuditEntry.Action.ACCESS)
-            .order_by("sequence")
+            .order_by("id")
             .values_list("changes", flat=True)
         )
 
@@ -253,5 +253,5 @@ def test_concurrent_availability_replacements_leave_exactly_one(gamma: Organizat
             (h.weekday, h.start, h.end) for h in second_set
         ]
         assert [e.date for e in exceptions] == [date(2030, 7, 1)]
-        *_, first, second = AuditEntry.objects.filter(object_pk=str(resource.id)).order_by("sequence")
+        *_, first, second = AuditEntry.objects.filter(object_pk=str(resource.id)).order_by("id")
     assert second.changes["weekly"][0] == first.changes["weekly"][1]  # its "before" is the first's set
