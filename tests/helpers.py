@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from django.db import connections, transaction
 
@@ -148,3 +149,15 @@ def gunicorn_serving(
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def session_database_url(alias: str) -> str:
+    """The URL of the database this test session uses (the test database, not the configured one), for a
+    subprocess (a worker, a peer process) to connect to the same one."""
+    config = connections[alias].settings_dict
+    user, name = quote(config["USER"]), config["NAME"]
+    host = config["HOST"] or config["OPTIONS"].get("host") or "localhost"
+    if host.startswith("/"):
+        return f"postgresql://{user}@/{name}?host={host}"
+    password = f":{quote(config['PASSWORD'])}" if config["PASSWORD"] else ""
+    return f"postgresql://{user}{password}@{host}:{config['PORT'] or 5432}/{name}"

@@ -11,30 +11,19 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import transaction
 
 from tenants import crypto
 from tenants.models import DataKey, Organization
 from tenants.routers import MIGRATION_ALIAS
 from tenants.services import tenant_delete, tenant_provision
+from tests.helpers import session_database_url
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 CONTEXT = "entities.entity.email"
-
-
-def _url(alias: str) -> str:
-    """The URL of the database this test session uses (the test database, not the configured one)."""
-    config = connections[alias].settings_dict
-    user, name = quote(config["USER"]), config["NAME"]
-    host = config["HOST"] or config["OPTIONS"].get("host") or "localhost"
-    if host.startswith("/"):
-        return f"postgresql://{user}@/{name}?host={host}"
-    password = f":{quote(config['PASSWORD'])}" if config["PASSWORD"] else ""
-    return f"postgresql://{user}{password}@{host}:{config['PORT'] or 5432}/{name}"
 
 
 class Peer:
@@ -44,7 +33,10 @@ class Peer:
 
     def __init__(self) -> None:
         environment = {**os.environ, "HUB_ENV": "test", "HUB_FIELD_KEYS": ",".join(settings.HUB_FIELD_KEYS)}
-        environment.update(DATABASE_URL=_url("default"), DATABASE_OWNER_URL=_url(MIGRATION_ALIAS))
+        environment.update(
+            DATABASE_URL=session_database_url("default"),
+            DATABASE_OWNER_URL=session_database_url(MIGRATION_ALIAS),
+        )
         self.process = subprocess.Popen(  # noqa: S603 - our own module, by its name
             [sys.executable, "-m", self.MODULE],
             cwd=PROJECT_DIR,

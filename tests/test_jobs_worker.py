@@ -15,7 +15,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 import pytest
@@ -30,22 +29,11 @@ from tenants.jobs import tenant_job_defer
 from tenants.models import Organization
 from tenants.routers import MIGRATION_ALIAS
 from tenants.services import tenant_provision
-from tests.helpers import free_port
+from tests.helpers import free_port, session_database_url
 from tests.jobs import job_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 DEADLINE_SECONDS = 60.0
-
-
-def _url(alias: str) -> str:
-    """The URL of the database this test session uses (the test database, not the configured one)."""
-    config = connections[alias].settings_dict
-    user, name = quote(config["USER"]), config["NAME"]
-    host = config["HOST"] or config["OPTIONS"].get("host") or "localhost"
-    if host.startswith("/"):
-        return f"postgresql://{user}@/{name}?host={host}"
-    password = f":{quote(config['PASSWORD'])}" if config["PASSWORD"] else ""
-    return f"postgresql://{user}{password}@{host}:{config['PORT'] or 5432}/{name}"
 
 
 def _environment(**extra: str) -> dict[str, str]:
@@ -53,7 +41,10 @@ def _environment(**extra: str) -> dict[str, str]:
         name: value for name, value in os.environ.items() if not name.startswith(("DATABASE_", "HUB_DB_"))
     }
     environment.update(
-        HUB_ENV="test", DATABASE_URL=_url("default"), DATABASE_OWNER_URL=_url(MIGRATION_ALIAS), **extra
+        HUB_ENV="test",
+        DATABASE_URL=session_database_url("default"),
+        DATABASE_OWNER_URL=session_database_url(MIGRATION_ALIAS),
+        **extra,
     )
     return environment
 

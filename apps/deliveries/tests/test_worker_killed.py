@@ -10,7 +10,6 @@ import sys
 import threading
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 from django.db import connections
@@ -22,22 +21,12 @@ from apps.deliveries.tasks import SEND_TASK, stalled_send_jobs_retry
 from apps.deliveries.tests.conftest import Enqueue
 from tenants.models import Organization
 from tenants.routers import MIGRATION_ALIAS
+from tests.helpers import session_database_url
 from tests.jobs import job_rows
 
 pytestmark = pytest.mark.usefixtures("delivery_queue")
 
 PROJECT_DIR = Path(__file__).resolve().parents[3]
-
-
-def _url(alias: str) -> str:
-    """The URL of the database this test session uses (the test database, not the configured one)."""
-    config = connections[alias].settings_dict
-    user, name = quote(config["USER"]), config["NAME"]
-    host = config["HOST"] or config["OPTIONS"].get("host") or "localhost"
-    if host.startswith("/"):
-        return f"postgresql://{user}@/{name}?host={host}"
-    password = f":{quote(config['PASSWORD'])}" if config["PASSWORD"] else ""
-    return f"postgresql://{user}{password}@{host}:{config['PORT'] or 5432}/{name}"
 
 
 def _worker(receiver: FakeReceiver, *extra: str) -> subprocess.Popen[str]:
@@ -46,8 +35,8 @@ def _worker(receiver: FakeReceiver, *extra: str) -> subprocess.Popen[str]:
     environment = {
         **inherited,
         "HUB_ENV": "test",
-        "DATABASE_URL": _url("default"),
-        "DATABASE_OWNER_URL": _url(MIGRATION_ALIAS),
+        "DATABASE_URL": session_database_url("default"),
+        "DATABASE_OWNER_URL": session_database_url(MIGRATION_ALIAS),
         "COMMUNICATION_SERVICE_URL": receiver.url,
         "HUB_DELIVERY_RETRY_BASE_SECONDS": "0",
     }
