@@ -206,9 +206,22 @@ STATIC_URL = "static/"
 # has gathered them there (the image does at build, with gzip and brotli copies WhiteNoise sends to those
 # who accept them); until then, as under `make run`, `make dev` and the tests, from the installed apps.
 STATIC_ROOT = Path(env.str("HUB_STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+# Files the Hub keeps for a while (uploaded imports, export downloads, organization archives; hub.files):
+# a directory every web and worker process shares (a volume in compose), or any Django storage backend
+# named by HUB_FILES_STORAGE (an S3 backend of django-storages, say) with its options in HUB_FILES_OPTIONS.
+HUB_FILES_DIR = Path(env.str("HUB_FILES_DIR", default=str(BASE_DIR / ".data" / "files")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    "hub_files": {
+        "BACKEND": env.str("HUB_FILES_STORAGE", default="django.core.files.storage.FileSystemStorage"),
+        "OPTIONS": json.loads(env.str("HUB_FILES_OPTIONS", default="{}"))
+        or {
+            "location": str(HUB_FILES_DIR),
+            "file_permissions_mode": 0o600,
+            "directory_permissions_mode": 0o700,
+        },
+    },
 }
 WHITENOISE_USE_FINDERS = not STATIC_ROOT.is_dir()
 # WhiteNoise warns at every start that STATIC_ROOT does not exist yet: expected until collectstatic.

@@ -1,0 +1,1 @@
+"""Every kind of import, by its ``type`` (``apps.imports.base.Importer``)."""
