@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -23,6 +24,7 @@ from django.utils import timezone
 from apps.audit.services import MASK
 from apps.members.services import Owner, member_owner_create
 from hub.errors import UNIQUE_VIOLATION, violated_sqlstate
+from hub.files import files_delete_organization
 from hub.text import CONTROL_CHARACTERS
 from tenants import crypto
 from tenants.db import tenant_connection
@@ -280,6 +282,10 @@ def tenant_delete(*, tenant: Organization, confirm: str | None, actor: uuid.UUID
         Domain.objects.using(MIGRATION_ALIAS).filter(tenant_id=tenant.pk).delete()
         Organization.objects.using(MIGRATION_ALIAS).filter(pk=tenant.pk).delete()
         _routes_forget(using=MIGRATION_ALIAS)
+        # Its kept files (imports, exports, archives) go once the deletion has committed.
+        transaction.on_commit(
+            partial(files_delete_organization, tenant.organization_id), using=MIGRATION_ALIAS
+        )
         platform_audit_record(
             action=PlatformAuditEntry.Action.DELETE,
             organization_id=tenant.organization_id,
