@@ -342,6 +342,9 @@ HUB_DELIVERY_RETRY_BASE_SECONDS: float = env.float("HUB_DELIVERY_RETRY_BASE_SECO
 HUB_DELIVERY_RETRY_MAX_SECONDS: float = env.float("HUB_DELIVERY_RETRY_MAX_SECONDS", default=1800.0)
 # Delivered rows (and their attempts) are deleted this many days after delivery (apps.privacy retention).
 HUB_DELIVERY_RETENTION_DAYS: int = env.int("HUB_DELIVERY_RETENTION_DAYS", default=30)
+# Events (apps.notifications: ids and codes that fed the alert rules) are deleted this many days after
+# they occurred, by a daily job; an event's rules have long run by then.
+HUB_EVENTS_RETENTION_DAYS: int = env.int("HUB_EVENTS_RETENTION_DAYS", default=30)
 _delivery_timeouts = (HUB_DELIVERY_TIMEOUT_SECONDS, HUB_DELIVERY_CONNECT_TIMEOUT_SECONDS)
 if HUB_DELIVERY_MAX_ATTEMPTS < 1 or min(_delivery_timeouts) <= 0:
     raise ImproperlyConfigured("HUB_DELIVERY_MAX_ATTEMPTS must be at least 1 and its timeouts positive")

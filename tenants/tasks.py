@@ -9,6 +9,8 @@ job                           cron            defers, per active organization
 ``jobs.audit_seal_sweep``     every minute    ``audit.seal_pending``, only where entries wait unsealed
 ``jobs.retention``            03:10 daily     ``privacy.retention_apply`` (``manage.py apply_retention``)
 ``jobs.idempotency_purge``    03:20 daily     ``ledger.idempotency_keys_purge`` (``purge_idempotency_keys``)
+``jobs.deliveries_purge``     03:30 daily     ``deliveries.purge`` (delivered rows past their retention)
+``jobs.events_purge``         03:35 daily     ``notifications.events_purge`` (events past theirs)
 ``jobs.audit_verify``         03:40 daily     ``audit.verify`` (``verify_audit``; results stored)
 ``jobs.prune``                04:00 daily     nothing: deletes succeeded jobs older than
                                               ``JOBS_SUCCEEDED_KEPT_HOURS`` (the queue's own history)
@@ -36,7 +38,9 @@ from procrastinate.tasks import Task
 
 from apps.audit.services import audit_unsealed_exists
 from apps.audit.tasks import audit_seal_job, audit_verify_job
+from apps.deliveries.tasks import delivery_purge_job
 from apps.ledger.tasks import idempotency_keys_purge_job
+from apps.notifications.tasks import events_purge
 from apps.privacy.tasks import retention_apply_job
 from tenants.jobs import platform_task, tenant_job_defer
 from tenants.models import Organization
@@ -102,6 +106,20 @@ def retention_fan_out(*, timestamp: int) -> int:
 def idempotency_purge_fan_out(*, timestamp: int) -> int:
     """Purge every organization's expired ledger idempotency keys."""
     return fan_out(idempotency_keys_purge_job, lock="ledger.idempotency_keys_purge")
+
+
+@app.periodic(cron="30 3 * * *", queueing_lock="jobs.deliveries_purge")
+@platform_task(name="jobs.deliveries_purge", queue="maintenance")
+def deliveries_purge_fan_out(*, timestamp: int) -> int:
+    """Purge every organization's deliveries delivered longer ago than ``HUB_DELIVERY_RETENTION_DAYS``."""
+    return fan_out(delivery_purge_job, lock="deliveries.purge")
+
+
+@app.periodic(cron="35 3 * * *", queueing_lock="jobs.events_purge")
+@platform_task(name="jobs.events_purge", queue="maintenance")
+def events_purge_fan_out(*, timestamp: int) -> int:
+    """Purge every organization's events older than ``HUB_EVENTS_RETENTION_DAYS``."""
+    return fan_out(events_purge, lock="notifications.events_purge")
 
 
 @app.periodic(cron="40 3 * * *", queueing_lock="jobs.audit_verify")

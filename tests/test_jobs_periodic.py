@@ -116,6 +116,7 @@ def test_every_periodic_job_is_registered_on_its_cron() -> None:
         "10 3 * * *", "20 3 * * *", "40 3 * * *",
     }  # fmt: skip
     assert crons["jobs.prune"] == "0 4 * * *"
+    assert (crons["jobs.deliveries_purge"], crons["jobs.events_purge"]) == ("30 3 * * *", "35 3 * * *")
 
 
 @pytest.mark.usefixtures("queue")
@@ -167,6 +168,45 @@ def test_retention_purges_in_each_organization_by_its_own_policies(orgs: Orgs) -
     assert _exists(y, y_old)  # Y has no policy: X's never reaches it
     assert {"model": "entities.entity", "days": 30, "purged": 1} in _events(x, "retention.purged")
     assert _events(y, "retention.purged") == []
+
+
+def _event_add(tenant: Organization, subject: str, *, days_ago: int) -> None:
+    with tenant_context(tenant), transaction.atomic():
+        Event.objects.create(
+            event_type="entity.created",
+            occurred_at=timezone.now() - datetime.timedelta(days=days_ago),
+            subject_id=subject,
+        )
+
+
+def _event_subjects(tenant: Organization) -> set[str]:
+    with tenant_context(tenant):
+        return set(Event.objects.filter(subject_id__startswith="purge-").values_list("subject_id", flat=True))
+
+
+@pytest.mark.usefixtures("queue")
+def test_the_events_purge_deletes_its_own_organizations_old_events_only(orgs: Orgs, settings: Any) -> None:
+    x, y, _ = orgs
+    settings.HUB_EVENTS_RETENTION_DAYS = 30
+    _event_add(x, "purge-x-old", days_ago=31)
+    _event_add(x, "purge-x-young", days_ago=29)
+    _event_add(y, "purge-y-old", days_ago=31)
+    _fan_out(tasks.events_purge_fan_out, 0)
+    _only_for(x)
+    jobs_run(queues=["maintenance"])
+    assert {row["status"] for row in job_rows(task_name="notifications.events_purge")} == {"succeeded"}
+    assert _event_subjects(x) == {"purge-x-young"}
+    assert _event_subjects(y) == {"purge-y-old"}  # its job never ran: nothing of Y was touched by X's
+
+
+@pytest.mark.usefixtures("queue")
+def test_the_deliveries_purge_is_fanned_out_to_every_active_organization(orgs: Orgs) -> None:
+    _, _, z = orgs
+    deferred = _fan_out(tasks.deliveries_purge_fan_out, 0)
+    organizations = _organizations_of("deliveries.purge")
+    assert organizations == _active_ids()
+    assert deferred == len(organizations)
+    assert str(z.organization_id) not in organizations  # suspended
 
 
 def _key_add(tenant: Organization, key: str, *, hours_ago: int) -> None:

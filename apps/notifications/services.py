@@ -370,3 +370,28 @@ def notification_delete(*, user: User, notification_id: uuid.UUID) -> None:
         actor=user,
         fields=["deleted_at"],
     )
+
+
+# Events deleted per short transaction by ``event_purge``.
+EVENT_PURGE_BATCH = 5000
+
+
+def event_purge(*, now: datetime.datetime | None = None, batch_size: int = EVENT_PURGE_BATCH) -> int:
+    """Delete the events that occurred more than ``HUB_EVENTS_RETENTION_DAYS`` ago (with their dispatch
+    rows; notifications keep their text and lose only the link), one committed batch at a time, so a
+    crash leaves it resumable; how many. Must not run inside a transaction. An event is a record of
+    ids and codes that served its rules once; the audit trail, not the events, is the history."""
+    cutoff = (now or timezone.now()) - datetime.timedelta(days=settings.HUB_EVENTS_RETENTION_DAYS)
+    purged = 0
+    while True:
+        with transaction.atomic(durable=True):
+            pks = list(
+                Event.objects.filter(occurred_at__lt=cutoff)
+                .order_by("occurred_at", "id")
+                .values_list("pk", flat=True)[:batch_size]
+            )
+            if pks:
+                Event.objects.filter(pk__in=pks).delete()
+        purged += len(pks)
+        if len(pks) < batch_size:
+            return purged

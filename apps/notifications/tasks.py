@@ -1,5 +1,6 @@
 """The notifications module's jobs (procrastinate discovers ``tasks`` modules): processing one event,
-and the reminder of a booking about to start. Both run inside their organization (``tenant_task``)."""
+the reminder of a booking about to start, and the daily purge of old events. Each runs inside its
+organization (``tenant_task``)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,15 @@ def booking_starting_soon(*, booking_id: str, start: str) -> None:
     from apps.notifications.services import booking_starting_soon_emit
 
     booking_starting_soon_emit(booking_id=uuid.UUID(booking_id), start=datetime.datetime.fromisoformat(start))
+
+
+@tenant_task(name="notifications.events_purge", queue="maintenance", atomic=False)
+def events_purge() -> int:
+    """Delete the organization's events older than ``HUB_EVENTS_RETENTION_DAYS``, one committed batch
+    at a time (resumable); how many."""
+    from apps.notifications.services import event_purge
+
+    return event_purge()
 
 
 def event_process_defer(*, event_id: int) -> None:
