@@ -67,6 +67,7 @@ TENANT_APPS = [
     "apps.notifications",
     "apps.analytics",
     "apps.reports",
+    "apps.imports",
 ]
 INSTALLED_APPS = [
     *SHARED_APPS,
@@ -399,6 +400,15 @@ HUB_ANALYTICS_MAX_POINTS: int = env.int("HUB_ANALYTICS_MAX_POINTS", default=1000
 HUB_ANALYTICS_MAX_DAYS: int = env.int("HUB_ANALYTICS_MAX_DAYS", default=3660)
 if min(HUB_ANALYTICS_MAX_POINTS, HUB_ANALYTICS_MAX_DAYS) < 1:
     raise ImproperlyConfigured("HUB_ANALYTICS_MAX_POINTS and HUB_ANALYTICS_MAX_DAYS must be at least 1")
+
+# --- Imports -------------------------------------------------------------------------------------
+# An uploaded file's largest size (413 beyond: from Content-Length before the body is read, and while
+# it streams), most rows (a report at the first row past it) and longest cell (a too_long issue).
+HUB_IMPORT_MAX_BYTES: int = env.int("HUB_IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
+HUB_IMPORT_MAX_ROWS: int = env.int("HUB_IMPORT_MAX_ROWS", default=200_000)
+HUB_IMPORT_MAX_CELL_CHARS: int = env.int("HUB_IMPORT_MAX_CELL_CHARS", default=32_767)
+if min(HUB_IMPORT_MAX_BYTES, HUB_IMPORT_MAX_ROWS, HUB_IMPORT_MAX_CELL_CHARS) < 1:
+    raise ImproperlyConfigured("HUB_IMPORT_MAX_BYTES, _MAX_ROWS and _MAX_CELL_CHARS must be at least 1")
 
 # --- Background jobs ---------------------------------------------------------------------------
 # procrastinate (tenants/jobs.py): jobs are rows of ``public.procrastinate_jobs`` deferred in the

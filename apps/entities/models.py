@@ -82,6 +82,8 @@ class Entity(models.Model):
     )
     # Set when the personal fields were erased (data subject request): the row stays, anonymised.
     erased_at = models.DateTimeField(null=True, blank=True)
+    # The bulk import that created it (``apps.imports``): an admin lists and undoes an import by it.
+    source_import = models.UUIDField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name_plural = "entities"
@@ -107,6 +109,7 @@ class Entity(models.Model):
             models.Index(fields=["name", "id"], name="entity_name_idx"),
             models.Index(fields=["kind", "status"], name="entity_kind_status_idx"),
             GinIndex(fields=["tags"], name="entity_tags_gin"),
+            models.Index(fields=["source_import"], name="entity_source_import_idx"),
         ]
 
     def __str__(self) -> str:

@@ -66,6 +66,7 @@ class IssueCode:
     CONFLICT = "conflict"  # clashes with what the organization already holds (a reference taken, ...)
     UNBALANCED = "unbalanced"  # a ledger transaction whose postings do not sum to zero per currency
     GROUP_INVALID = "group_invalid"  # a row of a ledger transaction another row of which is invalid
+    UNKNOWN_COLUMN = "unknown_column"  # a column the import type does not have (reported at row 1)
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,8 @@ class ImportContext:
 
     actor: User
     import_id: uuid.UUID
+    # Whether the actor may see what only admins see (restricted entities as relation targets).
+    actor_is_admin: bool = False
 
 
 class Importer(ABC):

@@ -134,6 +134,19 @@ def entity_event_emit(*, event_type: str, entity: Entity, actor_id: uuid.UUID | 
     event_emit(event_type=event_type, payload=payload, subject_id=str(entity.id), actor_id=actor_id)
 
 
+def entities_event_emit(*, event_type: str, entities: Sequence[Entity], actor_id: uuid.UUID | None) -> None:
+    """``entity.created|deleted`` for many entities at once (a bulk import): one statement."""
+    events = [
+        EventIn(
+            event_type,
+            {"entity_id": e.id, "kind": e.kind_id, "status": e.status, "restricted": e.restricted},
+            str(e.id),
+        )
+        for e in entities
+    ]
+    events_emit(events=events, actor_id=actor_id)
+
+
 def transaction_event_emit(
     *, event_type: str, txn: Transaction, lines: Sequence[PostingLine], actor_id: uuid.UUID | None
 ) -> None:

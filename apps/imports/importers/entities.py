@@ -1,0 +1,361 @@
+"""The entities import: one row an entity, with at most one relation from it, by reference.
+
+Rows are checked by the entities module's own rules (``apps.entities.services.entity_build``, which
+runs ``apps.entities.validators``), references against the file and the organization a batch at a
+time (one query a batch), and written by ``entity_create_many`` (one INSERT, one audit entry and one
+event per entity). A relation names its target as ``kind:reference``: an entity of the same file
+(before or after the row) or a live entity of the organization the importer may see; anything else,
+another organization's entities included, is an unknown reference.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Container, Iterable, Iterator
+from itertools import islice
+from typing import Any
+
+from django.db.models import Q
+
+from apps.entities import validators
+from apps.entities.errors import EntityInvalid
+from apps.entities.models import Entity, EntityKind, EntityRelation
+from apps.entities.selectors import EntityViewer, entities_visible_to
+from apps.entities.services import (
+    entity_build,
+    entity_create_many,
+    entity_import_referrers,
+    entity_import_undo,
+    entity_relation_create_many,
+)
+from apps.imports.base import BATCH_ROWS, Column, Importer, IssueCode, RowIssue, SourceRow
+from apps.imports.errors import ImportNotUndoable
+
+Key = tuple[str, str]  # (kind, reference)
+
+
+def _batches(rows: Iterable[SourceRow]) -> Iterator[list[SourceRow]]:
+    iterator = iter(rows)
+    while batch := list(islice(iterator, BATCH_ROWS)):
+        yield batch
+
+
+def _text(value: Any, column: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise EntityInvalid(f"{column} must be text.", field=column)
+    return str(value)
+
+
+def _tags(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, list):
+        if not all(isinstance(tag, str) for tag in value):
+            raise EntityInvalid("tags must be text.", field="tags")
+        return value
+    if not isinstance(value, str):
+        raise EntityInvalid("tags must be a comma-separated list.", field="tags")
+    return [tag for tag in (part.strip() for part in value.split(",")) if tag]
+
+
+def _attributes(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise EntityInvalid("attributes must be a JSON object.", field="attributes") from None
+    if not isinstance(value, dict):
+        raise EntityInvalid("attributes must be a JSON object.", field="attributes")
+    return value
+
+
+def _target(value: Any) -> Key:
+    text = _text(value, "relation_target") or ""
+    kind, _, reference = text.partition(":")
+    kind, reference = kind.strip().lower(), reference.strip(" ")
+    if not kind or not reference:
+        raise EntityInvalid("relation_target must be kind:reference.", field="relation_target")
+    return kind, reference
+
+
+class _Parsed:
+    """One row, cleaned: the entity to create and, maybe, its relation (kind, target key)."""
+
+    __slots__ = ("entity", "key", "number", "relation")
+
+    def __init__(self, number: int, entity: Entity, relation: tuple[str, Key] | None) -> None:
+        self.number = number
+        self.entity = entity
+        self.key: Key | None = (entity.kind_id, entity.reference) if entity.reference else None
+        self.relation = relation
+
+
+class EntitiesImporter(Importer):
+    type = "entities"
+    label = "Entities"
+    columns = (
+        Column(
+            "kind",
+            "The entity's kind: a key of GET /api/v1/entities/kinds (customer, ...).",
+            "customer",
+            True,
+        ),
+        Column("name", "1 to 200 printable characters.", "Acme Ltd", True),
+        Column(
+            "reference",
+            "Optional; unique among the live entities of its kind and within the file (a relation names it).",
+            "C-1001",
+        ),
+        Column("email", "Optional e-mail address (stored encrypted).", "billing@acme.example"),
+        Column(
+            "phone",
+            "Optional international phone number, such as +41 44 668 18 00 (stored encrypted).",
+            "+41446681800",
+        ),
+        Column("status", "active (the default) or inactive.", "active"),
+        Column(
+            "tags",
+            "Comma-separated tags (a list in JSON): lowercase letters, digits, '.', '_', '-'.",
+            "vip,eu",
+        ),
+        Column(
+            "attributes", "A JSON object (as text in CSV and XLSX), at most 16 KiB.", '{"segment": "b2b"}'
+        ),
+        Column(
+            "relation_kind",
+            "Optional: the kind of a relation from this entity (lowercase letters, digits, '_', '-'); "
+            "with relation_target.",
+            "",
+        ),
+        Column(
+            "relation_target",
+            "The relation's target as kind:reference: an entity of this file (any row) or a live entity "
+            "of the organization.",
+            "",
+        ),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.kinds: set[str] = set(EntityKind.objects.values_list("key", flat=True))
+        # The file's references (kind, reference) -> row: duplicates, and relation targets in the file.
+        self.file_keys: dict[Key, int] = {}
+
+    def _viewer(self) -> EntityViewer:
+        return EntityViewer(user_id=self.context.actor.id, is_admin=self.context.actor_is_admin)
+
+    def _parse(self, row: SourceRow) -> tuple[_Parsed | None, list[RowIssue]]:
+        values, issues = row.values, []
+
+        def issue(column: str, code: str, message: str) -> None:
+            issues.append(RowIssue(row.number, column, code, message))
+
+        cleaned: dict[str, Any] = {}
+        for column in ("kind", "name"):
+            if values.get(column) is None:
+                issue(column, IssueCode.REQUIRED, f"{column} is required.")
+        readers = {
+            "kind": lambda v: validators.kind_key_clean(_text(v, "kind") or ""),
+            "name": lambda v: _text(v, "name") or "",
+            "reference": lambda v: _text(v, "reference"),
+            "email": lambda v: _text(v, "email"),
+            "phone": lambda v: _text(v, "phone"),
+            "status": lambda v: (_text(v, "status") or Entity.Status.ACTIVE).strip().lower(),
+            "tags": _tags,
+            "attributes": _attributes,
+        }
+        for column, read in readers.items():
+            if column in ("kind", "name") and values.get(column) is None:
+                continue
+            try:
+                cleaned[column] = read(values.get(column))
+            except EntityInvalid as exc:
+                issue(exc.field or column, IssueCode.INVALID, exc.detail)
+        if "kind" in cleaned and cleaned["kind"] not in self.kinds:
+            issue("kind", IssueCode.INVALID, "Unknown kind; add it first (POST /api/v1/entities/kinds).")
+            cleaned.pop("kind")
+        relation = self._relation(values, issue)
+        entity = None
+        if "kind" in cleaned and "name" in cleaned:
+            entity = self._build(row.number, EntityKind(key=cleaned.pop("kind")), cleaned, issues)
+        if (
+            entity is not None
+            and relation is not None
+            and entity.reference
+            and relation[1]
+            == (
+                entity.kind_id,
+                entity.reference,
+            )
+        ):
+            issue("relation_target", IssueCode.INVALID, "An entity cannot be related to itself.")
+            entity = None
+        if issues:
+            return None, issues
+        assert entity is not None  # noqa: S101 - no issue: the row was built
+        return _Parsed(row.number, entity, relation), []
+
+    def _build(
+        self, number: int, kind: EntityKind, fields: dict[str, Any], issues: list[RowIssue]
+    ) -> Entity | None:
+        """The entity as ``entity_create`` would build it; when a field breaks a rule, each field is
+        tried alone so that the report names every broken one."""
+        try:
+            return entity_build(actor=self.context.actor, kind=kind, **fields)
+        except EntityInvalid:
+            pass
+        for column, value in fields.items():
+            alone = {"name": "x", column: value}
+            try:
+                entity_build(actor=self.context.actor, kind=kind, **alone)
+            except EntityInvalid as exc:
+                issues.append(RowIssue(number, exc.field or column, IssueCode.INVALID, exc.detail))
+        return None
+
+    @staticmethod
+    def _relation(values: dict[str, Any], issue: Any) -> tuple[str, Key] | None:
+        kind, target = values.get("relation_kind"), values.get("relation_target")
+        if kind is None and target is None:
+            return None
+        if kind is None or target is None:
+            column = "relation_kind" if kind is None else "relation_target"
+            issue(column, IssueCode.REQUIRED, "relation_kind and relation_target go together.")
+            return None
+        try:
+            return validators.kind_key_clean(_text(kind, "relation_kind") or ""), _target(target)
+        except EntityInvalid as exc:
+            issue(
+                "relation_kind" if exc.field == "kind" else exc.field or "relation_target",
+                IssueCode.INVALID,
+                exc.detail,
+            )
+            return None
+
+    def _taken(self, keys: Iterable[Key]) -> set[Key]:
+        """Of ``keys``, those a live entity of the organization holds (one query)."""
+        condition = Q()
+        for kind, reference in keys:
+            condition |= Q(kind_id=kind, reference=reference)
+        if not condition:
+            return set()
+        found = Entity.objects.filter(condition, deleted_at__isnull=True).values_list("kind_id", "reference")
+        return {(kind, str(reference)) for kind, reference in found}
+
+    def _existing(self, keys: Iterable[Key]) -> dict[Key, uuid.UUID]:
+        """Of ``keys``, the live entities the importer may see (one query): relation targets."""
+        condition = Q()
+        for kind, reference in keys:
+            condition |= Q(kind_id=kind, reference=reference)
+        if not condition:
+            return {}
+        found = (
+            entities_visible_to(self._viewer()).filter(condition).values_list("kind_id", "reference", "id")
+        )
+        return {(kind, str(reference)): entity_id for kind, reference, entity_id in found}
+
+    def _batch_check(self, batch: list[SourceRow]) -> Iterator[_Parsed | RowIssue]:
+        parsed: list[_Parsed] = []
+        for row in batch:
+            item, issues = self._parse(row)
+            yield from issues
+            if item is not None:
+                parsed.append(item)
+        taken = self._taken({item.key for item in parsed if item.key})
+        for item in parsed:
+            if item.key is None:
+                yield item
+                continue
+            first = self.file_keys.setdefault(item.key, item.number)
+            if first != item.number:
+                yield RowIssue(
+                    item.number,
+                    "reference",
+                    IssueCode.DUPLICATE_IN_FILE,
+                    f"The same kind and reference as row {first}.",
+                )
+            elif item.key in taken:
+                yield RowIssue(
+                    item.number,
+                    "reference",
+                    IssueCode.CONFLICT,
+                    "An entity of this kind already has this reference.",
+                )
+            else:
+                yield item
+
+    def _pass(self, rows: Iterable[SourceRow]) -> Iterator[list[_Parsed | RowIssue]]:
+        """The rows checked a batch at a time, then the relations whose target is neither in the file
+        nor in the organization reported (their targets may come later in the file)."""
+        self.file_keys.clear()
+        for batch in _batches(rows):
+            yield list(self._batch_check(batch))
+
+    def validate(self, rows: Iterable[SourceRow]) -> Iterator[RowIssue]:
+        pending: list[_Parsed] = []
+        for checked in self._pass(rows):
+            for item in checked:
+                if isinstance(item, RowIssue):
+                    yield item
+                elif item.relation is not None and item.relation[1] not in self.file_keys:
+                    pending.append(item)
+        yield from self._unknown_targets(pending)
+
+    def _unknown_targets(self, pending: list[_Parsed]) -> Iterator[RowIssue]:
+        unresolved = [item for item in pending if item.relation and item.relation[1] not in self.file_keys]
+        for start in range(0, len(unresolved), BATCH_ROWS):
+            chunk = unresolved[start : start + BATCH_ROWS]
+            existing = self._existing({item.relation[1] for item in chunk if item.relation})
+            for item in chunk:
+                if item.relation and item.relation[1] not in existing:
+                    yield RowIssue(
+                        item.number,
+                        "relation_target",
+                        IssueCode.UNKNOWN_REFERENCE,
+                        "No entity of the file or of the organization has this kind:reference.",
+                    )
+
+    def commit(self, rows: Iterable[SourceRow], *, skip: Container[int]) -> Iterator[int]:
+        created: dict[Key, uuid.UUID] = {}
+        relations: list[tuple[uuid.UUID, str, Key]] = []
+        handled = 0
+        for checked in self._pass(row for row in rows if row.number not in skip):
+            batch = [item for item in checked if isinstance(item, _Parsed)]
+            entity_create_many(
+                actor=self.context.actor,
+                entities=[item.entity for item in batch],
+                source_import=self.context.import_id,
+            )
+            for item in batch:
+                if item.key:
+                    created[item.key] = item.entity.id
+                if item.relation:
+                    relations.append((item.entity.id, item.relation[0], item.relation[1]))
+            handled += len(checked)
+            yield handled
+        self._relations_create(relations, created)
+
+    def _relations_create(
+        self, relations: list[tuple[uuid.UUID, str, Key]], created: dict[Key, uuid.UUID]
+    ) -> None:
+        for start in range(0, len(relations), BATCH_ROWS):
+            chunk = relations[start : start + BATCH_ROWS]
+            existing = self._existing({target for _, _, target in chunk if target not in created})
+            made = [
+                EntityRelation(source_id=source, target_id=created.get(target) or existing[target], kind=kind)
+                for source, kind, target in chunk
+                if target in created or target in existing
+            ]
+            entity_relation_create_many(actor=self.context.actor, relations=made)
+
+    def undo(self) -> int:
+        referrers = entity_import_referrers(source_import=self.context.import_id)
+        if referrers:
+            raise ImportNotUndoable(
+                f"Rows of this import are referred to by {', '.join(referrers)}: remove those first."
+            )
+        return entity_import_undo(actor=self.context.actor, source_import=self.context.import_id)
