@@ -59,6 +59,8 @@ class Account(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
     )
+    # The import that created it (``apps.imports``), for undo: a plain id, no foreign key to that app.
+    source_import = models.UUIDField(null=True, blank=True)
 
     class Meta:
         constraints: ClassVar[list[models.BaseConstraint]] = [
@@ -69,6 +71,13 @@ class Account(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(currency__regex=r"^[A-Z]{3}$"), name="ledger_account_currency_iso"
+            ),
+        ]
+        indexes: ClassVar[list[models.Index]] = [
+            models.Index(
+                fields=["source_import"],
+                name="ledger_account_import_idx",
+                condition=Q(source_import__isnull=False),
             ),
         ]
 
@@ -109,6 +118,8 @@ class Transaction(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
     )
+    # The import that created it (``apps.imports``), for undo: a plain id, no foreign key to that app.
+    source_import = models.UUIDField(null=True, blank=True)
 
     class Meta:
         constraints: ClassVar[list[models.BaseConstraint]] = [
@@ -123,6 +134,11 @@ class Transaction(models.Model):
             models.Index(fields=["-effective_date", "-created_at", "-id"], name="ledger_txn_date_idx"),
             models.Index(fields=["reference"], name="ledger_txn_reference_idx"),
             models.Index(fields=["state"], name="ledger_txn_state_idx"),
+            models.Index(
+                fields=["source_import"],
+                name="ledger_txn_import_idx",
+                condition=Q(source_import__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

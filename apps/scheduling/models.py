@@ -60,11 +60,20 @@ class Resource(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # The import that created it (``apps.imports``), for undo: a plain id, no foreign key to that app.
+    source_import = models.UUIDField(null=True, blank=True)
 
     class Meta:
         constraints: ClassVar[list[models.BaseConstraint]] = [
             models.CheckConstraint(condition=Q(capacity__gte=1), name="resource_capacity_positive"),
             models.CheckConstraint(condition=~Q(name=""), name="resource_name_not_blank"),
+        ]
+        indexes: ClassVar[list[models.Index]] = [
+            models.Index(
+                fields=["source_import"],
+                name="resource_import_idx",
+                condition=Q(source_import__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -172,6 +181,8 @@ class Booking(models.Model):
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
     )
+    # The import that created it (``apps.imports``), for undo: a plain id, no foreign key to that app.
+    source_import = models.UUIDField(null=True, blank=True)
 
     class Meta:
         constraints: ClassVar[list[models.BaseConstraint]] = [
@@ -184,6 +195,11 @@ class Booking(models.Model):
             models.Index(fields=["resource", "start", "id"], name="booking_resource_start_idx"),
             models.Index(fields=["start", "id"], name="booking_start_idx"),
             models.Index(fields=["series", "start"], name="booking_series_idx"),
+            models.Index(
+                fields=["source_import"],
+                name="booking_import_idx",
+                condition=Q(source_import__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -33,7 +33,7 @@ def _account_save(account: Account, **kwargs: Any) -> None:
         raise  # pragma: no cover - every other constraint is checked above first
 
 
-def _type_clean(value: str) -> str:
+def type_clean(value: str) -> str:
     if value not in Account.Type.values:
         raise LedgerInvalid(f"type must be one of {', '.join(Account.Type.values)}.", field="type")
     return value
@@ -49,15 +49,18 @@ def account_create(
     currency: str,
     entity_id: uuid.UUID | None = None,
     viewer: EntityViewer | None = None,
+    source_import: uuid.UUID | None = None,
 ) -> Account:
-    """Open an account; its code is unique in the organization, its currency fixed for good."""
+    """Open an account; its code is unique in the organization, its currency fixed for good.
+    ``source_import``: the import creating it (``apps.imports``)."""
     account = Account(
         code=validators.text_clean(code, field="code", max_length=validators.CODE_MAX),
         name=validators.text_clean(name, field="name", max_length=validators.NAME_MAX),
-        type=_type_clean(type),
+        type=type_clean(type),
         currency=validators.currency_clean(currency),
         entity=entity_linked_get(entity_id, viewer=viewer),
         created_by=actor,
+        source_import=source_import,
     )
     _account_save(account, force_insert=True)
     audit_change(action=AuditEntry.Action.CREATE, instance=account, actor=actor)
@@ -90,7 +93,7 @@ def account_update(
         elif value is None:
             raise LedgerInvalid(f"{field} cannot be null.", field=field)
         elif field == "type":
-            account.type = _type_clean(value)
+            account.type = type_clean(value)
         elif field == "archived":
             account.archived = bool(value)
         elif field in ("code", "name"):

@@ -130,7 +130,7 @@ def _refusal(outcome: str, *, index: int, code: str, account_currency: str, curr
 _WRITE_SQL = (
     "SELECT * FROM ledger_transaction_write(%s::uuid, %s::text, %s::text, %s::date, %s::text, %s::uuid, "
     "%s::text, %s::uuid, %s::timestamptz, %s::uuid, %s::uuid[], %s::numeric[], %s::boolean, %s::numeric, "
-    "%s::text, %s::text, %s::timestamptz, %s::jsonb)"
+    "%s::text, %s::text, %s::timestamptz, %s::jsonb, %s::uuid)"
 )
 
 
@@ -141,10 +141,11 @@ def transaction_write(
     allow_archived: bool = False,
     claim: KeyClaim | None = None,
 ) -> Replay | None:
-    """Write ``txn`` (built by ``transaction_prepare``) and its postings, and move the balances: one
-    statement. With ``claim``, at most once per key: a key already used answers its ``Replay`` and
-    nothing is written. A refused write (account missing, archived, in another currency, a balance
-    overflowing) raises having written nothing, the key given back."""
+    """Write ``txn`` (built by ``transaction_prepare``; with the ``source_import`` an import sets) and
+    its postings, and move the balances: one statement. With ``claim``, at most once per key: a key
+    already used answers its ``Replay`` and nothing is written. A refused write (account missing,
+    archived, in another currency, a balance overflowing) raises having written nothing, the key given
+    back."""
     key: list[Any] = [None, None, None, None]
     if claim is not None:
         key = [claim.key, claim.fingerprint, claim.expired_before, json.dumps(claim.response)]
@@ -164,6 +165,7 @@ def transaction_write(
         allow_archived,
         BALANCE_LIMIT,
         *key,
+        txn.source_import,
     ]
     with connection.cursor() as cursor:
         cursor.execute(_WRITE_SQL, params)
@@ -196,6 +198,8 @@ def transaction_audit(txn: Transaction, lines: Sequence[PostingLine], *, actor: 
         )
     }
     changes["postings"] = [None, [[str(line.account_id), str(line.amount)] for line in lines]]
+    if txn.source_import is not None:  # written by an import (apps.imports)
+        changes["source_import"] = [None, str(txn.source_import)]
     audit_record(action=AuditEntry.Action.CREATE, instance=txn, changes=changes, actor=actor)
     transaction_created_emit(txn=txn, lines=lines, actor_id=actor.id)
 
@@ -248,9 +252,11 @@ def transaction_record(
     entity_id: uuid.UUID | None = None,
     state: str = Transaction.State.POSTED,
     viewer: EntityViewer | None = None,
+    source_import: uuid.UUID | None = None,
 ) -> Transaction:
     """Record a transaction, ``posted`` (balances move) or ``pending`` (only ``pending_balance`` does),
-    in the caller's database transaction (``transaction_create`` opens one when there is none).
+    in the caller's database transaction (``transaction_create`` opens one when there is none);
+    ``source_import``: the import recording it (``apps.imports``).
 
     ``postings``: ``[{"account_id": UUID, "amount": "-10.00"}, ...]``, amounts as decimal strings.
     """
@@ -265,6 +271,7 @@ def transaction_record(
         state=state,
         viewer=viewer,
     )
+    txn.source_import = source_import
     transaction_write(txn, lines)
     transaction_audit(txn, lines, actor=actor)
     return txn

@@ -7,7 +7,13 @@ on, so its bookings lock its row (``SELECT ... FOR UPDATE``) and count the overl
 capacity changes take the same lock.
 """
 
-from apps.scheduling.services.bookings import booking_cancel, booking_create, booking_update
+from apps.scheduling.services.bookings import (
+    BookingDraft,
+    booking_cancel,
+    booking_create,
+    booking_update,
+    bookings_create_many,
+)
 from apps.scheduling.services.resources import (
     availability_set,
     resource_create,
@@ -17,12 +23,14 @@ from apps.scheduling.services.resources import (
 from apps.scheduling.services.series import SeriesResult, Skipped, series_create
 
 __all__ = [
+    "BookingDraft",
     "SeriesResult",
     "Skipped",
     "availability_set",
     "booking_cancel",
     "booking_create",
     "booking_update",
+    "bookings_create_many",
     "resource_create",
     "resource_delete",
     "resource_update",

@@ -31,14 +31,17 @@ def resource_create(
     capacity: int = 1,
     entity_id: uuid.UUID | None = None,
     viewer: EntityViewer | None = None,
+    source_import: uuid.UUID | None = None,
 ) -> Resource:
-    """Create a resource; its ``key`` comes from the schema's sequence and never changes."""
+    """Create a resource; its ``key`` comes from the schema's sequence and never changes.
+    ``source_import``: the import creating it (``apps.imports``)."""
     resource = Resource(
         kind=validators.kind_clean(kind),
         name=validators.name_clean(name),
         timezone=validators.timezone_clean(timezone),
         capacity=validators.capacity_clean(capacity),
         entity=entity_linked_get(entity_id, viewer=viewer),
+        source_import=source_import,
     )
     resource.save(force_insert=True)
     audit_change(action=AuditEntry.Action.CREATE, instance=resource)

@@ -1,0 +1,286 @@
+"""The ledger's import types, driven directly: ``ledger_accounts`` and ``ledger_transactions``.
+
+Validation reports exactly the rows, columns and codes expected (the ledger's own rules), commit writes
+through the ledger's services (balances, one audit entry per object, ``source_import``), ``verify_ledger``
+passes, undo deletes accounts or reverses transactions, and another organization's accounts are unknown.
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django_tenants.utils import tenant_context
+
+from apps.audit.models import AuditEntry
+from apps.imports.base import ImportContext, IssueCode, RowIssue, SourceRow
+from apps.imports.errors import ImportNotUndoable
+from apps.imports.importers.ledger import LedgerAccountsImporter, LedgerTransactionsImporter
+from apps.ledger import services
+from apps.ledger.models import Account, Transaction
+from apps.ledger.tests.conftest import Chart, chart_create
+from apps.ledger.tests.helpers import B_SUB, DEFAULT_SUB
+from tenants.models import Organization, User
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def actor(db: None) -> User:
+    user, _ = User.objects.get_or_create(id=DEFAULT_SUB, defaults={"email": "someone@example.com"})
+    return user
+
+
+@pytest.fixture
+def b_actor(db: None) -> User:
+    user, _ = User.objects.get_or_create(id=B_SUB, defaults={"email": "bob@beta.example.com"})
+    return user
+
+
+@pytest.fixture
+def chart(tenant_a: Organization, actor: User) -> Chart:
+    """Organization A's accounts (apps.ledger.tests): 1000 cash, 1100 bank, 4000 revenue (EUR), 1200 (USD),
+    1300 (JPY)."""
+    return chart_create(tenant_a, actor)
+
+
+ACCOUNT_COLUMNS = ("code", "name", "type", "currency")
+TRANSACTION_COLUMNS = ("reference", "description", "currency", "effective_date", "account", "amount")
+
+
+def source(columns: Iterable[str], *lines: tuple[Any, ...]) -> list[SourceRow]:
+    """Rows as a CSV file gives them: the header is row 1, empty cells ``None``."""
+    names = list(columns)
+    return [
+        SourceRow(
+            number=index + 2, values={n: v for n, v in zip(names, line, strict=True) if v not in ("", None)}
+        )
+        for index, line in enumerate(lines)
+    ]
+
+
+def found(issues: Iterable[RowIssue]) -> list[tuple[int, str, str]]:
+    return [(issue.row, issue.column, issue.code) for issue in issues]
+
+
+def skip_of(issues: Iterable[RowIssue]) -> set[int]:
+    return {issue.row for issue in issues}
+
+
+def verify(tenant: Organization) -> str:
+    out = io.StringIO()
+    call_command("verify_ledger", "--tenant", tenant.slug, stdout=out)
+    return out.getvalue()
+
+
+def audited(model: type[Any], ids: Iterable[Any], action: int) -> list[AuditEntry]:
+    return list(
+        AuditEntry.objects.filter(object_type=model._meta.label_lower, action=action).filter(
+            object_pk__in=[str(pk) for pk in ids]
+        )
+    )
+
+
+def test_accounts_validate_commit_undo(
+    tenant_a: Organization, tenant_b: Organization, actor: User, b_actor: User, chart: Chart
+) -> None:
+    with tenant_context(tenant_b):
+        services.account_create(actor=b_actor, code="7777", name="B only", type="asset", currency="EUR")
+    rows = source(
+        ACCOUNT_COLUMNS,
+        ("1000", "Cash again", "asset", "EUR"),  # 2: taken
+        ("5000", "Rent", "expense", "EUR"),  # 3
+        ("5000", "Rent twice", "expense", "EUR"),  # 4: twice in the file
+        ("5100", "", "expense", "EUR"),  # 5: no name
+        ("5200", "Odd", "bogus", "EUX"),  # 6: type and currency
+        ("7777", "Only B has it", "asset", "USD"),  # 7: another organization's code is free here
+        ("x" * 41, "Long code", "asset", "EUR"),  # 8
+    )
+    context = ImportContext(actor=actor, import_id=uuid.uuid4())
+    with tenant_context(tenant_a):
+        issues = list(LedgerAccountsImporter(context).validate(rows))
+        assert found(issues) == [
+            (2, "code", IssueCode.CONFLICT),
+            (4, "code", IssueCode.DUPLICATE_IN_FILE),
+            (5, "name", IssueCode.REQUIRED),
+            (6, "type", IssueCode.INVALID),
+            (6, "currency", IssueCode.INVALID),
+            (8, "code", IssueCode.INVALID),
+        ]
+        assert (
+            Account.objects.filter(source_import=context.import_id).count() == 0
+        )  # validation writes nothing
+
+        importer = LedgerAccountsImporter(context)
+        assert list(importer.validate(rows)) == issues
+        assert list(importer.commit(rows, skip=skip_of(issues))) == [len(rows)]
+        created = Account.objects.filter(source_import=context.import_id).order_by("code")
+        assert [(a.code, a.name, a.type, a.currency) for a in created] == [
+            ("5000", "Rent", "expense", "EUR"),
+            ("7777", "Only B has it", "asset", "USD"),
+        ]
+        entries = audited(Account, [a.id for a in created], AuditEntry.Action.CREATE)
+        assert len(entries) == 2
+        assert {entry.changes["source_import"][1] for entry in entries} == {str(context.import_id)}
+        assert Account.objects.get(code="1000").name == "Cash"  # the taken code untouched
+
+        # Undo refused while an imported account has postings; then allowed once it has none.
+        rent = created.get(code="5000")
+        txn = services.transaction_create(
+            actor=actor,
+            description="Rent",
+            currency="EUR",
+            postings=[
+                {"account_id": rent.id, "amount": "10.00"},
+                {"account_id": chart.cash.id, "amount": "-10.00"},
+            ],
+        )
+        with pytest.raises(ImportNotUndoable, match="5000"):
+            LedgerAccountsImporter(context).undo()
+        assert created.count() == 2
+    with tenant_context(tenant_b):
+        assert Account.objects.get(code="7777").name == "B only"  # B's account untouched
+    assert txn.id
+
+
+def test_accounts_undo_deletes_audited(tenant_a: Organization, actor: User) -> None:
+    rows = source(ACCOUNT_COLUMNS, ("6100", "Travel", "expense", "EUR"), ("6200", "Phone", "expense", "EUR"))
+    context = ImportContext(actor=actor, import_id=uuid.uuid4())
+    with tenant_context(tenant_a):
+        importer = LedgerAccountsImporter(context)
+        assert list(importer.validate(rows)) == []
+        list(importer.commit(rows, skip=set()))
+        ids = list(Account.objects.filter(source_import=context.import_id).values_list("id", flat=True))
+        assert len(ids) == 2
+        assert LedgerAccountsImporter(context).undo() == 2
+        assert not Account.objects.filter(id__in=ids).exists()
+        assert len(audited(Account, ids, AuditEntry.Action.DELETE)) == 2
+
+
+def _transactions() -> list[SourceRow]:
+    return source(
+        TRANSACTION_COLUMNS,
+        ("T1", "Sale", "EUR", "2026-03-01", "1000", "100.00"),  # 2
+        ("T1", "", "", "", "4000", "-100.00"),  # 3
+        ("T2", "Unbalanced", "EUR", "", "1000", "50.00"),  # 4
+        ("T2", "", "", "", "4000", "-40.00"),  # 5
+        ("T3", "Unknown account", "EUR", "", "1000", "10.00"),  # 6
+        ("T3", "", "", "", "9999", "-10.00"),  # 7
+        ("T1", "Again", "EUR", "", "1000", "1.00"),  # 8: T1 seen before T2
+        ("T1", "", "", "", "4000", "-1.00"),  # 9
+        ("T4", "Too precise", "EUR", "", "1000", "10.001"),  # 10
+        ("T4", "", "", "", "4000", "-10.00"),  # 11
+        ("T5", "B's account", "EUR", "", "1000", "5.00"),  # 12
+        ("T5", "", "", "", "8888", "-5.00"),  # 13: only organization B has 8888
+        ("T6", "Dollars", "EUR", "", "1200", "5.00"),  # 14: a USD account
+        ("T6", "", "", "", "4000", "-5.00"),  # 15
+        ("T7", "Numbers from a spreadsheet", "EUR", "2026-03-02", "1100", 7.5),  # 16
+        ("T7", "", "", "", "1000", -7.5),  # 17
+        ("", "No reference", "EUR", "", "1000", "1.00"),  # 18
+    )
+
+
+def test_transactions_validate_commit_verify_undo(
+    tenant_a: Organization, tenant_b: Organization, actor: User, b_actor: User, chart: Chart
+) -> None:
+    with tenant_context(tenant_b):
+        services.account_create(actor=b_actor, code="8888", name="B only", type="asset", currency="EUR")
+    rows = _transactions()
+    context = ImportContext(actor=actor, import_id=uuid.uuid4())
+    with tenant_context(tenant_a):
+        issues = list(LedgerTransactionsImporter(context).validate(rows))
+        assert found(issues) == [
+            (4, "amount", IssueCode.UNBALANCED),
+            (5, "amount", IssueCode.UNBALANCED),
+            (6, "", IssueCode.GROUP_INVALID),
+            (7, "account", IssueCode.UNKNOWN_REFERENCE),
+            (8, "reference", IssueCode.DUPLICATE_IN_FILE),
+            (9, "reference", IssueCode.DUPLICATE_IN_FILE),
+            (10, "amount", IssueCode.INVALID),
+            (11, "", IssueCode.GROUP_INVALID),
+            (12, "", IssueCode.GROUP_INVALID),
+            (13, "account", IssueCode.UNKNOWN_REFERENCE),
+            (14, "account", IssueCode.INVALID),
+            (15, "", IssueCode.GROUP_INVALID),
+            (18, "reference", IssueCode.REQUIRED),
+        ]
+        assert not Transaction.objects.filter(source_import=context.import_id).exists()
+
+        importer = LedgerTransactionsImporter(context)
+        assert list(importer.validate(rows)) == issues
+        assert list(importer.commit(rows, skip=skip_of(issues))) == [len(rows)]
+        imported = Transaction.objects.filter(source_import=context.import_id).order_by("reference")
+        assert [(t.reference, t.description, str(t.effective_date), t.state) for t in imported] == [
+            ("T1", "Sale", "2026-03-01", "posted"),
+            ("T7", "Numbers from a spreadsheet", "2026-03-02", "posted"),
+        ]
+        for account, balance in ((chart.cash, "92.50"), (chart.revenue, "-100.00"), (chart.bank, "7.50")):
+            account.refresh_from_db()
+            assert account.balance == Decimal(balance)
+        entries = audited(Transaction, [t.id for t in imported], AuditEntry.Action.CREATE)
+        assert len(entries) == 2
+        assert {entry.changes["source_import"][1] for entry in entries} == {str(context.import_id)}
+        assert "ledgers balanced" in verify(tenant_a)
+
+        # The same file again: its references are now the ledger's.
+        again = list(LedgerTransactionsImporter(context).validate(rows[:2]))
+        assert found(again) == [(2, "reference", IssueCode.CONFLICT), (3, "", IssueCode.GROUP_INVALID)]
+
+        # Undo reverses (the ledger is append-only): balances back, nothing deleted; twice is harmless.
+        assert LedgerTransactionsImporter(context).undo() == 2
+        assert LedgerTransactionsImporter(context).undo() == 0
+        for account in (chart.cash, chart.revenue, chart.bank):
+            account.refresh_from_db()
+            assert account.balance == 0
+        assert imported.count() == 2
+        assert Transaction.objects.filter(reverses__source_import=context.import_id).count() == 2
+        assert "ledgers balanced" in verify(tenant_a)
+        assert list(LedgerTransactionsImporter(context).validate(rows[:2])) == []  # reversed: free again
+    with tenant_context(tenant_b):
+        assert not Transaction.objects.exists()  # B's ledger untouched
+
+
+def test_transactions_pending_voided_on_undo(tenant_a: Organization, actor: User, chart: Chart) -> None:
+    rows = source(
+        (*TRANSACTION_COLUMNS, "state"),
+        ("P1", "Pending", "EUR", "", "1000", "3.00", "pending"),
+        ("P1", "", "", "", "1100", "-3.00", ""),
+    )
+    context = ImportContext(actor=actor, import_id=uuid.uuid4())
+    with tenant_context(tenant_a):
+        importer = LedgerTransactionsImporter(context)
+        assert list(importer.validate(rows)) == []
+        list(importer.commit(rows, skip=set()))
+        chart.cash.refresh_from_db()
+        assert (chart.cash.balance, chart.cash.pending_balance) == (0, Decimal(3))
+        assert LedgerTransactionsImporter(context).undo() == 1
+        chart.cash.refresh_from_db()
+        assert chart.cash.pending_balance == 0
+        assert Transaction.objects.get(source_import=context.import_id).state == "voided"
+        assert "ledgers balanced" in verify(tenant_a)
+
+
+def test_transactions_header_rows_must_agree(tenant_a: Organization, actor: User, chart: Chart) -> None:
+    rows = source(
+        TRANSACTION_COLUMNS,
+        ("H1", "Sale", "EUR", "", "1000", "1.00"),
+        ("H1", "", "USD", "", "4000", "-1.00"),  # another currency on a later row
+        ("H2", "", "EUR", "", "1000", ""),  # no description, no amount
+        ("H2", "", "EUR", "", "", "-1.00"),  # no account
+    )
+    with tenant_context(tenant_a):
+        issues = list(
+            LedgerTransactionsImporter(ImportContext(actor=actor, import_id=uuid.uuid4())).validate(rows)
+        )
+    assert found(issues) == [
+        (2, "", IssueCode.GROUP_INVALID),
+        (3, "currency", IssueCode.INVALID),
+        (4, "description", IssueCode.REQUIRED),
+        (4, "amount", IssueCode.REQUIRED),
+        (5, "account", IssueCode.REQUIRED),
+    ]
