@@ -10,6 +10,7 @@ from apps.analytics.api import router as analytics_router
 from apps.audit.api import router as audit_router
 from apps.deliveries.api import router as deliveries_router
 from apps.entities.api import router as entities_router
+from apps.exports.api import router as exports_router
 from apps.imports.api import router as imports_router
 from apps.ledger.api import router as ledger_router
 from apps.members.api import me_router
@@ -41,3 +42,4 @@ api.add_router("/members/", members_router, tags=["members"])
 api.add_router("/notifications/", notifications_router, tags=["notifications"])
 api.add_router("/me", me_router, tags=["members"])
 api.add_router("/imports/", imports_router, tags=["imports"])
+api.add_router("/exports/", exports_router, tags=["exports"])

@@ -67,6 +67,7 @@ TENANT_APPS = [
     "apps.notifications",
     "apps.analytics",
     "apps.reports",
+    "apps.exports",
     "apps.imports",
 ]
 INSTALLED_APPS = [
@@ -409,6 +410,16 @@ HUB_IMPORT_MAX_ROWS: int = env.int("HUB_IMPORT_MAX_ROWS", default=200_000)
 HUB_IMPORT_MAX_CELL_CHARS: int = env.int("HUB_IMPORT_MAX_CELL_CHARS", default=32_767)
 if min(HUB_IMPORT_MAX_BYTES, HUB_IMPORT_MAX_ROWS, HUB_IMPORT_MAX_CELL_CHARS) < 1:
     raise ImproperlyConfigured("HUB_IMPORT_MAX_BYTES, _MAX_ROWS and _MAX_CELL_CHARS must be at least 1")
+
+# --- Exports -------------------------------------------------------------------------------------
+# A finished export's file is kept this many hours, then removed by the periodic purge (apps.exports);
+# an export of more rows than HUB_EXPORT_MAX_ROWS fails with export_too_large; an organization runs at
+# most HUB_EXPORT_MAX_RUNNING exports at once (429 with Retry-After beyond).
+HUB_EXPORT_TTL_HOURS: int = env.int("HUB_EXPORT_TTL_HOURS", default=24)
+HUB_EXPORT_MAX_ROWS: int = env.int("HUB_EXPORT_MAX_ROWS", default=1_000_000)
+HUB_EXPORT_MAX_RUNNING: int = env.int("HUB_EXPORT_MAX_RUNNING", default=3)
+if min(HUB_EXPORT_TTL_HOURS, HUB_EXPORT_MAX_ROWS, HUB_EXPORT_MAX_RUNNING) < 1:
+    raise ImproperlyConfigured("HUB_EXPORT_TTL_HOURS, _MAX_ROWS and _MAX_RUNNING must be at least 1")
 
 # --- Background jobs ---------------------------------------------------------------------------
 # procrastinate (tenants/jobs.py): jobs are rows of ``public.procrastinate_jobs`` deferred in the
