@@ -313,5 +313,5 @@ EXCLUDED: dict[str, str] = {
     ),
     "/exports/": "the exports themselves: metadata of files, not data",
     "/imports/": "the imports themselves: metadata of uploaded files, not data",
-    "/imports/{import_id}/report": "a validation report of one upload, read while fixing it",
+    "/imports/{import_id}/issues": "the validation report of one upload, read while fixing it",
 }
