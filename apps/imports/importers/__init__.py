@@ -4,5 +4,16 @@ from __future__ import annotations
 
 from apps.imports.base import Importer
 from apps.imports.importers.entities import EntitiesImporter
+from apps.imports.importers.ledger import LedgerAccountsImporter, LedgerTransactionsImporter
+from apps.imports.importers.scheduling import BookingsImporter, ResourcesImporter
 
-IMPORTERS: dict[str, type[Importer]] = {importer.type: importer for importer in (EntitiesImporter,)}
+IMPORTERS: dict[str, type[Importer]] = {
+    importer.type: importer
+    for importer in (
+        EntitiesImporter,
+        LedgerAccountsImporter,
+        LedgerTransactionsImporter,
+        ResourcesImporter,
+        BookingsImporter,
+    )
+}

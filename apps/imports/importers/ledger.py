@@ -175,7 +175,7 @@ class LedgerAccountsImporter(Importer):
                     currency=draft.currency,
                     source_import=self.context.import_id,
                 )
-            handled += len(batch)
+                handled += 1
             yield handled
 
     def undo(self) -> int:
@@ -538,9 +538,7 @@ class LedgerTransactionsImporter(Importer):
             lookups = _Lookups.of(batch)
             for item in batch:
                 if isinstance(item, SourceRow):
-                    handled += 1
-                    continue
-                handled += len(item.rows)
+                    continue  # no reference: reported, skipped
                 draft, issues = self._check(item, lookups, seen)
                 seen.add(item.reference)
                 if any(row.number in skip for row in item.rows):
@@ -559,6 +557,7 @@ class LedgerTransactionsImporter(Importer):
                     state=draft.state,
                     source_import=self.context.import_id,
                 )
+                handled += len(item.rows)
             yield handled
 
     def undo(self) -> int:

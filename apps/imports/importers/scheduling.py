@@ -177,7 +177,7 @@ class ResourcesImporter(Importer):
                 if issues:  # pragma: no cover - validate reported it, the framework skips it
                     raise SchedulingInvalid(issues[0].message, field=issues[0].column)
                 resource_create(**values, source_import=self.context.import_id)
-            handled += len(batch)
+                handled += 1
             yield handled
 
     def undo(self) -> int:
@@ -407,7 +407,7 @@ class BookingsImporter(Importer):
                     drafts=resource_drafts,
                     source_import=self.context.import_id,
                 )
-            handled += len(batch)
+            handled += len(valid)
             yield handled
 
     def undo(self) -> int:
