@@ -68,6 +68,7 @@ def entity_list(request: HttpRequest, response: HttpResponse, filters: Query[Ent
         email=filters.email,
         phone=filters.phone,
         ordering=filters.ordering,
+        source_import=filters.source_import,
     )
     return rows_response(response, paginate_audited(entities, page=filters, shape=ENTITY_ROWS))
 

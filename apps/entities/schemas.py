@@ -113,6 +113,7 @@ class EntityFilter(PageParams):
     email: str | None = Field(None, min_length=1, max_length=254, description="exact match, any case")
     phone: str | None = Field(None, min_length=1, max_length=40, description="exact match")
     ordering: Ordering = "-created_at"
+    source_import: uuid.UUID | None = Field(None, description="Only the entities this bulk import created.")
 
 
 class EntityPage(Page):

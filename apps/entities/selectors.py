@@ -103,8 +103,9 @@ def entity_list(
     email: str | None = None,
     phone: str | None = None,
     ordering: str = "-created_at",
+    source_import: uuid.UUID | None = None,
 ) -> QuerySet[Entity]:
-    """Live entities ``viewer`` may see, filtered; ``ordering`` must be a key of ``ORDERINGS`` (checked
+    """Live entities ``viewer`` may see, filtered (``source_import``: those a bulk import created); ``ordering`` must be a key of ``ORDERINGS`` (checked
     by the schema). One query, whatever the number of restricted entities.
 
     ``email`` and ``phone`` are exact matches (email case-insensitively), answered by the blind
@@ -114,6 +115,8 @@ def entity_list(
         entities = entities.filter(kind_id=kind)
     if status:
         entities = entities.filter(status=status)
+    if source_import:
+        entities = entities.filter(source_import=source_import)
     if tag:
         entities = entities.filter(tags__contains=[tag])
     if q:
