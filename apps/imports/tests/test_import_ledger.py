@@ -7,14 +7,19 @@ passes, undo deletes accounts or reverses transactions, and another organization
 
 from __future__ import annotations
 
+import copy
 import io
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
+from django.db import connections
+from django.test import Client
 from django_tenants.utils import tenant_context
 
 from apps.audit.models import AuditEntry
@@ -26,8 +31,9 @@ from apps.ledger.models import Account, Transaction
 from apps.ledger.tests.conftest import Chart, chart_create
 from apps.ledger.tests.helpers import B_SUB, DEFAULT_SUB
 from tenants.models import Organization, User
-
-pytestmark = pytest.mark.django_db
+from tenants.routers import MIGRATION_ALIAS
+from tenants.services import tenant_delete, tenant_provision
+from tests.jobs import jobs_clear, jobs_run
 
 
 @pytest.fixture
@@ -50,6 +56,7 @@ def chart(tenant_a: Organization, actor: User) -> Chart:
 
 
 ACCOUNT_COLUMNS = ("code", "name", "type", "currency")
+IMPORTS_URL = "/api/v1/imports/"
 TRANSACTION_COLUMNS = ("reference", "description", "currency", "effective_date", "account", "amount")
 
 
@@ -284,3 +291,98 @@ def test_transactions_header_rows_must_agree(tenant_a: Organization, actor: User
         (4, "amount", IssueCode.REQUIRED),
         (5, "account", IssueCode.REQUIRED),
     ]
+
+
+# --- Through the API and a real worker ------------------------------------------------------------
+
+E2E_USER = uuid.uuid4()
+
+
+@pytest.fixture(scope="module")
+def committed_org(django_db_setup: None, django_db_blocker: Any) -> Iterator[Organization]:
+    """An organization of this module's own, committed (the worker reads on its own connections),
+    deleted at the end."""
+    with django_db_blocker.unblock():
+        connections.close_all()
+        User.objects.create(id=E2E_USER, email=f"{E2E_USER.hex[:8]}@imports.example.com")
+        tenant = tenant_provision(
+            organization_id=uuid.uuid4(), slug=f"impl-{uuid.uuid4().hex[:6]}", name="x", check_identity=False
+        )
+    yield tenant
+    with django_db_blocker.unblock():
+        tenant_delete(tenant=tenant, confirm=str(tenant.organization_id))
+        with connections[MIGRATION_ALIAS].cursor() as cursor:
+            cursor.execute("DELETE FROM public.tenants_user WHERE id = %s", [E2E_USER])
+
+
+@pytest.fixture
+def world(
+    committed_org: Organization, django_db_blocker: Any, settings: Any, tmp_path: Path
+) -> Iterator[Organization]:
+    storages = copy.deepcopy(settings.STORAGES)
+    storages["hub_files"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(tmp_path / "files")},
+    }
+    settings.STORAGES = storages
+    with django_db_blocker.unblock():
+        jobs_clear()
+        yield committed_org
+        jobs_clear()
+
+
+def api_import(client: Client, import_type: str, csv: str, *, mode: str = "all") -> dict[str, Any]:
+    """Upload ``csv`` (dry run), let a worker validate it, commit it (``mode``), let a worker commit."""
+    response = client.post(
+        f"{IMPORTS_URL}?type={import_type}&dry_run=true",
+        {"file": SimpleUploadedFile(f"{import_type}.csv", csv.replace("\n", "\r\n").encode())},
+    )
+    assert response.status_code == 202, response.content
+    import_id = response.json()["id"]
+    jobs_run(queues=["imports"])
+    assert client.get(f"{IMPORTS_URL}{import_id}").json()["status"] == "validated"
+    committed = client.post(f"{IMPORTS_URL}{import_id}/commit?mode={mode}")
+    assert committed.status_code == 202, committed.content
+    jobs_run(queues=["imports"])
+    record: dict[str, Any] = client.get(f"{IMPORTS_URL}{import_id}").json()
+    return record
+
+
+def test_ledger_imports_through_the_api_and_a_worker(world: Organization, client_for: Any) -> None:
+    admin = client_for(world, ["admin"], sub=str(E2E_USER))
+    accounts = api_import(
+        admin, "ledger_accounts", "code,name,type,currency\n1000,Cash,asset,EUR\n4000,Sales,income,EUR\n"
+    )
+    assert (accounts["status"], accounts["rows_created"]) == ("committed", 2)
+
+    csv = (
+        "reference,description,currency,effective_date,account,amount\n"
+        "S1,Sale,EUR,2026-03-01,1000,10.00\n"
+        "S1,,,,4000,-10.00\n"
+        "S2,Wrong,EUR,,1000,1.00\n"
+        "S2,,,,4000,-2.00\n"
+    )
+    txns = api_import(admin, "ledger_transactions", csv, mode="valid_rows")
+    assert (txns["status"], txns["rows_invalid"], txns["rows_created"]) == ("committed", 2, 2)
+    report = admin.get(f"{IMPORTS_URL}{txns['id']}/issues").json()["items"]
+    assert [(item["row"], item["column"], item["code"]) for item in report] == [
+        (4, "amount", "unbalanced"),
+        (5, "amount", "unbalanced"),
+    ]
+    with tenant_context(world):
+        assert dict(Account.objects.values_list("code", "balance")) == {
+            "1000": Decimal(10),
+            "4000": Decimal(-10),
+        }
+        assert Transaction.objects.get(source_import=txns["id"]).reference == "S1"
+    assert "ledgers balanced" in verify(world)
+
+    # Accounts with postings cannot be undone; the transactions are reversed.
+    refused = admin.post(f"{IMPORTS_URL}{accounts['id']}/undo")
+    assert (refused.status_code, refused.json()["code"]) == (409, "import_not_undoable"), refused.content
+    undone = admin.post(f"{IMPORTS_URL}{txns['id']}/undo")
+    assert (undone.status_code, undone.json()["status"]) == (200, "undone"), undone.content
+    with tenant_context(world):
+        assert set(Account.objects.values_list("balance", flat=True)) == {0}
+        assert Transaction.objects.count() == 2  # the import's and its reversal: nothing deleted
+    assert "ledgers balanced" in verify(world)
