@@ -9,12 +9,17 @@ another organization's resources are unknown.
 
 from __future__ import annotations
 
+import copy
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connections
+from django.test import Client
 from django_tenants.utils import tenant_context
 
 from apps.audit.models import AuditEntry
@@ -25,9 +30,11 @@ from apps.scheduling import services
 from apps.scheduling.models import Booking, Resource
 from apps.scheduling.tests.helpers import weekdays
 from tenants.models import Organization, User
+from tenants.routers import MIGRATION_ALIAS
+from tenants.services import tenant_delete, tenant_provision
+from tests.jobs import jobs_clear, jobs_run
 
-pytestmark = pytest.mark.django_db
-
+IMPORTS_URL = "/api/v1/imports/"
 RESOURCE_COLUMNS = ("name", "kind", "timezone", "capacity")
 BOOKING_COLUMNS = ("resource", "start", "end", "status", "notes")
 # A Monday.
@@ -224,3 +231,89 @@ def test_bookings_conflicts_across_batches(
         assert found(issues) == [(4, "start", IssueCode.CONFLICT)]
         assert list(importer.commit(rows, skip=skip_of(issues))) == [2, 3]
         assert Booking.objects.filter(source_import=context.import_id).count() == 3
+
+
+# --- Through the API and a real worker ------------------------------------------------------------
+
+E2E_USER = uuid.uuid4()
+
+
+@pytest.fixture(scope="module")
+def committed_org(django_db_setup: None, django_db_blocker: Any) -> Iterator[Organization]:
+    """An organization of this module's own, committed (the worker reads on its own connections),
+    deleted at the end."""
+    with django_db_blocker.unblock():
+        connections.close_all()
+        User.objects.create(id=E2E_USER, email=f"{E2E_USER.hex[:8]}@imports.example.com")
+        tenant = tenant_provision(
+            organization_id=uuid.uuid4(), slug=f"imps-{uuid.uuid4().hex[:6]}", name="x", check_identity=False
+        )
+    yield tenant
+    with django_db_blocker.unblock():
+        tenant_delete(tenant=tenant, confirm=str(tenant.organization_id))
+        with connections[MIGRATION_ALIAS].cursor() as cursor:
+            cursor.execute("DELETE FROM public.tenants_user WHERE id = %s", [E2E_USER])
+
+
+@pytest.fixture
+def world(
+    committed_org: Organization, django_db_blocker: Any, settings: Any, tmp_path: Path
+) -> Iterator[Organization]:
+    storages = copy.deepcopy(settings.STORAGES)
+    storages["hub_files"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(tmp_path / "files")},
+    }
+    settings.STORAGES = storages
+    with django_db_blocker.unblock():
+        jobs_clear()
+        yield committed_org
+        jobs_clear()
+
+
+def api_import(client: Client, import_type: str, csv: str, *, mode: str = "all") -> dict[str, Any]:
+    """Upload ``csv`` (dry run), let a worker validate it, commit it (``mode``), let a worker commit."""
+    response = client.post(
+        f"{IMPORTS_URL}?type={import_type}&dry_run=true",
+        {"file": SimpleUploadedFile(f"{import_type}.csv", csv.replace("\n", "\r\n").encode())},
+    )
+    assert response.status_code == 202, response.content
+    import_id = response.json()["id"]
+    jobs_run(queues=["imports"])
+    assert client.get(f"{IMPORTS_URL}{import_id}").json()["status"] == "validated"
+    committed = client.post(f"{IMPORTS_URL}{import_id}/commit?mode={mode}")
+    assert committed.status_code == 202, committed.content
+    jobs_run(queues=["imports"])
+    record: dict[str, Any] = client.get(f"{IMPORTS_URL}{import_id}").json()
+    return record
+
+
+def test_scheduling_imports_through_the_api_and_a_worker(world: Organization, client_for: Any) -> None:
+    admin = client_for(world, ["admin"], sub=str(E2E_USER))
+    resources = api_import(
+        admin, "resources", "name,kind,timezone,capacity\nRoom A,room,Europe/Berlin,\nDesks,desk,UTC,2\n"
+    )
+    assert (resources["status"], resources["rows_created"]) == ("committed", 2)
+
+    csv = (
+        "resource,start,end,status,notes\n"
+        f"Room A,{DAY}T09:00:00+01:00,{DAY}T10:00:00+01:00,,Kick-off\n"
+        f"Room A,{DAY}T09:30:00+01:00,{DAY}T10:30:00+01:00,,\n"
+        f"Desks,{DAY}T09:00:00Z,{DAY}T10:00:00Z,tentative,\n"
+    )
+    bookings = api_import(admin, "bookings", csv, mode="valid_rows")
+    assert (bookings["status"], bookings["rows_invalid"], bookings["rows_created"]) == ("committed", 1, 2)
+    report = admin.get(f"{IMPORTS_URL}{bookings['id']}/issues").json()["items"]
+    assert [(item["row"], item["column"], item["code"]) for item in report] == [(3, "start", "conflict")]
+    listed = admin.get(f"/api/v1/scheduling/bookings?from={DAY}T00:00:00Z&to={DAY}T23:00:00Z")
+    assert listed.status_code == 200, listed.content
+    assert sorted(item["notes"] for item in listed.json()["items"]) == ["", "Kick-off"]
+
+    refused = admin.post(f"{IMPORTS_URL}{resources['id']}/undo")
+    assert (refused.status_code, refused.json()["code"]) == (409, "import_not_undoable"), refused.content
+    for done in (bookings, resources):
+        undone = admin.post(f"{IMPORTS_URL}{done['id']}/undo")
+        assert (undone.status_code, undone.json()["status"]) == (200, "undone"), undone.content
+    with tenant_context(world):
+        assert not Booking.objects.exists()
+        assert not Resource.objects.exists()
