@@ -13,6 +13,7 @@ from pydantic import ConfigDict, Field
 from api.auth import platform_auth, request_actor, request_token
 from api.errors import StrictJSONParser, install_error_handlers
 from api.pagination import Page, PageParams, paginate
+from api.platform_archives import router as platform_archives_router
 from api.platform_jobs import router as platform_jobs_router
 from api.schemas import BodyIn, ErrorBody, InputSchema, error_responses
 from apps.members.services import EMAIL_MAX_LENGTH, EMAIL_PATTERN, Owner
@@ -35,6 +36,7 @@ api = NinjaAPI(
 )
 install_error_handlers(api)
 api.add_router("/", platform_jobs_router)
+api.add_router("/", platform_archives_router)
 api.add_router("/", usage_router)
 
 

@@ -420,6 +420,11 @@ HUB_EXPORT_MAX_ROWS: int = env.int("HUB_EXPORT_MAX_ROWS", default=1_000_000)
 HUB_EXPORT_MAX_RUNNING: int = env.int("HUB_EXPORT_MAX_RUNNING", default=3)
 if min(HUB_EXPORT_TTL_HOURS, HUB_EXPORT_MAX_ROWS, HUB_EXPORT_MAX_RUNNING) < 1:
     raise ImproperlyConfigured("HUB_EXPORT_TTL_HOURS, _MAX_ROWS and _MAX_RUNNING must be at least 1")
+# Organization archives made by the platform API (tenants/archive/): their file is deleted this long after
+# it was written.
+HUB_ARCHIVE_TTL_SECONDS: int = env.int("HUB_ARCHIVE_TTL_SECONDS", default=24 * 3600)
+if HUB_ARCHIVE_TTL_SECONDS < 60:
+    raise ImproperlyConfigured("HUB_ARCHIVE_TTL_SECONDS must be at least 60")
 
 # --- Background jobs ---------------------------------------------------------------------------
 # procrastinate (tenants/jobs.py): jobs are rows of ``public.procrastinate_jobs`` deferred in the

@@ -42,6 +42,7 @@ from apps.deliveries.tasks import delivery_purge_job
 from apps.ledger.tasks import idempotency_keys_purge_job
 from apps.notifications.tasks import events_purge
 from apps.privacy.tasks import retention_apply_job
+from tenants.archive import tasks as archive_tasks  # noqa: F401 - procrastinate discovers tenants.tasks only
 from tenants.jobs import platform_task, tenant_job_defer
 from tenants.models import Organization
 
