@@ -20,6 +20,7 @@ from tenants.ddl import public_schema_migrate
 from tenants.models import Organization
 from tenants.routers import MIGRATION_ALIAS
 from tenants.services import tenant_delete, tenant_provision
+from tenants.template import template_ensure
 from tests.fakes import FakeIdentityService
 
 # Browser fixtures (``browser``, ``page``, ``hub_server``) for the tests that drive headless Chromium;
@@ -47,6 +48,7 @@ def django_db_setup(django_db_blocker: Any) -> None:
     with django_db_blocker.unblock():
         public_schema_migrate()
         _drop_leftover_tenants()
+        template_ensure()  # built once (rebuilt when the migrations changed): organizations are cloned
         for organization_id, slug in SESSION_TENANTS.items():
             tenant_provision(
                 organization_id=organization_id, slug=slug, name=slug.title(), check_identity=False

@@ -106,6 +106,9 @@ HUB_DB_POOL_MAX: int = env.int("HUB_DB_POOL_MAX", default=8)
 # answers 503 ``database_unavailable``.
 HUB_DB_POOL_TIMEOUT: float = env.float("HUB_DB_POOL_TIMEOUT", default=5.0)
 HUB_DB_POOL: bool = env.bool("HUB_DB_POOL", default=HUB_ENV != "test")
+# Provision an organization by cloning the template schema (tenants/template.py) when it is current;
+# off (or the template missing or behind): by running every tenant migration into the new schema.
+HUB_TENANT_TEMPLATE: bool = env.bool("HUB_TENANT_TEMPLATE", default=True)
 
 if DATABASE_URL is None:
     if IS_PROD:

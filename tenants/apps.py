@@ -10,3 +10,10 @@ class TenantsConfig(AppConfig):
         from tenants.job_selectors import job_gauges_register
 
         job_gauges_register()
+
+        # manage.py check fails while the tenant template schema is behind the migrations.
+        from django.core import checks
+
+        from tenants.template import template_check
+
+        checks.register(template_check)

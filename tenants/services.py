@@ -28,7 +28,7 @@ from hub.files import files_delete_organization
 from hub.text import CONTROL_CHARACTERS
 from tenants import crypto
 from tenants.db import tenant_connection
-from tenants.ddl import tenant_schema_create, tenant_schema_drop, tenant_schema_migrate
+from tenants.ddl import tenant_schema_create, tenant_schema_drop
 from tenants.errors import (
     DeleteNotConfirmed,
     TenantConflict,
@@ -45,6 +45,7 @@ from tenants.identity import (
 from tenants.models import Domain, Organization, PlatformAuditEntry
 from tenants.routers import MIGRATION_ALIAS
 from tenants.selectors import tenant_routes_forget
+from tenants.template import tenant_schema_build
 
 logger = logging.getLogger(__name__)
 
@@ -153,7 +154,7 @@ def tenant_provision(
             tenant.save(using=MIGRATION_ALIAS)
             crypto.data_key_create(tenant.organization_id, using=MIGRATION_ALIAS)
             tenant_schema_create(tenant=tenant)
-            tables = tenant_schema_migrate(tenant=tenant)
+            tables = tenant_schema_build(tenant=tenant)  # a clone of the template, or migrations
             Domain.objects.using(MIGRATION_ALIAS).create(
                 domain=tenant.primary_domain, tenant=tenant, is_primary=True
             )

@@ -12,10 +12,13 @@ from tenants.ddl import public_schema_migrate, tenant_schema_migrate
 from tenants.management.tenant_commands import tenants_progress
 from tenants.models import Organization
 from tenants.routers import MIGRATION_ALIAS
+from tenants.template import TEMPLATE_SCHEMA, template_ensure
 
 
 class Command(BaseCommand):
     help = "Migrate the shared schema and every tenant schema (as the owner role), with progress."
+    # The system checks would refuse to start while the tenant template is behind: this command rebuilds it.
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--shared", action="store_true", help="Only the shared (public) schema.")
@@ -49,3 +52,6 @@ class Command(BaseCommand):
                 f"{time.monotonic() - started:.1f}s elapsed"
             )
         self.stdout.write(self.style.SUCCESS(f"{migrated} tenant schemas migrated"))
+        if not slug:
+            state = template_ensure()
+            self.stdout.write(f"[template] {TEMPLATE_SCHEMA} {state.status} ({state.expected[:12]})")
