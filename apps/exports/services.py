@@ -22,6 +22,7 @@ from typing import IO, Any, NamedTuple
 from django.conf import settings
 from django.core.files import File
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from pydantic import ValidationError
 
@@ -162,15 +163,21 @@ def _viewer(export: Export) -> EntityViewer:
     return EntityViewer(user_id=uuid.UUID(str(export.requested_by_id)), is_admin=export.viewer_is_admin)
 
 
-def export_rows(export: Export) -> Iterator[tuple[Any, dict[str, Any]]]:
-    """Every row of the export's list, as the requester could see it: ``(pk, the item's JSON)``, a
-    page at a time on the list's keyset, each page read in its own transaction."""
+def export_queryset(export: Export) -> QuerySet[Any]:
+    """The export's list, as the list's selector gives it to the requester (a parent it is scoped to
+    looked up, and its read audited, once)."""
     resource = registry.RESOURCES[export.resource]
-    viewer = _viewer(export)
+    with transaction.atomic():
+        return resource.rows(export_filters_parse(resource, export.filters), _viewer(export))
+
+
+def export_rows(export: Export, queryset: QuerySet[Any]) -> Iterator[tuple[Any, dict[str, Any]]]:
+    """Every row of ``queryset``: ``(pk, the list item's JSON)``, a page at a time on the list's
+    keyset, each page read in its own transaction."""
+    resource = registry.RESOURCES[export.resource]
     cursor: str | None = None
     while True:
         with transaction.atomic():
-            queryset = resource.rows(export_filters_parse(resource, export.filters), viewer)
             page = paginate(
                 queryset, page=PageParams(limit=MAX_LIMIT, cursor=cursor, offset=None), shape=resource.shape
             )
@@ -180,16 +187,14 @@ def export_rows(export: Export) -> Iterator[tuple[Any, dict[str, Any]]]:
             else:
                 yield item.pk, _plain(resource.item.model_validate(item).model_dump())
         cursor = page["next"]
+        del page  # one page held at a time, not two while the next is read
         if cursor is None:
             return
 
 
-def _row_count(export: Export) -> int:
+def _row_count(queryset: QuerySet[Any]) -> int:
     """How many rows the export will hold, counted up to one past ``HUB_EXPORT_MAX_ROWS``."""
-    resource = registry.RESOURCES[export.resource]
-    viewer = _viewer(export)
     with transaction.atomic():
-        queryset = resource.rows(export_filters_parse(resource, export.filters), viewer)
         return queryset.order_by()[: settings.HUB_EXPORT_MAX_ROWS + 1].count()
 
 
@@ -217,13 +222,13 @@ class _Written(NamedTuple):
     ids: list[Any]
 
 
-def _rows_write(export: Export, handle: IO[bytes], total: int) -> _Written:
+def _rows_write(export: Export, queryset: QuerySet[Any], handle: IO[bytes], total: int) -> _Written:
     """Write the file onto ``handle``; what the audit entry names."""
     resource = registry.RESOURCES[export.resource]
     writer = writers.writer_open(export.format, handle, resource.columns_for(is_admin=export.viewer_is_admin))
     count, first, last = 0, None, None
     ids: list[Any] = []
-    for pk, row in export_rows(export):
+    for pk, row in export_rows(export, queryset):
         count += 1
         if count > settings.HUB_EXPORT_MAX_ROWS:
             raise ExportTooLarge(_too_large_detail())
@@ -315,7 +320,8 @@ def export_write(*, export_id: uuid.UUID) -> None:
     if export is None:
         return
     try:
-        total = _row_count(export)
+        queryset = export_queryset(export)
+        total = _row_count(queryset)
         if total > settings.HUB_EXPORT_MAX_ROWS:
             raise ExportTooLarge(_too_large_detail())
         name = file_name(
@@ -325,7 +331,7 @@ def export_write(*, export_id: uuid.UUID) -> None:
             suffix=writers.SUFFIXES[export.format],
         )
         with tempfile.TemporaryFile() as handle:
-            written = _rows_write(export, handle, total)
+            written = _rows_write(export, queryset, handle, total)
             checksum, size = _checksum(handle)
             file_delete(name)  # a retry's earlier file
             name = file_store().save(name, File(handle, name=name))
