@@ -200,13 +200,19 @@ def _row_count(queryset: QuerySet[Any]) -> int:
 
 def _export_started(export_id: uuid.UUID) -> Export | None:
     """Mark the export running (committed, so its status can be read); ``None`` when there is nothing
-    to do (gone, or no longer queued or running: a job run twice writes once)."""
+    to do (gone, succeeded, expired, or refused for a reason a retry does not change: a job run twice
+    writes once). A failure by an unexpected error is retried by the queue and starts over here."""
     with transaction.atomic():
         export = Export.objects.select_for_update().filter(id=export_id).first()
-        if export is None or export.status not in (ExportStatus.QUEUED, ExportStatus.RUNNING):
+        retried = export is not None and export.error_code == ExportErrorCode.EXPORT_ERROR
+        if export is None or not (
+            export.status in (ExportStatus.QUEUED, ExportStatus.RUNNING)
+            or (export.status == ExportStatus.FAILED and retried)
+        ):
             return None
         export.status, export.progress, export.started_at = ExportStatus.RUNNING, 0, timezone.now()
-        export.save(update_fields=["status", "progress", "started_at"])
+        export.error_code = export.error_detail = ""
+        export.save(update_fields=["status", "progress", "started_at", "error_code", "error_detail"])
         return export
 
 

@@ -14,7 +14,10 @@ from django.db import connections, transaction
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
+from apps.entities.selectors import EntityViewer
 from apps.entities.services import entity_create
+from apps.exports import services
+from apps.exports.errors import ExportsBusy
 from apps.exports.models import Export
 from apps.exports.tasks import exports_expire_job
 from apps.exports.tests.helpers import URL, download, export_post, rows_read
@@ -23,6 +26,7 @@ from tenants.jobs import tenant_job_defer
 from tenants.models import Organization, User
 from tenants.routers import MIGRATION_ALIAS
 from tenants.services import tenant_delete, tenant_provision
+from tests.helpers import staged
 from tests.jobs import job_rows, jobs_clear, jobs_run
 
 USER = uuid.uuid4()
@@ -84,3 +88,49 @@ def test_a_worker_writes_the_file_and_the_purge_expires_it(
     assert admin.get(f"{URL}{export_id}").json()["status"] == "expired"
     assert list(files_dir.rglob("*.csv")) == []
     assert download(admin, export_id).status_code == 409
+
+
+def test_two_requests_at_once_never_pass_the_running_limit_together(
+    world: Organization, settings: Any
+) -> None:
+    """The second request waits on the first's per-organization lock, then counts its export."""
+    settings.HUB_EXPORT_MAX_RUNNING = 1
+
+    def request() -> Export:
+        with tenant_context(world):
+            return services.export_request(
+                actor=User(id=USER),
+                viewer=EntityViewer(user_id=USER, is_admin=True),
+                roles=frozenset({"viewer", "member", "admin"}),
+                resource="entities",
+                filters={},
+                file_format="csv",
+            )
+
+    outcome = staged(request, request)
+    assert isinstance(outcome["first"], Export)
+    assert isinstance(outcome["second"], ExportsBusy)
+    with tenant_context(world):
+        assert Export.objects.count() == 1
+
+
+def test_a_job_that_failed_unexpectedly_starts_over_on_its_retry(world: Organization) -> None:
+    with tenant_context(world), transaction.atomic():
+        export = Export.objects.create(
+            resource="entities", format="ndjson", requested_by_id=USER, viewer_is_admin=True
+        )
+        Export.objects.filter(id=export.id).update(status="failed", error_code="export_error")
+        refused = Export.objects.create(
+            resource="entities",
+            format="ndjson",
+            requested_by_id=USER,
+            status="failed",
+            error_code="export_too_large",
+        )
+    with tenant_context(world):
+        services.export_write(export_id=export.id)
+        services.export_write(export_id=refused.id)
+        export.refresh_from_db()
+        refused.refresh_from_db()
+    assert (export.status, export.row_count, export.error_code) == ("succeeded", 3, "")
+    assert (refused.status, refused.error_code) == ("failed", "export_too_large")  # final: not redone
