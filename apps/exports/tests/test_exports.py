@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import json
 import uuid
 from typing import Any
 
@@ -151,8 +152,6 @@ def test_a_member_gets_no_personal_column_and_no_restricted_entity(
 def test_bad_input_is_422_naming_it_and_nothing_is_queued(
     body: dict[str, Any], code: str, where: str, admin_client: Client, tenant_a: Organization
 ) -> None:
-    import json
-
     error = assert_error(admin_client.post(URL, json.dumps(body), content_type="application/json"), 422, code)
     assert ".".join(map(str, error["errors"][0]["loc"])) == where
     with tenant_context(tenant_a):
@@ -321,3 +320,47 @@ def test_list_and_detail_cost_a_fixed_number_of_statements(
 
 
 DETAIL_STATEMENTS = 7
+
+
+def test_transactions_of_a_restricted_entity_are_exported_as_the_list_shows_them(
+    admin_client: Client,
+    member_client: Client,
+    tenant_a: Organization,
+    entities: list[Entity],
+) -> None:
+    """The viewer-aware selector decides: a member filtering on a restricted entity gets no row (as
+    the list answers him), an admin gets its transaction, with its postings as JSON text in the CSV."""
+    accounts = [
+        admin_client.post(
+            "/api/v1/transactions/accounts",
+            json.dumps({"code": code, "name": code, "type": "asset", "currency": "EUR"}),
+            content_type="application/json",
+        ).json()["id"]
+        for code in ("1000", "1100")
+    ]
+    body = {
+        "description": "Invoice",
+        "currency": "EUR",
+        "effective_date": "2026-03-01",
+        "entity_id": str(entities[1].id),
+        "postings": [
+            {"account_id": accounts[0], "amount": "10.00"},
+            {"account_id": accounts[1], "amount": "-10.00"},
+        ],
+    }
+    posted = admin_client.post(
+        "/api/v1/transactions/",
+        json.dumps(body),
+        content_type="application/json",
+        headers={"Idempotency-Key": "k1"},
+    )
+    assert posted.status_code == 201, posted.content
+    filters = {"entity": str(entities[1].id)}
+    for client, expected in ((member_client, []), (admin_client, [posted.json()["id"]])):
+        listed = client.get("/api/v1/transactions/", filters).json()["items"]
+        _, rows = rows_read(
+            download(client, _exported(client, tenant_a, "transactions", filters, "csv")).body, "csv"
+        )
+        assert [row["id"] for row in rows] == [item["id"] for item in listed] == expected
+    postings = json.loads(rows[0]["postings"])
+    assert sorted(p["amount"] for p in postings) == ["-10.00", "10.00"]
