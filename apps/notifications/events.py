@@ -147,9 +147,7 @@ def entities_event_emit(*, event_type: str, entities: Sequence[Entity], actor_id
     events_emit(events=events, actor_id=actor_id)
 
 
-def transaction_event_emit(
-    *, event_type: str, txn: Transaction, lines: Sequence[PostingLine], actor_id: uuid.UUID | None
-) -> None:
+def _transaction_event(event_type: str, txn: Transaction, lines: Sequence[PostingLine]) -> EventIn:
     """``transaction.posted|voided`` for ``txn`` with its postings: the amount is what moved (the sum
     of the positive postings)."""
     payload = {
@@ -160,13 +158,31 @@ def transaction_event_emit(
         "entity_id": txn.entity_id,
         "state": txn.state,
     }
-    event_emit(event_type=event_type, payload=payload, subject_id=str(txn.id), actor_id=actor_id)
+    return EventIn(event_type, payload, str(txn.id))
+
+
+def transaction_event_emit(
+    *, event_type: str, txn: Transaction, lines: Sequence[PostingLine], actor_id: uuid.UUID | None
+) -> None:
+    """``transaction.posted|voided`` for ``txn`` with its postings."""
+    events_emit(events=[_transaction_event(event_type, txn, lines)], actor_id=actor_id)
 
 
 def transaction_created_emit(*, txn: Transaction, lines: Sequence[PostingLine], actor_id: uuid.UUID) -> None:
     """``transaction.posted`` for a transaction just written posted (a pending one emits when posted)."""
-    if txn.state == "posted":
-        transaction_event_emit(event_type="transaction.posted", txn=txn, lines=lines, actor_id=actor_id)
+    transactions_created_emit(written=[(txn, lines)], actor_id=actor_id)
+
+
+def transactions_created_emit(
+    *, written: Sequence[tuple[Transaction, Sequence[PostingLine]]], actor_id: uuid.UUID
+) -> None:
+    """``transaction_created_emit`` for many transactions at once (a bulk import): one statement."""
+    events = [
+        _transaction_event("transaction.posted", txn, lines)
+        for txn, lines in written
+        if txn.state == "posted"
+    ]
+    events_emit(events=events, actor_id=actor_id)
 
 
 def booking_payload(booking: Booking) -> dict[str, Any]:

@@ -30,11 +30,10 @@ from apps.ledger.errors import LedgerConflict, LedgerErrorCode, LedgerInvalid
 from apps.ledger.models import Account, Transaction
 from apps.ledger.services.accounts import account_create, type_clean
 from apps.ledger.services.transactions import (
-    POSTINGS_MAX,
     transaction_prepare,
-    transaction_record,
     transaction_reverse,
     transaction_void,
+    transactions_record_many,
 )
 from hub.errors import HubError
 
@@ -536,6 +535,7 @@ class LedgerTransactionsImporter(Importer):
         handled = 0
         for batch in _group_batches(rows):
             lookups = _Lookups.of(batch)
+            requests: list[dict[str, Any]] = []
             for item in batch:
                 if isinstance(item, SourceRow):
                     continue  # no reference: reported, skipped
@@ -545,19 +545,20 @@ class LedgerTransactionsImporter(Importer):
                     continue  # all or nothing per transaction
                 if draft is None:  # pragma: no cover - validate reported it, the framework skips it
                     raise LedgerInvalid(issues[0].message, field=issues[0].column)
-                if len(draft.postings) > POSTINGS_MAX:  # pragma: no cover - transaction_prepare refused it
-                    raise LedgerInvalid("Too many postings.", field="postings")
-                transaction_record(
-                    actor=self.context.actor,
-                    description=draft.description,
-                    currency=draft.currency,
-                    postings=draft.postings,
-                    effective_date=draft.effective_date,
-                    reference=draft.reference,
-                    state=draft.state,
-                    source_import=self.context.import_id,
+                requests.append(
+                    {
+                        "description": draft.description,
+                        "currency": draft.currency,
+                        "postings": draft.postings,
+                        "effective_date": draft.effective_date,
+                        "reference": draft.reference,
+                        "state": draft.state,
+                    }
                 )
                 handled += len(item.rows)
+            transactions_record_many(
+                actor=self.context.actor, requests=requests, source_import=self.context.import_id
+            )
             yield handled
 
     def undo(self) -> int:

@@ -37,7 +37,11 @@ from apps.ledger.errors import (
 )
 from apps.ledger.models import BALANCE_DIGITS, Posting, Transaction
 from apps.ledger.services.atomic import atomic_unless_inside
-from apps.notifications.events import transaction_created_emit, transaction_event_emit
+from apps.notifications.events import (
+    transaction_created_emit,
+    transaction_event_emit,
+    transactions_created_emit,
+)
 from tenants.models import User
 
 POSTINGS_MAX = 100
@@ -183,6 +187,12 @@ def transaction_write(
 
 
 def transaction_audit(txn: Transaction, lines: Sequence[PostingLine], *, actor: User) -> None:
+    """The ``create`` entry of a transaction just written (``_create_audit``), and its event."""
+    _create_audit(txn, lines, actor=actor)
+    transaction_created_emit(txn=txn, lines=lines, actor_id=actor.id)
+
+
+def _create_audit(txn: Transaction, lines: Sequence[PostingLine], *, actor: User) -> None:
     """The ``create`` entry of a transaction just written: its fields and its postings (redacted by
     ``apps.audit``)."""
     changes: dict[str, list[Any]] = {
@@ -201,7 +211,6 @@ def transaction_audit(txn: Transaction, lines: Sequence[PostingLine], *, actor: 
     if txn.source_import is not None:  # written by an import (apps.imports)
         changes["source_import"] = [None, str(txn.source_import)]
     audit_record(action=AuditEntry.Action.CREATE, instance=txn, changes=changes, actor=actor)
-    transaction_created_emit(txn=txn, lines=lines, actor_id=actor.id)
 
 
 def transaction_prepare(
@@ -252,11 +261,9 @@ def transaction_record(
     entity_id: uuid.UUID | None = None,
     state: str = Transaction.State.POSTED,
     viewer: EntityViewer | None = None,
-    source_import: uuid.UUID | None = None,
 ) -> Transaction:
     """Record a transaction, ``posted`` (balances move) or ``pending`` (only ``pending_balance`` does),
-    in the caller's database transaction (``transaction_create`` opens one when there is none);
-    ``source_import``: the import recording it (``apps.imports``).
+    in the caller's database transaction (``transaction_create`` opens one when there is none).
 
     ``postings``: ``[{"account_id": UUID, "amount": "-10.00"}, ...]``, amounts as decimal strings.
     """
@@ -271,10 +278,27 @@ def transaction_record(
         state=state,
         viewer=viewer,
     )
-    txn.source_import = source_import
     transaction_write(txn, lines)
     transaction_audit(txn, lines, actor=actor)
     return txn
+
+
+def transactions_record_many(
+    *, actor: User, requests: Sequence[dict[str, Any]], source_import: uuid.UUID | None = None
+) -> list[Transaction]:
+    """``transaction_record`` for each of ``requests`` (its keyword arguments but ``actor``), in the
+    caller's database transaction, tagged with ``source_import`` (an import's batch): each validated,
+    written (one statement each: its accounts locked, its balances moved) and audited as one would be;
+    their events in one statement."""
+    written: list[tuple[Transaction, list[PostingLine]]] = []
+    for request in requests:
+        txn, lines = transaction_prepare(actor=actor, **request)
+        txn.source_import = source_import
+        transaction_write(txn, lines)
+        _create_audit(txn, lines, actor=actor)
+        written.append((txn, lines))
+    transactions_created_emit(written=written, actor_id=actor.id)
+    return [txn for txn, _ in written]
 
 
 def transaction_create(**kwargs: Any) -> Transaction:
