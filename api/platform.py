@@ -13,7 +13,6 @@ from pydantic import ConfigDict, Field
 from api.auth import platform_auth, request_actor, request_token
 from api.errors import StrictJSONParser, install_error_handlers
 from api.pagination import Page, PageParams, paginate
-from api.platform_archives import router as platform_archives_router
 from api.platform_jobs import router as platform_jobs_router
 from api.schemas import BodyIn, ErrorBody, InputSchema, error_responses
 from apps.members.services import EMAIL_MAX_LENGTH, EMAIL_PATTERN, Owner
@@ -36,7 +35,6 @@ api = NinjaAPI(
 )
 install_error_handlers(api)
 api.add_router("/", platform_jobs_router)
-api.add_router("/", platform_archives_router)
 api.add_router("/", usage_router)
 
 
@@ -229,3 +227,9 @@ def platform_audit_list(request: HttpRequest, query: Query[PlatformAuditQuery]) 
     """The platform's audit trail (organization lifecycle), newest first, a page at a time."""
     entries = selectors.platform_audit_list(organization_id=query.organization_id, action=query.action)
     return paginate(entries, page=query)
+
+
+# Last: the archive endpoints share TenantError (defined above) with every other /tenants path.
+from api.platform_archives import router as platform_archives_router  # noqa: E402
+
+api.add_router("/", platform_archives_router)

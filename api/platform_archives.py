@@ -1,6 +1,8 @@
 """Platform API v1: organization archives, ``platform_admin`` only (``tenants.archive.services``).
 
-``POST /tenants/{organization_id}/archive`` queues the archive, wrapped for the caller's RSA public key
+Mounted at the end of ``api.platform`` (it shares that module's ``TenantError``, the one error schema of
+every ``/tenants`` path): import ``api.platform``, never this module first. ``POST
+/tenants/{organization_id}/archive`` queues the archive, wrapped for the caller's RSA public key
 (the key that opens it is never stored: see ``tenants.archive.services``); ``GET .../archives/{id}`` is
 its status; ``GET .../archives/{id}/download`` streams the file until it expires.
 """
@@ -13,26 +15,39 @@ from typing import Literal
 
 from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Router, Schema, Status
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
-from api.schemas import BodyIn, ErrorBody, error_responses
-from hub.errors import HubErrorCode
+from api.platform import TenantError
+from api.schemas import BodyIn, error_responses
 from tenants import selectors
 from tenants.archive import services
-from tenants.archive.errors import ArchiveErrorCode
 from tenants.archive.services import Archive
 
-router = Router(tags=["tenants"])
+router: Router = Router(tags=["tenants"])
 
 
-class ArchiveError(ErrorBody):
-    code: ArchiveErrorCode | HubErrorCode
+ARCHIVE_ERRORS = {**error_responses(TenantError), 410: TenantError}
 
 
-ARCHIVE_ERRORS = {**error_responses(ArchiveError), 410: ArchiveError}
+# A documentation example: an RSA-3072 public key whose private key nobody kept.
+EXAMPLE_PUBLIC_KEY = (
+    "-----BEGIN PUBLIC KEY-----\n"
+    "MIIBojANBgkqhkiG9w0BAQEFAAOCAY8AMIIBigKCAYEAt/NRedVV964Xs5dQS8p+\n"
+    "MNIWDCGMD/BJRt2c1PmFK3tlmvdQj60qtkHuIgPsfJ7LJe9jIoiAIXnSf34vnmyc\n"
+    "yFC3/3H3/m0TWpABkAgBv5pyYZRrY3XnB3OQXuHwSWkDYVbnmWLTFQ+lu41u9nrv\n"
+    "mTi5F7wfuqnV8JdztkRVHNl3HSsh+xGPYYoQItDfsxzaeN6mXvsQZbEa4Fp1PKvi\n"
+    "Ddw2HDhctTGDhXPFNA4oNHHm+B/Zr3HvWISoh2xk2RUoebkLGW4iFcM26Lvzkb+F\n"
+    "vn7BP5mT9wAwwc9wLdlLxuzOotEojmWDBoXN9YcOJrX0nzO+DP+2uen4X5RtFPGI\n"
+    "13UP7AkbnOd1SbG6r8um5W0PnU7rO8wvQLpWe6TmoKYAt+uD1n8dfGyl4DNFNxMz\n"
+    "xZBmZTuL1tdTj1Eb3mOj13133oO1ctpNBI4Khm9F4J9x7c/lr1aoC7OtA+eBXALL\n"
+    "pOL8fI/mwVMjDFYNUSZbQCelQRXpm3F6ds5hamHbqqB1AgMBAAE=\n"
+    "-----END PUBLIC KEY-----\n"
+)
 
 
 class ArchiveIn(BodyIn):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"public_key": EXAMPLE_PUBLIC_KEY}]})
+
     public_key: str = Field(
         max_length=16384,
         description="An RSA public key (PEM, at least 3072 bits): the archive's content key is wrapped for "

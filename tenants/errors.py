@@ -20,6 +20,11 @@ class TenantErrorCode(StrEnum):
     # The job queue (api/platform_jobs.py).
     JOB_NOT_FOUND = "job_not_found"
     JOB_NOT_RETRYABLE = "job_not_retryable"
+    # Organization archives (api/platform_archives.py, tenants/archive/).
+    ARCHIVE_NOT_FOUND = "archive_not_found"
+    ARCHIVE_NOT_READY = "archive_not_ready"
+    ARCHIVE_EXPIRED = "archive_expired"
+    ARCHIVE_KEY_INVALID = "archive_key_invalid"
 
 
 class TenantNotFound(NotFound):
