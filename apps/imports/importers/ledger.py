@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
@@ -291,6 +291,19 @@ def _amount_text(row: SourceRow) -> str:
     return required(row, "amount")
 
 
+def _date_cell(row: SourceRow) -> date | None:
+    """``effective_date``: ISO text, or a spreadsheet's date cell (a date at midnight)."""
+    value = row.values.get("effective_date")
+    if isinstance(value, datetime):
+        if value.time() != time(0) or value.tzinfo is not None:
+            raise ValueError(value)
+        return value.date()
+    if isinstance(value, date):
+        return value
+    text = cell_text(row, "effective_date")
+    return None if text is None else date.fromisoformat(text.strip(" "))
+
+
 @dataclass(frozen=True)
 class _TransactionDraft:
     """A transaction of the file, checked: what ``transaction_record`` takes."""
@@ -457,8 +470,7 @@ class LedgerTransactionsImporter(Importer):
         except LedgerInvalid as exc:
             issues.append(issue_of(first, exc, column="currency"))
         try:
-            text = cell_text(first, "effective_date")
-            header["effective_date"] = None if text is None else date.fromisoformat(text.strip(" "))
+            header["effective_date"] = _date_cell(first)
         except (ValueError, LedgerInvalid):
             issues.append(
                 RowIssue(

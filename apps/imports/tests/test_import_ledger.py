@@ -11,6 +11,7 @@ import copy
 import io
 import uuid
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -186,7 +187,7 @@ def _transactions() -> list[SourceRow]:
         ("T5", "", "", "", "8888", "-5.00"),  # 13: only organization B has 8888
         ("T6", "Dollars", "EUR", "", "1200", "5.00"),  # 14: a USD account
         ("T6", "", "", "", "4000", "-5.00"),  # 15
-        ("T7", "Numbers from a spreadsheet", "EUR", "2026-03-02", "1100", 7.5),  # 16
+        ("T7", "Numbers from a spreadsheet", "EUR", datetime(2026, 3, 2), "1100", 7.5),  # 16: XLSX cells  # noqa: DTZ001
         ("T7", "", "", "", "1000", -7.5),  # 17
         ("", "No reference", "EUR", "", "1000", "1.00"),  # 18
     )
