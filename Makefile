@@ -78,6 +78,14 @@ bench-scheduling: install
 # Analytics reads on 1,000,000 postings and 100,000 bookings (issue 15): dashboard and 1-year series p50/p95.
 bench-analytics: install
 	$(PY) bench/analytics.py
+# Bulk import of 100,000 entity rows (CSV, issue 16): validate s, commit s, rows/s, peak RSS (BENCH_IMPORT_ROWS).
+.PHONY: bench-import
+bench-import: install
+	$(PY) bench/import_bench.py --rows $${BENCH_IMPORT_ROWS:-100000}
+# Provisioning p50/p95 by cloning the template schema vs by migrations (issue 17): BENCH_RUNS (20) each.
+.PHONY: bench-provision
+bench-provision: install
+	$(PY) bench/provision_bench.py --runs $${BENCH_RUNS:-20}
 # Frontend-like users (locust, headless) against gunicorn as in production: LOADTEST_USERS (1000),
 # LOADTEST_TENANTS (5), LOADTEST_DURATION (10m), LOADTEST_SPAWN_RATE, LOADTEST_ENTITIES; see bench/README.md.
 loadtest: install

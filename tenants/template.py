@@ -296,16 +296,6 @@ SELECT format('CREATE FUNCTION %%I.%%I(%%s) RETURNS %%s LANGUAGE %%I %%s%%s%%s%%
  ORDER BY p.proname, p.oid
 """
 
-_DEFAULTS_SQL = """
-SELECT format('ALTER TABLE %%I.%%I ALTER COLUMN %%I SET DEFAULT %%s',
-              %(new)s, c.relname, a.attname, pg_get_expr(d.adbin, d.adrelid))
-  FROM pg_attrdef d
-  JOIN pg_class c ON c.oid = d.adrelid
-  JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
- WHERE c.relnamespace = %(tpl)s::regnamespace AND a.attgenerated = ''
- ORDER BY c.relname, a.attnum
-"""
-
 _SEQUENCE_OWNERS_SQL = """
 SELECT format('ALTER SEQUENCE %%I.%%I OWNED BY %%I.%%I.%%I',
               %(new)s, s.relname, %(new)s, t.relname, a.attname)
@@ -318,14 +308,31 @@ SELECT format('ALTER SEQUENCE %%I.%%I OWNED BY %%I.%%I.%%I',
  ORDER BY s.relname
 """
 
-# Constraint triggers come with the triggers; foreign keys after every key they may reference.
-_CONSTRAINTS_SQL = """
-SELECT format('ALTER TABLE %%I.%%I ADD CONSTRAINT %%I %%s', %(new)s, c.relname, con.conname,
-              pg_get_constraintdef(con.oid))
+# What each table gets after its rows are in, as ``ALTER TABLE`` clauses: defaults and constraints
+# (phase 0), then foreign keys (phase 1: after every key they may reference). Constraint triggers
+# come with the triggers. One ``ALTER TABLE`` per table and phase.
+_TABLE_CHANGES_SQL = """
+SELECT 0, format('%%I.%%I', %(new)s, c.relname), a.attnum,
+       format('ALTER COLUMN %%I SET DEFAULT %%s', a.attname, pg_get_expr(d.adbin, d.adrelid))
+  FROM pg_attrdef d
+  JOIN pg_class c ON c.oid = d.adrelid
+  JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+ WHERE c.relnamespace = %(tpl)s::regnamespace AND a.attgenerated = ''
+UNION ALL
+SELECT CASE WHEN con.contype = 'f' THEN 1 ELSE 0 END, format('%%I.%%I', %(new)s, c.relname), 10000,
+       format('ADD CONSTRAINT %%I %%s', con.conname, pg_get_constraintdef(con.oid))
   FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid
  WHERE c.relnamespace = %(tpl)s::regnamespace AND con.contype IN ('p', 'u', 'x', 'c', 'f')
- ORDER BY con.contype = 'f', c.relname, con.conname
+ ORDER BY 1, 2, 3, 4
 """
+
+
+def _table_changes(rows: list[tuple[Any, ...]]) -> list[str]:
+    grouped: dict[tuple[int, str], list[str]] = {}
+    for phase, table, _order, clause in rows:
+        grouped.setdefault((phase, table), []).append(_reparse_stable(clause))
+    return [f"ALTER TABLE {table} {', '.join(clauses)}" for (_phase, table), clauses in grouped.items()]
+
 
 # Index and trigger definitions always name their table qualified: returned with that name.
 _INDEXES_SQL = """
@@ -463,9 +470,8 @@ def template_clone(*, tenant: Organization) -> int:
             for header, config, body in _rows(raw, _FUNCTIONS_SQL, params)
         ]
         later = [
-            *_statements(raw, _DEFAULTS_SQL, params),
             *_statements(raw, _SEQUENCE_OWNERS_SQL, params),
-            *(_reparse_stable(row) for row in _statements(raw, _CONSTRAINTS_SQL, params)),
+            *_table_changes(_rows(raw, _TABLE_CHANGES_SQL, params)),
             *(_reparse_stable(_requalified(*row)) for row in _rows(raw, _INDEXES_SQL, params)),
             *(_requalified(*row) for row in _rows(raw, _TRIGGERS_SQL, params)),
         ]
