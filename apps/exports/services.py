@@ -118,7 +118,7 @@ def export_request(
     parsed = export_filters_parse(exportable, filters)
     exportable.rows(parsed, viewer)  # a parent the caller may not see is a 404 now, not a failed job
     _running_lock()
-    running = Export.objects.filter(status__in=[ExportStatus.QUEUED, ExportStatus.RUNNING]).count()
+    running = _unfinished(since=timezone.now() - _ttl()).count()
     if running >= settings.HUB_EXPORT_MAX_RUNNING:
         raise ExportsBusy()
     export = Export(
@@ -132,6 +132,21 @@ def export_request(
     audit_change(action=AuditEntry.Action.CREATE, instance=export, actor=actor)
     export_write_defer(export_id=export.id)
     return export
+
+
+def _ttl() -> datetime.timedelta:
+    return datetime.timedelta(hours=settings.HUB_EXPORT_TTL_HOURS)
+
+
+def _unfinished(*, since: datetime.datetime | None = None, before: datetime.datetime | None = None) -> Any:
+    """Exports queued or running, requested after ``since`` or before ``before``: one older than
+    ``HUB_EXPORT_TTL_HOURS`` lost its worker (the purge fails it) and no longer counts as running."""
+    exports = Export.objects.filter(status__in=[ExportStatus.QUEUED, ExportStatus.RUNNING])
+    if since is not None:
+        exports = exports.filter(created_at__gte=since)
+    if before is not None:
+        exports = exports.filter(created_at__lt=before)
+    return exports
 
 
 # --- The job --------------------------------------------------------------------------------------
@@ -308,8 +323,8 @@ def _export_finished(export: Export, *, name: str, written: _Written, checksum: 
 def _export_failed(export_id: uuid.UUID, *, code: str, detail: str) -> None:
     with transaction.atomic():
         export = Export.objects.select_for_update().filter(id=export_id).first()
-        if export is None:
-            return
+        if export is None or export.status in (ExportStatus.SUCCEEDED, ExportStatus.EXPIRED):
+            return  # a failure never overwrites a file written meanwhile
         before = audit_snapshot(export)
         export.status, export.error_code, export.error_detail = ExportStatus.FAILED, code, detail[:500]
         export.finished_at = timezone.now()
@@ -394,7 +409,8 @@ EXPIRE_BATCH = 100
 
 def exports_expire(*, now: datetime.datetime | None = None) -> int:
     """Remove the files of the organization's exports past ``expires_at`` and mark them expired, a
-    batch at a time (each its own transaction, its files removed once it commits); how many."""
+    batch at a time (each its own transaction, its files removed once it commits); how many. Exports
+    still queued or running ``HUB_EXPORT_TTL_HOURS`` after they were asked for are marked failed."""
     now = now or timezone.now()
     expired = 0
     while True:
@@ -414,4 +430,9 @@ def exports_expire(*, now: datetime.datetime | None = None) -> int:
                 transaction.on_commit(lambda name=name: file_delete(name))  # type: ignore[misc]
         expired += len(batch)
         if len(batch) < EXPIRE_BATCH:
-            return expired
+            break
+    for export_id in _unfinished(before=now - _ttl()).values_list("id", flat=True)[:EXPIRE_BATCH]:
+        _export_failed(
+            export_id, code=ExportErrorCode.EXPORT_ERROR, detail="Its job never finished (stalled)."
+        )
+    return expired

@@ -254,6 +254,22 @@ def test_not_ready_is_409_and_limits_answer_429_and_a_clear_failure(
     assert export_post(admin_client, "entities").status_code == 202  # one slot free again
 
 
+def test_an_export_whose_job_never_finished_stops_counting_and_is_failed_by_the_purge(
+    admin_client: Client, tenant_a: Organization, entities: list[Entity], settings: Any
+) -> None:
+    settings.HUB_EXPORT_MAX_RUNNING = 1
+    stalled = export_post(admin_client, "entities").json()["id"]
+    assert_error(export_post(admin_client, "entities"), 429, "exports_busy")
+    with tenant_context(tenant_a):
+        Export.objects.filter(id=stalled).update(created_at=timezone.now() - datetime.timedelta(hours=25))
+    fresh = export_post(admin_client, "entities")
+    assert fresh.status_code == 202, fresh.content
+    with tenant_context(tenant_a):
+        services.exports_expire()
+    assert admin_client.get(f"{URL}{stalled}").json()["status"] == "failed"
+    assert admin_client.get(f"{URL}{fresh.json()['id']}").json()["status"] == "queued"
+
+
 def test_one_audit_entry_names_the_ids_or_the_range(
     admin_client: Client, tenant_a: Organization, entities: list[Entity], monkeypatch: Any
 ) -> None:
