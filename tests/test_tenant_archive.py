@@ -327,3 +327,25 @@ def test_an_rsa_wrapped_archive_opens_only_with_its_private_key(tmp_path: Path) 
         container.rsa_public_key_load(
             small.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         )
+
+
+@pytest.mark.usefixtures("committed")
+def test_an_audit_chain_broken_before_the_export_is_refused_and_undone(
+    archive: Path, key_file: Path, tmp_path: Path
+) -> None:
+    """Re-encrypted under the same key (so the archive itself is sound), one entry's recorded hash
+    altered: the restore verifies the chain as archived, refuses, and deletes what it provisioned."""
+    columns: list[str] = []
+
+    def forge(record: dict[str, Any]) -> dict[str, Any]:
+        if record["t"] == "manifest":
+            columns.extend(next(t["columns"] for t in record["tables"] if t["name"] == "audit_auditentry"))
+        elif record["table"] == "audit_auditentry":
+            record["rows"][0][columns.index("changes")] = '{"forged": true}'
+        return record
+
+    new_id, slug = uuid.uuid4(), f"arc-f-{uuid.uuid4().hex[:6]}"
+    with pytest.raises(CommandError, match=r"archive_restore_failed.*audit chain is broken"):
+        _import(_rewritten(archive, key_file, tmp_path, forge), key_file, organization_id=new_id, slug=slug)
+    assert not Organization.objects.filter(organization_id=new_id).exists()
+    assert not DataKey.objects.filter(organization_id=new_id).exists()

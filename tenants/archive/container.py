@@ -233,9 +233,17 @@ def archive_header(stream: BinaryIO) -> dict[str, Any]:
     return header
 
 
-def archive_records(stream: BinaryIO, key_source: KeySource) -> Iterator[dict[str, Any]]:
+def archive_records(
+    stream: BinaryIO,
+    key_source: KeySource,
+    *,
+    expected_sha256: str | None = None,
+    verified: list[str] | None = None,
+) -> Iterator[dict[str, Any]]:
     """Every record of the archive in order, each authenticated; after the last one, the checksum and
-    the final frame are checked. A consumer must read to the end before trusting what it read."""
+    the final frame are checked (and the checksum is ``expected_sha256``, when given: the very archive
+    an earlier pass verified; appended to ``verified`` once checked). A consumer must read to the end
+    before trusting what it read."""
     header = archive_header(stream)
     aead = AESGCM(key_source(header.get("key") or {}, header["archive_id"]))
     checksum, index = hashlib.sha256(), 0
@@ -251,6 +259,10 @@ def archive_records(stream: BinaryIO, key_source: KeySource) -> Iterator[dict[st
         if final:
             if record.get("sha256") != checksum.hexdigest() or record.get("records") != index:
                 raise ArchiveRefused("the archive's checksum does not match", code="archive_tampered")
+            if expected_sha256 is not None and record["sha256"] != expected_sha256:
+                raise ArchiveRefused("the archive changed while it was restored", code="archive_tampered")
+            if verified is not None:
+                verified.append(record["sha256"])
             if stream.read(1):
                 raise ArchiveRefused("the archive has data after its end", code="archive_tampered")
             return

@@ -29,6 +29,7 @@ What a restore has to change, and how:
 from __future__ import annotations
 
 import base64
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from django.apps import apps
-from django.db import connections, transaction
+from django.db import DatabaseError, connections, transaction
 from django.db.migrations.loader import MigrationLoader
 from django_tenants.utils import tenant_context
 
@@ -60,9 +61,15 @@ class RestoreSummary:
     audit_entries_relinked: int
 
 
-def _records(path: str | Path, key_source: KeySource) -> Iterator[dict[str, Any]]:
+def _records(
+    path: str | Path,
+    key_source: KeySource,
+    *,
+    expected_sha256: str | None = None,
+    verified: list[str] | None = None,
+) -> Iterator[dict[str, Any]]:
     with open(path, "rb") as stream:
-        yield from archive_records(stream, key_source)
+        yield from archive_records(stream, key_source, expected_sha256=expected_sha256, verified=verified)
 
 
 def _migrations_check(manifest: dict[str, Any]) -> None:
@@ -96,10 +103,12 @@ def _natural_key_maps(manifest: dict[str, Any]) -> dict[str, dict[str, int]]:
 
 
 def tenant_archive_verify(*, path: str | Path, key_source: KeySource) -> dict[str, Any]:
-    """Read the whole archive and check it (nothing is written); its manifest, or ``ArchiveRefused``."""
+    """Read the whole archive and check it (nothing is written); its manifest (with the content's
+    checksum under ``sha256``), or ``ArchiveRefused``."""
     manifest: dict[str, Any] | None = None
     widths: dict[str, int] = {}
-    for record in _records(path, key_source):
+    verified: list[str] = []
+    for record in _records(path, key_source, verified=verified):
         if manifest is None:
             if record.get("t") != "manifest":
                 raise ArchiveRefused("the archive has no manifest", code="archive_invalid")
@@ -112,7 +121,7 @@ def tenant_archive_verify(*, path: str | Path, key_source: KeySource) -> dict[st
                 raise ArchiveRefused("the archive's rows do not match its tables", code="archive_invalid")
     if manifest is None:
         raise ArchiveRefused("the archive is empty", code="archive_invalid")
-    return manifest
+    return {**manifest, "sha256": verified[0]}
 
 
 def _conflicts_refuse(*, organization_id: uuid.UUID, slug: str) -> None:
@@ -162,8 +171,13 @@ def tenant_archive_restore(
         summary = _restore(
             tenant=tenant, manifest=manifest, maps=maps, path=path, key_source=key_source, say=say
         )
-    except BaseException:
+    except BaseException as exc:
         tenant_delete(tenant=tenant, confirm=str(tenant.organization_id), actor=actor)
+        if isinstance(exc, DatabaseError):  # a row the schema refuses, a broken chain: said, and undone
+            raise ArchiveRefused(
+                f"the restore failed and was undone: {str(exc).splitlines()[0]}",
+                code="archive_restore_failed",
+            ) from exc
         raise
     with tenant_context(tenant):
         audit_seal_pending()
@@ -276,14 +290,13 @@ class _Restorer:
     def audit_relink(self) -> int:
         if "audit_auditentry" not in self.here:
             return 0
+        # Made and dropped inside the restore's transaction: a failure rolls the function back too.
         self.execute(RELINK_FUNCTION)
-        try:
-            result = self.execute(
-                "SELECT pg_temp.hub_archive_relink(%s, %s::jsonb)",
-                [str(self.source), _json(self.content_types)],
-            )
-        finally:
-            self.execute("DROP FUNCTION IF EXISTS pg_temp.hub_archive_relink(uuid, jsonb)")
+        result = self.execute(
+            "SELECT pg_temp.hub_archive_relink(%s, %s::jsonb)",
+            [str(self.source), json.dumps(self.content_types)],
+        )
+        self.execute("DROP FUNCTION pg_temp.hub_archive_relink(uuid, jsonb)")
         return int(result[0][0])
 
     def sequences_set(self) -> None:
@@ -297,12 +310,6 @@ class _Restorer:
         for name, (value, is_called) in self.manifest["sequences"].items():
             if name in existing:
                 self.execute("SELECT setval(%s::regclass, %s, %s)", [f'"{name}"', value, is_called])
-
-
-def _json(value: Any) -> str:
-    import json
-
-    return json.dumps(value)
 
 
 def _restore(
@@ -325,14 +332,13 @@ def _restore(
             restorer.data_keys_add()
             restorer.guards(on=False)
             counts: dict[str, int] = {}
-            for record in _records(path, key_source):
+            for record in _records(path, key_source, expected_sha256=manifest["sha256"]):
                 if record.get("t") != "rows":
                     continue
                 copied = restorer.rows_copy(record["table"], record["rows"])
                 counts[record["table"]] = counts.get(record["table"], 0) + copied
                 rows += copied
-            for table, count in counts.items():
-                say(f"{table}: {count} rows")
+                say(f"{record['table']}: {counts[record['table']]} rows")
             relinked = restorer.audit_relink()
             say(f"audit chain: {relinked} entries verified and linked again")
             restorer.sequences_set()
