@@ -38,6 +38,9 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -177,6 +180,22 @@ def _newest_version(organization_id: uuid.UUID, *, using: str) -> int | None:
     return latest["v"]
 
 
+# Keys checked once for a bulk write (``data_keys_pinned``): one statement's values, one check.
+_pinned: ContextVar[OrganizationKeys | None] = ContextVar("data_keys_pinned", default=None)
+
+
+@contextmanager
+def data_keys_pinned(organization_id: uuid.UUID, *, using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
+    """Inside the block, values of the organization are encrypted (and blind-indexed) under the keys
+    checked once on entering it, not once per value: for a bulk INSERT of many rows (an import's batch),
+    which is one statement, as a single value's write is. Keep the block to one statement's values."""
+    token = _pinned.set(_encryption_keys(organization_id, using=using))
+    try:
+        yield
+    finally:
+        _pinned.reset(token)
+
+
 def _encryption_keys(organization_id: uuid.UUID, *, using: str) -> OrganizationKeys:
     """The organization's keys, their newest version checked against the database (one indexed read).
 
@@ -184,6 +203,9 @@ def _encryption_keys(organization_id: uuid.UUID, *, using: str) -> OrganizationK
     organization again (other versions): either way this process's copy is dropped and re-read, so it
     never writes a value, or a blind index, that the other processes cannot read or find.
     """
+    pinned = _pinned.get()
+    if pinned is not None and pinned.organization_id == organization_id:
+        return pinned
     cached = _cache.get(organization_id)
     if cached is not None and _newest_version(organization_id, using=using) == cached.current:
         return cached

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.models import Permission
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from guardian.models import UserObjectPermission
 
@@ -30,7 +30,8 @@ from apps.members.errors import MemberNotFound
 from apps.members.selectors import organization_user_get
 from apps.notifications.events import entities_event_emit, entity_event_emit
 from hub.errors import violated_constraint
-from tenants.fields import with_blind_indexes
+from tenants.crypto import data_keys_pinned
+from tenants.fields import connection_organization_id, with_blind_indexes
 from tenants.models import User
 
 if TYPE_CHECKING:
@@ -145,7 +146,8 @@ def entity_create_many(*, actor: User, entities: list[Entity], source_import: uu
         entity.source_import = source_import
         entity.created_by = entity.updated_by = actor
     try:
-        with transaction.atomic():
+        # One statement: its encrypted values under keys checked once (``tenants.crypto``).
+        with transaction.atomic(), data_keys_pinned(connection_organization_id(connection)):
             Entity.objects.bulk_create(entities)
     except IntegrityError as exc:
         if violated_constraint(exc) == "entity_reference_unique_per_kind":
