@@ -25,6 +25,7 @@ from django.db.models import Q
 
 from apps.imports.base import BATCH_ROWS, Column, Importer, IssueCode, RowIssue, SourceRow
 from apps.imports.errors import ImportNotUndoable
+from apps.imports.importers.linked import ENTITY_COLUMN, Key, entities_found, entity_key, entity_viewer
 from apps.ledger import validators
 from apps.ledger.errors import LedgerConflict, LedgerErrorCode, LedgerInvalid
 from apps.ledger.models import Account, Transaction
@@ -100,6 +101,7 @@ class _AccountDraft:
     name: str
     type: str
     currency: str
+    entity: Key | None = None
 
 
 class LedgerAccountsImporter(Importer):
@@ -112,6 +114,7 @@ class LedgerAccountsImporter(Importer):
         Column("name", "The account's name (1 to 200 characters).", "Bank", True),
         Column("type", "asset, liability, equity, income or expense.", "asset", True),
         Column("currency", "ISO 4217 code in upper case; fixed for good.", "EUR", True),
+        ENTITY_COLUMN,
     )
 
     def _draft(self, row: SourceRow) -> tuple[_AccountDraft | None, list[RowIssue]]:
@@ -130,9 +133,13 @@ class LedgerAccountsImporter(Importer):
                 issues.append(_missing_issue(row, missing))
             except LedgerInvalid as exc:
                 issues.append(issue_of(row, exc, column=column))
+        try:
+            entity = entity_key(row.values.get("entity"))
+        except ValueError as exc:
+            issues.append(RowIssue(row.number, "entity", IssueCode.INVALID, str(exc)))
         if issues:
             return None, issues
-        return _AccountDraft(**values), []
+        return _AccountDraft(**values, entity=entity), []
 
     def validate(self, rows: Iterable[SourceRow]) -> Iterator[RowIssue]:
         seen: set[str] = set()
@@ -140,10 +147,19 @@ class LedgerAccountsImporter(Importer):
             drafts = [(row, *self._draft(row)) for row in batch]
             codes = {draft.code for _, draft, _ in drafts if draft is not None}
             taken = set(Account.objects.filter(code__in=codes).values_list("code", flat=True))
+            linked = entities_found({d.entity for _, d, _ in drafts if d and d.entity}, context=self.context)
             for row, draft, issues in drafts:
                 yield from issues
                 if draft is None:
                     continue
+                if draft.entity is not None and draft.entity not in linked:
+                    kind, reference = draft.entity
+                    yield RowIssue(
+                        row.number,
+                        "entity",
+                        IssueCode.UNKNOWN_REFERENCE,
+                        f"No live entity {kind}:{reference[:100]} is visible to you.",
+                    )
                 if draft.code in seen:
                     yield RowIssue(
                         row.number,
@@ -160,10 +176,9 @@ class LedgerAccountsImporter(Importer):
     def commit(self, rows: Iterable[SourceRow], *, skip: Container[int]) -> Iterator[int]:
         handled = 0
         for batch in batches(rows):
-            for row in batch:
-                if row.number in skip:
-                    continue
-                draft, issues = self._draft(row)
+            drafts = [(row, *self._draft(row)) for row in batch if row.number not in skip]
+            linked = entities_found({d.entity for _, d, _ in drafts if d and d.entity}, context=self.context)
+            for _, draft, issues in drafts:
                 if draft is None:  # pragma: no cover - validate reported it, the framework skips it
                     raise LedgerInvalid(issues[0].message, field=issues[0].column)
                 account_create(
@@ -172,6 +187,8 @@ class LedgerAccountsImporter(Importer):
                     name=draft.name,
                     type=draft.type,
                     currency=draft.currency,
+                    entity_id=None if draft.entity is None else linked[draft.entity],
+                    viewer=entity_viewer(self.context),
                     source_import=self.context.import_id,
                 )
                 handled += 1

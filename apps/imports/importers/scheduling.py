@@ -24,6 +24,7 @@ from django.db.models import Q
 
 from apps.imports.base import BATCH_ROWS, Column, Importer, IssueCode, RowIssue, SourceRow
 from apps.imports.errors import ImportNotUndoable
+from apps.imports.importers.linked import ENTITY_COLUMN, Key, entities_found, entity_key, entity_viewer
 from apps.scheduling import availability, validators
 from apps.scheduling.errors import SchedulingInvalid
 from apps.scheduling.models import Booking, BookingSeries, Resource
@@ -113,11 +114,19 @@ _RESOURCE_CLEANERS: dict[str, Any] = {
     "kind": lambda row: validators.kind_clean(_required(row, "kind").strip(" ")),
     "timezone": lambda row: validators.timezone_clean(_required(row, "timezone").strip(" ")),
     "capacity": _capacity,
+    "entity": lambda row: _entity(row),
 }
 
 
+def _entity(row: SourceRow) -> Key | None:
+    try:
+        return entity_key(row.values.get("entity"))
+    except ValueError as exc:
+        raise SchedulingInvalid(str(exc), field="entity") from None
+
+
 class ResourcesImporter(Importer):
-    """Resources, as ``POST /api/v1/scheduling/resources`` takes them (without a linked entity)."""
+    """Resources, as ``POST /api/v1/scheduling/resources`` takes them."""
 
     type = "resources"
     label = "Resources"
@@ -137,6 +146,7 @@ class ResourcesImporter(Importer):
         ),
         Column("timezone", "IANA time zone of its availability (Europe/Berlin).", "Europe/Berlin", True),
         Column("capacity", "Bookings it takes at once, 1 to 10000; empty: 1.", "8"),
+        ENTITY_COLUMN,
     )
 
     def validate(self, rows: Iterable[SourceRow]) -> Iterator[RowIssue]:
@@ -149,8 +159,19 @@ class ResourcesImporter(Importer):
                     "name", flat=True
                 )
             )
+            linked = entities_found(
+                {values["entity"] for _, values, _ in checked if values.get("entity")}, context=self.context
+            )
             for row, values, issues in checked:
                 yield from issues
+                key = values.get("entity")
+                if key is not None and key not in linked:
+                    yield RowIssue(
+                        row.number,
+                        "entity",
+                        IssueCode.UNKNOWN_REFERENCE,
+                        f"No live entity {key[0]}:{key[1][:100]} is visible to you.",
+                    )
                 name = values.get("name")
                 if name is None:
                     continue
@@ -170,13 +191,20 @@ class ResourcesImporter(Importer):
     def commit(self, rows: Iterable[SourceRow], *, skip: Container[int]) -> Iterator[int]:
         handled = 0
         for batch in _batches(rows):
-            for row in batch:
-                if row.number in skip:
-                    continue
-                values, issues = _cells(row, _RESOURCE_CLEANERS)
+            checked = [(row, *_cells(row, _RESOURCE_CLEANERS)) for row in batch if row.number not in skip]
+            linked = entities_found(
+                {values["entity"] for _, values, _ in checked if values.get("entity")}, context=self.context
+            )
+            for _, values, issues in checked:
                 if issues:  # pragma: no cover - validate reported it, the framework skips it
                     raise SchedulingInvalid(issues[0].message, field=issues[0].column)
-                resource_create(**values, source_import=self.context.import_id)
+                key = values.pop("entity")
+                resource_create(
+                    **values,
+                    entity_id=None if key is None else linked[key],
+                    viewer=entity_viewer(self.context),
+                    source_import=self.context.import_id,
+                )
                 handled += 1
             yield handled
 

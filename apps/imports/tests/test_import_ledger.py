@@ -24,6 +24,7 @@ from django.test import Client
 from django_tenants.utils import tenant_context
 
 from apps.audit.models import AuditEntry
+from apps.entities.services import entity_create
 from apps.imports.base import ImportContext, IssueCode, RowIssue, SourceRow
 from apps.imports.errors import ImportNotUndoable
 from apps.imports.importers.ledger import LedgerAccountsImporter, LedgerTransactionsImporter
@@ -97,17 +98,22 @@ def audited(model: type[Any], ids: Iterable[Any], action: int) -> list[AuditEntr
 def test_accounts_validate_commit_undo(
     tenant_a: Organization, tenant_b: Organization, actor: User, b_actor: User, chart: Chart
 ) -> None:
+    with tenant_context(tenant_a):
+        acme = entity_create(actor=actor, kind="customer", name="Acme", reference="ACME")
     with tenant_context(tenant_b):
         services.account_create(actor=b_actor, code="7777", name="B only", type="asset", currency="EUR")
+        entity_create(actor=b_actor, kind="customer", name="Beta", reference="BETA")
     rows = source(
-        ACCOUNT_COLUMNS,
-        ("1000", "Cash again", "asset", "EUR"),  # 2: taken
-        ("5000", "Rent", "expense", "EUR"),  # 3
-        ("5000", "Rent twice", "expense", "EUR"),  # 4: twice in the file
-        ("5100", "", "expense", "EUR"),  # 5: no name
-        ("5200", "Odd", "bogus", "EUX"),  # 6: type and currency
-        ("7777", "Only B has it", "asset", "USD"),  # 7: another organization's code is free here
-        ("x" * 41, "Long code", "asset", "EUR"),  # 8
+        (*ACCOUNT_COLUMNS, "entity"),
+        ("1000", "Cash again", "asset", "EUR", ""),  # 2: taken
+        ("5000", "Rent", "expense", "EUR", ""),  # 3
+        ("5000", "Rent twice", "expense", "EUR", ""),  # 4: twice in the file
+        ("5100", "", "expense", "EUR", ""),  # 5: no name
+        ("5200", "Odd", "bogus", "EUX", ""),  # 6: type and currency
+        ("7777", "Only B has it", "asset", "USD", "Customer: ACME"),  # 7: B's code is free here
+        ("x" * 41, "Long code", "asset", "EUR", ""),  # 8
+        ("5300", "Beta's", "asset", "EUR", "customer:BETA"),  # 9: only organization B has it
+        ("5400", "Odd link", "asset", "EUR", "ACME"),  # 10: no kind
     )
     context = ImportContext(actor=actor, import_id=uuid.uuid4())
     with tenant_context(tenant_a):
@@ -119,6 +125,8 @@ def test_accounts_validate_commit_undo(
             (6, "type", IssueCode.INVALID),
             (6, "currency", IssueCode.INVALID),
             (8, "code", IssueCode.INVALID),
+            (9, "entity", IssueCode.UNKNOWN_REFERENCE),
+            (10, "entity", IssueCode.INVALID),
         ]
         assert (
             Account.objects.filter(source_import=context.import_id).count() == 0
@@ -132,6 +140,7 @@ def test_accounts_validate_commit_undo(
             ("5000", "Rent", "expense", "EUR"),
             ("7777", "Only B has it", "asset", "USD"),
         ]
+        assert [a.entity_id for a in created] == [None, acme.id]
         entries = audited(Account, [a.id for a in created], AuditEntry.Action.CREATE)
         assert len(entries) == 2
         assert {entry.changes["source_import"][1] for entry in entries} == {str(context.import_id)}

@@ -23,6 +23,7 @@ from django.test import Client
 from django_tenants.utils import tenant_context
 
 from apps.audit.models import AuditEntry
+from apps.entities.services import entity_create
 from apps.imports.base import ImportContext, IssueCode, RowIssue, SourceRow
 from apps.imports.errors import ImportNotUndoable
 from apps.imports.importers.scheduling import BookingsImporter, ResourcesImporter
@@ -77,16 +78,18 @@ def audited(model: type[Any], ids: Iterable[Any], action: int) -> list[AuditEntr
 def test_resources_validate_commit_undo(tenant_a: Organization, tenant_b: Organization, actor: User) -> None:
     with tenant_context(tenant_a):
         services.resource_create(kind="room", name="Room 1", timezone="Europe/Berlin")
+        acme = entity_create(actor=actor, kind="customer", name="Acme", reference="ACME")
     with tenant_context(tenant_b):
         services.resource_create(kind="room", name="Beta Room", timezone="America/New_York")
+        entity_create(actor=actor, kind="customer", name="Beta", reference="BETA")
     rows = source(
-        RESOURCE_COLUMNS,
-        ("Room 1", "room", "Europe/Berlin", ""),  # 2: name taken
-        ("Lab", "room", "Europe/Berlin", "4"),  # 3
-        ("Lab", "room", "Europe/Berlin", ""),  # 4: twice in the file
-        ("Odd", "Bad Kind", "Mars/Base", "0"),  # 5
-        ("Beta Room", "room", "UTC", 2),  # 6: only organization B has it
-        ("", "room", "UTC", "many"),  # 7
+        (*RESOURCE_COLUMNS, "entity"),
+        ("Room 1", "room", "Europe/Berlin", "", ""),  # 2: name taken
+        ("Lab", "room", "Europe/Berlin", "4", "customer:ACME"),  # 3
+        ("Lab", "room", "Europe/Berlin", "", ""),  # 4: twice in the file
+        ("Odd", "Bad Kind", "Mars/Base", "0", ""),  # 5
+        ("Beta Room", "room", "UTC", 2, ""),  # 6: only organization B has it
+        ("", "room", "UTC", "many", "customer:BETA"),  # 7: B's entity
     )
     context = ImportContext(actor=actor, import_id=uuid.uuid4())
     with tenant_context(tenant_a):
@@ -99,6 +102,7 @@ def test_resources_validate_commit_undo(tenant_a: Organization, tenant_b: Organi
             (5, "capacity", IssueCode.INVALID),
             (7, "name", IssueCode.REQUIRED),
             (7, "capacity", IssueCode.INVALID),
+            (7, "entity", IssueCode.UNKNOWN_REFERENCE),
         ]
         assert not Resource.objects.filter(source_import=context.import_id).exists()
 
@@ -110,6 +114,7 @@ def test_resources_validate_commit_undo(tenant_a: Organization, tenant_b: Organi
             ("Beta Room", "room", "UTC", 2),
             ("Lab", "room", "Europe/Berlin", 4),
         ]
+        assert [r.entity_id for r in created] == [None, acme.id]
         ids = [r.id for r in created]
         entries = audited(Resource, ids, AuditEntry.Action.CREATE)
         assert len(entries) == 2
