@@ -15,6 +15,7 @@ deleted. Undoing an accounts import deletes its accounts, refused while any of t
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -23,7 +24,7 @@ from typing import Any
 
 from django.db.models import Q
 
-from apps.imports.base import BATCH_ROWS, Column, Importer, IssueCode, RowIssue, SourceRow
+from apps.imports.base import BATCH_ROWS, Column, ImportContext, Importer, IssueCode, RowIssue, SourceRow
 from apps.imports.errors import ImportNotUndoable
 from apps.imports.importers.linked import ENTITY_COLUMN, Key, entities_found, entity_key, entity_viewer
 from apps.ledger import validators
@@ -216,7 +217,7 @@ class LedgerAccountsImporter(Importer):
 # --- Transactions -------------------------------------------------------------------------------
 
 # The columns every row of a transaction repeats or leaves empty (its first row's value holds).
-_HEADER_COLUMNS = ("description", "currency", "effective_date", "state")
+_HEADER_COLUMNS = ("description", "currency", "effective_date", "state", "entity")
 
 
 @dataclass
@@ -272,10 +273,12 @@ class _Lookups:
 
     accounts: dict[str, Account]
     references_used: set[str]
+    entities: dict[Key, uuid.UUID]
 
     @classmethod
-    def of(cls, batch: list[_Group | SourceRow]) -> _Lookups:
+    def of(cls, batch: list[_Group | SourceRow], context: ImportContext) -> _Lookups:
         groups = [item for item in batch if isinstance(item, _Group)]
+        keys = {key for group in groups if (key := _quiet_entity(group.rows[0])) is not None}
         codes = {
             code.strip(" ")
             for group in groups
@@ -290,7 +293,18 @@ class _Lookups:
             .exclude(state=Transaction.State.VOIDED)
             .values_list("reference", flat=True)
         )
-        return cls(accounts=accounts, references_used={reference for reference in held if reference})
+        return cls(
+            accounts=accounts,
+            references_used={reference for reference in held if reference},
+            entities=entities_found(keys, context=context),
+        )
+
+
+def _quiet_entity(row: SourceRow) -> Key | None:
+    try:
+        return entity_key(row.values.get("entity"))
+    except ValueError:
+        return None
 
 
 def _quiet_text(row: SourceRow, column: str) -> str | None:
@@ -331,6 +345,7 @@ class _TransactionDraft:
     effective_date: date | None
     state: str
     postings: list[dict[str, Any]]
+    entity_id: uuid.UUID | None
 
 
 class LedgerTransactionsImporter(Importer):
@@ -357,6 +372,11 @@ class LedgerTransactionsImporter(Importer):
         Column("effective_date", "YYYY-MM-DD (first row); empty: today.", "2026-03-01"),
         Column("state", "posted or pending (first row); empty: posted.", "posted"),
         Column(
+            "entity",
+            "The entity the transaction belongs to, as kind:reference (first row); empty: none.",
+            "customer:C-1042",
+        ),
+        Column(
             "account", "The code of an account of the organization (import accounts first).", "6000", True
         ),
         Column(
@@ -371,7 +391,7 @@ class LedgerTransactionsImporter(Importer):
     def validate(self, rows: Iterable[SourceRow]) -> Iterator[RowIssue]:
         seen: set[str] = set()
         for batch in _group_batches(rows):
-            lookups = _Lookups.of(batch)
+            lookups = _Lookups.of(batch, self.context)
             for item in batch:
                 if isinstance(item, SourceRow):
                     yield from self._lone_row_issues(item)
@@ -418,6 +438,16 @@ class LedgerTransactionsImporter(Importer):
             )
         header, header_issues = self._header(group)
         issues += header_issues
+        entity = header.get("entity")
+        if entity is not None and entity not in lookups.entities:
+            issues.append(
+                RowIssue(
+                    first.number,
+                    "entity",
+                    IssueCode.UNKNOWN_REFERENCE,
+                    f"No live entity {entity[0]}:{entity[1][:100]} is visible to you.",
+                )
+            )
         currency = header.get("currency")
         postings: list[dict[str, Any]] = []
         for index, row in enumerate(group.rows):
@@ -451,6 +481,7 @@ class LedgerTransactionsImporter(Importer):
                 effective_date=txn.effective_date,
                 state=txn.state,
                 postings=postings,
+                entity_id=None if entity is None else lookups.entities[entity],
             )
             return draft, []
         flagged = {issue.row for issue in issues}
@@ -494,6 +525,10 @@ class LedgerTransactionsImporter(Importer):
                     first.number, "effective_date", IssueCode.INVALID, "effective_date must be YYYY-MM-DD."
                 )
             )
+        try:
+            header["entity"] = entity_key(first.values.get("entity"))
+        except ValueError as exc:
+            issues.append(RowIssue(first.number, "entity", IssueCode.INVALID, str(exc)))
         header["state"] = (_quiet_text(first, "state") or Transaction.State.POSTED).strip(" ")
         if header["state"] not in (Transaction.State.POSTED, Transaction.State.PENDING):
             issues.append(
@@ -563,7 +598,7 @@ class LedgerTransactionsImporter(Importer):
         seen: set[str] = set()
         handled = 0
         for batch in _group_batches(rows):
-            lookups = _Lookups.of(batch)
+            lookups = _Lookups.of(batch, self.context)
             requests: list[dict[str, Any]] = []
             for item in batch:
                 if isinstance(item, SourceRow):
@@ -582,6 +617,8 @@ class LedgerTransactionsImporter(Importer):
                         "effective_date": draft.effective_date,
                         "reference": draft.reference,
                         "state": draft.state,
+                        "entity_id": draft.entity_id,
+                        "viewer": entity_viewer(self.context),
                     }
                 )
                 handled += len(item.rows)

@@ -396,3 +396,33 @@ def test_ledger_imports_through_the_api_and_a_worker(world: Organization, client
         assert set(Account.objects.values_list("balance", flat=True)) == {0}
         assert Transaction.objects.count() == 2  # the import's and its reversal: nothing deleted
     assert "ledgers balanced" in verify(world)
+
+
+def test_transactions_linked_to_entities(
+    tenant_a: Organization, tenant_b: Organization, actor: User, b_actor: User, chart: Chart
+) -> None:
+    with tenant_context(tenant_a):
+        acme = entity_create(actor=actor, kind="customer", name="Acme", reference="ACME")
+    with tenant_context(tenant_b):
+        entity_create(actor=b_actor, kind="customer", name="Beta", reference="BETA")
+    rows = source(
+        (*TRANSACTION_COLUMNS, "entity"),
+        ("E1", "Acme's", "EUR", "", "1000", "2.00", "customer:ACME"),  # 2
+        ("E1", "", "", "", "4000", "-2.00", ""),  # 3
+        ("E2", "Beta's", "EUR", "", "1000", "2.00", "customer:BETA"),  # 4: organization B's
+        ("E2", "", "", "", "4000", "-2.00", ""),  # 5
+        ("E3", "No kind", "EUR", "", "1000", "2.00", "ACME"),  # 6
+        ("E3", "", "", "", "4000", "-2.00", ""),  # 7
+    )
+    context = ImportContext(actor=actor, import_id=uuid.uuid4())
+    with tenant_context(tenant_a):
+        importer = LedgerTransactionsImporter(context)
+        issues = list(importer.validate(rows))
+        assert found(issues) == [
+            (4, "entity", IssueCode.UNKNOWN_REFERENCE),
+            (5, "", IssueCode.GROUP_INVALID),
+            (6, "entity", IssueCode.INVALID),
+            (7, "", IssueCode.GROUP_INVALID),
+        ]
+        assert list(importer.commit(rows, skip=skip_of(issues))) == [2]
+        assert Transaction.objects.get(source_import=context.import_id).entity_id == acme.id
