@@ -71,6 +71,15 @@ def entity_linked_get(entity_id: uuid.UUID | None, *, viewer: EntityViewer | Non
     return entity
 
 
+def entities_linked_check(entity_ids: set[uuid.UUID], *, viewer: EntityViewer | None) -> None:
+    """``entity_linked_get`` for many links at once (a bulk import's batch): each a live entity
+    ``viewer`` may see, else the same 404, in one query."""
+    if entity_ids and len(
+        set(entities_visible_to(viewer).filter(id__in=entity_ids).values_list("id", flat=True))
+    ) < len(entity_ids):
+        raise EntityNotFound("No entity has this entity_id.")
+
+
 def entity_linked_filter(entity_id: uuid.UUID, *, viewer: EntityViewer | None, field: str = "entity") -> Q:
     """Rows of another module linked through ``field`` to the entity ``entity_id``, when ``viewer`` may
     see it (deleted or not): an entity hidden from the viewer filters to nothing, exactly like an id no

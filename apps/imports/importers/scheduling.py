@@ -16,7 +16,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Container, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -109,20 +109,20 @@ def _capacity(row: SourceRow) -> int:
     return validators.capacity_clean(capacity)
 
 
-_RESOURCE_CLEANERS: dict[str, Any] = {
-    "name": lambda row: validators.name_clean(_required(row, "name")),
-    "kind": lambda row: validators.kind_clean(_required(row, "kind").strip(" ")),
-    "timezone": lambda row: validators.timezone_clean(_required(row, "timezone").strip(" ")),
-    "capacity": _capacity,
-    "entity": lambda row: _entity(row),
-}
-
-
 def _entity(row: SourceRow) -> Key | None:
     try:
         return entity_key(row.values.get("entity"))
     except ValueError as exc:
         raise SchedulingInvalid(str(exc), field="entity") from None
+
+
+_RESOURCE_CLEANERS: dict[str, Any] = {
+    "name": lambda row: validators.name_clean(_required(row, "name")),
+    "kind": lambda row: validators.kind_clean(_required(row, "kind").strip(" ")),
+    "timezone": lambda row: validators.timezone_clean(_required(row, "timezone").strip(" ")),
+    "capacity": _capacity,
+    "entity": _entity,
+}
 
 
 class ResourcesImporter(Importer):
@@ -255,6 +255,7 @@ _BOOKING_CLEANERS: dict[str, Any] = {
     "end": _instant("end"),
     "status": lambda row: status_clean((_text(row, "status") or Booking.Status.CONFIRMED).strip(" ")),
     "notes": _notes,
+    "entity": _entity,
 }
 
 
@@ -268,6 +269,8 @@ class _Row:
     end: datetime
     status: str
     notes: str | None
+    entity: Key | None
+    entity_id: uuid.UUID | None = None
 
 
 def _resources_named(references: set[str]) -> dict[str, list[Resource]]:
@@ -302,6 +305,7 @@ class BookingsImporter(Importer):
         ),
         Column("status", "tentative or confirmed; empty: confirmed.", "confirmed"),
         Column("notes", f"Free text, at most {NOTES_MAX} characters.", "Quarterly review"),
+        ENTITY_COLUMN,
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -325,6 +329,7 @@ class BookingsImporter(Importer):
             issues += row_issues
             if not row_issues:
                 parsed.append(_Row(row=row, **values))
+        parsed = self._entities_link(parsed, issues)
         named = _resources_named({item.resource for item in parsed})
         located: list[tuple[Resource, _Row]] = []
         for item in parsed:
@@ -376,6 +381,28 @@ class BookingsImporter(Importer):
                 valid[item.row.number] = (resource, item)
         return issues, valid
 
+    def _entities_link(self, parsed: list[_Row], issues: list[RowIssue]) -> list[_Row]:
+        """The rows with their entity's id (one query); those naming none the importer may see go to
+        ``issues``."""
+        linked = entities_found({item.entity for item in parsed if item.entity}, context=self.context)
+        kept = []
+        for item in parsed:
+            if item.entity is None:
+                kept.append(item)
+            elif item.entity in linked:
+                kept.append(replace(item, entity_id=linked[item.entity]))
+            else:
+                kind, reference = item.entity
+                issues.append(
+                    RowIssue(
+                        item.row.number,
+                        "entity",
+                        IssueCode.UNKNOWN_REFERENCE,
+                        f"No live entity {kind}:{reference[:100]} is visible to you.",
+                    )
+                )
+        return kept
+
     @staticmethod
     def _live_bookings(located: list[tuple[Resource, _Row]]) -> dict[uuid.UUID, list[Booking]]:
         """The live bookings of the batch's resources within its time span (one query)."""
@@ -426,13 +453,20 @@ class BookingsImporter(Importer):
             drafts: dict[uuid.UUID, tuple[Resource, list[BookingDraft]]] = {}
             for resource, item in valid.values():
                 drafts.setdefault(resource.id, (resource, []))[1].append(
-                    BookingDraft(start=item.start, end=item.end, status=item.status, notes=item.notes)
+                    BookingDraft(
+                        start=item.start,
+                        end=item.end,
+                        status=item.status,
+                        notes=item.notes,
+                        entity_id=item.entity_id,
+                    )
                 )
             for resource, resource_drafts in drafts.values():
                 bookings_create_many(
                     actor=self.context.actor,
                     resource=resource,
                     drafts=resource_drafts,
+                    viewer=entity_viewer(self.context),
                     source_import=self.context.import_id,
                 )
             handled += len(valid)

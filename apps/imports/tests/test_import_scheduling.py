@@ -322,3 +322,24 @@ def test_scheduling_imports_through_the_api_and_a_worker(world: Organization, cl
     with tenant_context(world):
         assert not Booking.objects.exists()
         assert not Resource.objects.exists()
+
+
+def test_bookings_linked_to_entities(tenant_a: Organization, tenant_b: Organization, actor: User) -> None:
+    with tenant_context(tenant_a):
+        services.resource_create(kind="room", name="Room 1", timezone="UTC")
+        acme = entity_create(actor=actor, kind="customer", name="Acme", reference="ACME")
+    with tenant_context(tenant_b):
+        entity_create(actor=actor, kind="customer", name="Beta", reference="BETA")
+    rows = source(
+        (*BOOKING_COLUMNS, "entity"),
+        ("Room 1", f"{DAY}T09:00:00Z", f"{DAY}T10:00:00Z", "", "", "customer:ACME"),  # 2
+        ("Room 1", f"{DAY}T10:00:00Z", f"{DAY}T11:00:00Z", "", "", "customer:BETA"),  # 3: B's
+        ("Room 1", f"{DAY}T11:00:00Z", f"{DAY}T12:00:00Z", "", "", "ACME"),  # 4: no kind
+    )
+    context = ImportContext(actor=actor, import_id=uuid.uuid4())
+    with tenant_context(tenant_a):
+        importer = BookingsImporter(context)
+        issues = list(importer.validate(rows))
+        assert found(issues) == [(3, "entity", IssueCode.UNKNOWN_REFERENCE), (4, "entity", IssueCode.INVALID)]
+        assert list(importer.commit(rows, skip=skip_of(issues))) == [1]
+        assert Booking.objects.get(source_import=context.import_id).entity_id == acme.id

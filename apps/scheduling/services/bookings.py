@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from apps.audit.models import AuditEntry
 from apps.audit.services import audit_change, audit_snapshot
-from apps.entities.selectors import EntityViewer, entity_linked_get
+from apps.entities.selectors import EntityViewer, entities_linked_check, entity_linked_get
 from apps.notifications.events import booking_event_emit, bookings_event_emit
 from apps.scheduling import selectors, validators
 from apps.scheduling.errors import BookingCancelled, BookingNotFound, SchedulingErrorCode, SchedulingInvalid
@@ -90,6 +90,7 @@ class BookingDraft:
     end: datetime
     status: str = Booking.Status.CONFIRMED
     notes: str | None = None
+    entity_id: uuid.UUID | None = None
 
 
 @transaction.atomic
@@ -98,6 +99,7 @@ def bookings_create_many(
     actor: User,
     resource: Resource,
     drafts: Sequence[BookingDraft],
+    viewer: EntityViewer | None = None,
     source_import: uuid.UUID | None = None,
 ) -> list[Booking]:
     """Book ``resource`` for every draft at once (a batch of an import, ``source_import``), all or
@@ -106,6 +108,7 @@ def bookings_create_many(
     reads, one INSERT and one event statement for them all, and one audit entry per booking."""
     spans = [validators.booking_times_clean(draft.start, draft.end) for draft in drafts]
     statuses = [status_clean(draft.status) for draft in drafts]
+    entities_linked_check({draft.entity_id for draft in drafts if draft.entity_id}, viewer=viewer)
     resource = prepare(resource, spans, override=False)
     blocking = blocking_all(resource, spans, ignore=frozenset())
     if blocking:
@@ -125,6 +128,7 @@ def bookings_create_many(
             end=end,
             status=status,
             notes=validators.notes_clean(draft.notes),
+            entity_id=draft.entity_id,
             created_by=actor,
             updated_by=actor,
             source_import=source_import,
