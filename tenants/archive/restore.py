@@ -266,20 +266,22 @@ class _Restorer:
         encrypt_at = [(shape.columns.index(column), context) for column, context in shape.encrypted.items()]
         mapped = self.column_maps.get(table, {})
         new_id = str(self.tenant.organization_id)
-        for row in rows:
-            if organization_at is not None:
-                row[organization_at] = new_id
-            for position, ids in mapped.items():
-                if row[position] is not None:
-                    row[position] = str(ids.get(str(row[position]), row[position]))
-            for position, context in encrypt_at:
-                if row[position]:
-                    row[position] = crypto.encrypt(
-                        row[position],
-                        organization_id=self.tenant.organization_id,
-                        context=context,
-                        using=MIGRATION_ALIAS,
-                    )
+        # One COPY per batch: its values encrypted under keys checked once (``crypto.data_keys_pinned``).
+        with crypto.data_keys_pinned(self.tenant.organization_id, using=MIGRATION_ALIAS):
+            for row in rows:
+                if organization_at is not None:
+                    row[organization_at] = new_id
+                for position, ids in mapped.items():
+                    if row[position] is not None:
+                        row[position] = str(ids.get(str(row[position]), row[position]))
+                for position, context in encrypt_at:
+                    if row[position]:
+                        row[position] = crypto.encrypt(
+                            row[position],
+                            organization_id=self.tenant.organization_id,
+                            context=context,
+                            using=MIGRATION_ALIAS,
+                        )
         columns = ", ".join(f'"{column}"' for column in shape.columns)
         raw = self.connection.cursor().cursor
         with raw.copy(f'COPY "{table}" ({columns}) FROM STDIN') as copy:
