@@ -48,7 +48,7 @@ from tenants.db import tenant_connection
 from tenants.db.backend.base import ORGANIZATION_SETTING
 from tenants.ddl import tenant_schema_migrate
 from tenants.models import Organization
-from tenants.rls import tenant_schema_secure
+from tenants.rls import owner_role, runtime_role, tenant_schema_secure
 from tenants.routers import MIGRATION_ALIAS
 
 logger = logging.getLogger(__name__)
@@ -57,6 +57,8 @@ TEMPLATE_SCHEMA = "tenant_template"
 # The organization the template's policies and rows name: no organization has it (v4 UUIDs never do).
 TEMPLATE_ORGANIZATION_ID = uuid.UUID("00000000-0000-0000-0000-000000000000")
 FINGERPRINT_PREFIX = "hub tenant template "
+# Raised whenever template_rebuild builds differently: every existing template is then behind.
+TEMPLATE_BUILD = 2
 
 
 class TemplateStatus(enum.StrEnum):
@@ -96,8 +98,8 @@ def _disk_migrations() -> tuple[tuple[str, str, str], ...]:
 
 
 def template_fingerprint_expected() -> str:
-    """The fingerprint of the migrations on disk (names and contents)."""
-    text = "\n".join(":".join(item) for item in _disk_migrations())
+    """The fingerprint of the migrations on disk (names and contents) and of how a template is built."""
+    text = "\n".join([f"build {TEMPLATE_BUILD}", *(":".join(item) for item in _disk_migrations())])
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -145,6 +147,10 @@ def template_rebuild() -> TemplateState:
         # (its row would name an organization that does not exist). A clone's key is made by provisioning.
         crypto.data_keys_shred(TEMPLATE_ORGANIZATION_ID, using=MIGRATION_ALIAS)
         with connections[MIGRATION_ALIAS].cursor() as cursor:
+            if runtime_role() != owner_role():  # the runtime role never reaches the template
+                cursor.execute(
+                    f'REVOKE ALL ON SCHEMA {quote_schema_name(TEMPLATE_SCHEMA)} FROM "{runtime_role()}"'
+                )
             cursor.execute(
                 f"COMMENT ON SCHEMA {quote_schema_name(TEMPLATE_SCHEMA)} IS %s",
                 [FINGERPRINT_PREFIX + expected],

@@ -19,6 +19,7 @@ from django.test import Client, override_settings
 
 from conftest import ALPHA_ID, ClientFactory
 from tenants.models import Organization
+from tenants.rls import runtime_role
 from tenants.routers import MIGRATION_ALIAS
 from tenants.services import tenant_delete, tenant_provision
 from tenants.template import (
@@ -339,6 +340,9 @@ def test_rebuild_builds_the_template_from_the_migrations(
         assert state.current
         assert state.fingerprint == state.expected
         with connections[MIGRATION_ALIAS].cursor() as cursor:
+            # The runtime role cannot reach the template.
+            cursor.execute("SELECT has_schema_privilege(%s, %s, 'USAGE')", [runtime_role(), TEMPLATE_SCHEMA])
+            assert cursor.fetchone()[0] is False
             # No data key is left for the template's organization (it does not exist).
             cursor.execute(
                 "SELECT count(*) FROM tenants_datakey WHERE organization_id = %s",
