@@ -300,6 +300,25 @@ def test_a_newer_schema_or_format_is_refused(archive: Path, key_file: Path, tmp_
     _nothing_made(slug, new_id)
 
 
+@pytest.mark.usefixtures("committed")
+def test_an_older_schema_is_refused_unless_allowed(archive: Path, key_file: Path, tmp_path: Path) -> None:
+    def older(record: dict[str, Any]) -> dict[str, Any]:
+        if record["t"] == "manifest":
+            record["migrations"]["privacy"] = record["migrations"]["privacy"][:-1]
+        return record
+
+    rewritten = _rewritten(archive, key_file, tmp_path, older)
+    new_id, slug = uuid.uuid4(), f"arc-o-{uuid.uuid4().hex[:6]}"
+    with pytest.raises(CommandError, match="archive_version_older"):
+        _import(rewritten, key_file, organization_id=new_id, slug=slug)
+    _nothing_made(slug, new_id)
+    call_command(
+        "import_tenant", file=str(rewritten), organization_id=str(new_id), slug=slug,
+        key_file=str(key_file), skip_identity_check=True, allow_older_schema=True,
+    )  # fmt: skip
+    assert Organization.objects.filter(organization_id=new_id, slug=slug).exists()
+
+
 def test_an_rsa_wrapped_archive_opens_only_with_its_private_key(tmp_path: Path) -> None:
     private = rsa.generate_private_key(public_exponent=65537, key_size=3072)
     public_pem = (

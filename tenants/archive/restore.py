@@ -72,7 +72,10 @@ def _records(
         yield from archive_records(stream, key_source, expected_sha256=expected_sha256, verified=verified)
 
 
-def _migrations_check(manifest: dict[str, Any]) -> None:
+def _migrations_check(manifest: dict[str, Any], *, allow_older: bool) -> None:
+    """Refuse an archive of a newer schema (a migration this Hub does not have); and one of an older
+    schema (a migration it lacks) unless ``allow_older``: its rows are then restored into the current
+    tables when they fit, but the data changes of the migrations it lacks are not replayed on them."""
     known = set(MigrationLoader(None, ignore_no_migrations=True).disk_migrations)
     archived = {(app, name) for app, names in manifest["migrations"].items() for name in names}
     newer = sorted(f"{app}.{name}" for app, name in archived - known)
@@ -81,6 +84,14 @@ def _migrations_check(manifest: dict[str, Any]) -> None:
             f"the archive's schema is newer than this Hub's (unknown migrations: {', '.join(newer[:5])}): "
             "upgrade this Hub first",
             code="archive_version_newer",
+        )
+    apps_archived = set(manifest["migrations"])
+    older = sorted(f"{app}.{name}" for app, name in known - archived if app in apps_archived)
+    if older and not allow_older:
+        raise ArchiveRefused(
+            f"the archive's schema is older than this Hub's (it lacks {', '.join(older[:5])}): "
+            "restore it on a Hub of its version, or pass --allow-older-schema",
+            code="archive_version_older",
         )
 
 
@@ -102,7 +113,9 @@ def _natural_key_maps(manifest: dict[str, Any]) -> dict[str, dict[str, int]]:
     return maps
 
 
-def tenant_archive_verify(*, path: str | Path, key_source: KeySource) -> dict[str, Any]:
+def tenant_archive_verify(
+    *, path: str | Path, key_source: KeySource, allow_older: bool = False
+) -> dict[str, Any]:
     """Read the whole archive and check it (nothing is written); its manifest (with the content's
     checksum under ``sha256``), or ``ArchiveRefused``."""
     manifest: dict[str, Any] | None = None
@@ -113,7 +126,7 @@ def tenant_archive_verify(*, path: str | Path, key_source: KeySource) -> dict[st
             if record.get("t") != "manifest":
                 raise ArchiveRefused("the archive has no manifest", code="archive_invalid")
             manifest = record
-            _migrations_check(manifest)
+            _migrations_check(manifest, allow_older=allow_older)
             widths = {table["name"]: len(table["columns"]) for table in manifest["tables"]}
         elif record.get("t") == "rows":
             width = widths.get(record.get("table", ""))
@@ -151,11 +164,12 @@ def tenant_archive_restore(
     name: str | None = None,
     check_identity: bool = True,
     actor: uuid.UUID | None = None,
+    allow_older: bool = False,
     progress: Progress | None = None,
 ) -> RestoreSummary:
     """Verify the archive, then provision ``organization_id``/``slug`` and restore the archive into it."""
     say = progress or (lambda _line: None)
-    manifest = tenant_archive_verify(path=path, key_source=key_source)
+    manifest = tenant_archive_verify(path=path, key_source=key_source, allow_older=allow_older)
     say(f"archive verified: {len(manifest['tables'])} tables")
     _conflicts_refuse(organization_id=organization_id, slug=slug)
     maps = _natural_key_maps(manifest)

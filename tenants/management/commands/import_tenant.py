@@ -42,6 +42,12 @@ class Command(BaseCommand):
             help="Do not ask the identity service to confirm the organization (refused in production).",
         )
         parser.add_argument("--actor", type=uuid.UUID, help="The platform admin's user id, for the trail.")
+        parser.add_argument(
+            "--allow-older-schema",
+            action="store_true",
+            help="Restore an archive of an older schema when its tables fit (its missing migrations' data "
+            "changes are not replayed).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         started = time.monotonic()
@@ -54,6 +60,7 @@ class Command(BaseCommand):
                 name=options["name"],
                 check_identity=not options["skip_identity_check"],
                 actor=options["actor"],
+                allow_older=options["allow_older_schema"],
                 progress=self.stdout.write,
             )
         except ArchiveRefused as exc:
