@@ -24,6 +24,7 @@ from django.db import connections, transaction
 from django_tenants.utils import tenant_context
 
 from apps.analytics.selectors import analytics_setting_get
+from apps.audit.models import AuditEntry
 from apps.entities import services
 from apps.entities.models import Entity
 from apps.ledger import services as ledger_services
@@ -203,6 +204,17 @@ def test_round_trip_keeps_everything_and_the_copy_verifies(
         assert found.email.casefold() == EMAIL.casefold()
         assert found.phone == "+49301234567"
         assert [n.title for n in Notification.objects.all()] == ["Secret title"]
+    # The copy goes on: its sequences are past the restored ids, its chain takes new entries.
+    actor = User.objects.get(id=ACTOR)
+    with tenant_context(copy), transaction.atomic():
+        services.entity_create(
+            actor=actor, kind="customer", name="After the restore", email="new@example.com"
+        )
+    with tenant_context(copy):
+        assert not AuditEntry.objects.filter(sequence__isnull=True).exists()  # sealed after the commit
+        assert AuditEntry.objects.count() > len(first["audit_auditentry"])
+        assert Entity.objects.filter(blind_index_filter(Entity, "email", "new@example.com")).count() == 1
+    call_command("verify_audit", tenant=new_slug)
 
 
 def _nothing_made(slug: str, organization_id: uuid.UUID) -> None:
