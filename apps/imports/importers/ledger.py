@@ -11,6 +11,7 @@ the file is read (import the accounts first: a transactions file cannot name an 
 The ledger is append-only: undoing a transactions import reverses each of its transactions (a new
 posted transaction of opposite amounts, ``transaction_reverse``) and voids the pending ones; nothing is
 deleted. Undoing an accounts import deletes its accounts, refused while any of them has postings.
+An account or a transaction may name its entity (``entity``: ``kind:reference``, ``importers.linked``).
 """
 
 from __future__ import annotations
@@ -337,7 +338,7 @@ def _date_cell(row: SourceRow) -> date | None:
 
 @dataclass(frozen=True)
 class _TransactionDraft:
-    """A transaction of the file, checked: what ``transaction_record`` takes."""
+    """A transaction of the file, checked: what ``transactions_record_many`` takes."""
 
     reference: str
     description: str

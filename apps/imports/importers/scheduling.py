@@ -8,7 +8,9 @@ Resources are named by name in a bookings file (or by id): a resources import re
 live resource of the organization already has, or that the file gives twice, so names stay unambiguous.
 A booking conflicts with the live bookings of its resource and with the earlier valid rows of the same
 file (the resource's capacity at any instant). Undo deletes the import's bookings, or its resources
-while no booking refers to them; every deletion is audited.
+while no booking refers to them; every deletion is audited. A resource or a booking may name its
+entity (``entity``: ``kind:reference``, ``importers.linked``). Bookings are always within the
+resource's availability (the API's admin override has no column here).
 """
 
 from __future__ import annotations
