@@ -37,6 +37,7 @@ from apps.scheduling import services as scheduling
 from tenants.archive import container
 from tenants.archive.container import ArchiveRefused, ArchiveWriter, archive_records, symmetric_key_source
 from tenants.fields import blind_index_filter
+from tenants.master_keys import master_key_generate, master_key_parse
 from tenants.models import DataKey, Organization, PlatformAuditEntry, User
 from tenants.services import tenant_delete, tenant_provision
 
@@ -172,14 +173,20 @@ def _normalised(manifest: dict[str, Any], tables: dict[str, list[list[Any]]]) ->
 
 @pytest.mark.usefixtures("committed")
 def test_round_trip_keeps_everything_and_the_copy_verifies(
-    source: Organization, archive: Path, key_file: Path, tmp_path: Path
+    source: Organization, archive: Path, key_file: Path, tmp_path: Path, settings: Any
 ) -> None:
+    # "Another instance": a master key the source's data keys were never wrapped under comes first.
+    new_master = master_key_generate()
+    settings.HUB_FIELD_KEYS = [new_master, *settings.HUB_FIELD_KEYS]
     new_id, new_slug = uuid.uuid4(), f"arc-copy-{uuid.uuid4().hex[:6]}"
     call_command(
         "import_tenant", file=str(archive), organization_id=str(new_id), slug=new_slug,
         key_file=str(key_file), skip_identity_check=True,
     )  # fmt: skip
     copy = Organization.objects.get(organization_id=new_id)
+    assert set(DataKey.objects.filter(organization=copy).values_list("master_key_id", flat=True)) == {
+        master_key_parse(new_master).id
+    }
     again = tmp_path / "copy.hubarchive"
     call_command("export_tenant", tenant=new_slug, out=str(again), key_file=str(key_file))
 
