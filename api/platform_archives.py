@@ -59,7 +59,7 @@ class ArchiveOut(Schema):
     id: uuid.UUID
     organization_id: uuid.UUID
     status: Literal["pending", "running", "ready", "failed", "expired"]
-    requested_at: datetime | None
+    requested_at: datetime
     bytes: int | None = Field(description="The file's size once ready.")
     sha256: str | None = Field(description="The SHA-256 of the archive's content (checked by import_tenant).")
     expires_at: datetime | None = Field(description="When the file is deleted.")

@@ -85,7 +85,7 @@ def test_a_worker_writes_the_archive_which_only_the_private_key_opens_then_it_ex
     archive = response.json()
     assert archive["status"] == "pending"
     job = ProcrastinateJob.objects.get(task_name="tenants.archive_write")
-    assert set(job.args) == {"organization_id", "archive_id", "public_key"}  # no secret among them
+    assert set(job.args) == {"organization_id", "archive_id", "public_key", "requested_at"}  # no secret
     status_url = f"{BASE}/{tenant_a.organization_id}/archives/{archive['id']}"
     assert_error(platform_client.get(f"{status_url}/download"), 409, "archive_not_ready")
 

@@ -55,7 +55,7 @@ class Archive:
     id: uuid.UUID
     organization_id: uuid.UUID
     status: str  # pending, running, ready, failed, expired
-    requested_at: datetime.datetime | None
+    requested_at: datetime.datetime
     bytes: int | None = None
     sha256: str | None = None
     expires_at: datetime.datetime | None = None
@@ -79,7 +79,10 @@ def archive_request(*, tenant: Organization, public_key: str) -> Archive:
     archive_id = uuid.uuid4()
     with transaction.atomic():
         archive_write_job.defer(
-            organization_id=str(tenant.organization_id), archive_id=str(archive_id), public_key=public_key
+            organization_id=str(tenant.organization_id),
+            archive_id=str(archive_id),
+            public_key=public_key,
+            requested_at=datetime.datetime.now(tz=datetime.UTC).isoformat(),
         )
     return archive_get(tenant=tenant, archive_id=archive_id)
 
@@ -141,7 +144,8 @@ def _description(name: str) -> dict[str, Any] | None:
 def archive_get(*, tenant: Organization, archive_id: uuid.UUID) -> Archive:
     """The archive's status; an expired one's files are deleted on the way (the job does it too)."""
     job = _job(tenant=tenant, archive_id=archive_id)
-    base = {"id": archive_id, "organization_id": tenant.organization_id, "requested_at": job.scheduled_at}
+    requested_at = datetime.datetime.fromisoformat(job.args["requested_at"])
+    base = {"id": archive_id, "organization_id": tenant.organization_id, "requested_at": requested_at}
     if job.status != "succeeded":
         return Archive(status=_STATUSES.get(job.status, "pending"), **base)
     archive_name, description_name = _names(tenant.organization_id, archive_id)

@@ -12,8 +12,9 @@ QUEUE = "archives"
 
 
 @platform_task(name="tenants.archive_write", queue=QUEUE)
-def archive_write_job(*, organization_id: str, archive_id: str, public_key: str) -> None:
-    """Write the archive (``services.archive_write``), then schedule its deletion."""
+def archive_write_job(*, organization_id: str, archive_id: str, public_key: str, requested_at: str) -> None:
+    """Write the archive (``services.archive_write``), then schedule its deletion (``requested_at`` is
+    what the archive's status shows)."""
     from tenants.archive.services import archive_write
 
     archive_write(
