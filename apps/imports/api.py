@@ -15,6 +15,7 @@ from apps.imports import selectors, services, templates
 from apps.imports.models import Import
 from apps.imports.schemas import (
     IMPORT_ERRORS,
+    UPLOAD_BODY,
     CommitQuery,
     ImportOut,
     ImportPage,
@@ -27,28 +28,13 @@ from apps.imports.uploads import upload_limit
 
 router = Router()
 
-_UPLOAD_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary"}},
-                }
-            }
-        },
-    }
-}
-
 
 @router.post(
     "",
     summary="Upload a file to import",
     response={200: ImportOut, 202: ImportOut, **IMPORT_ERRORS},
     auth=member_auth,
-    openapi_extra=_UPLOAD_BODY,
+    openapi_extra=UPLOAD_BODY,
 )
 def import_upload(request: HttpRequest, query: Query[UploadQuery]) -> Status[Import]:
     """A CSV (UTF-8, `,` or `;`), JSON (array or NDJSON) or XLSX file as the multipart field `file`:
@@ -83,7 +69,6 @@ def template_list(request: HttpRequest) -> dict[str, Any]:
     "templates/{import_type}",
     summary="Download an import template",
     response={200: None, **IMPORT_ERRORS},
-    openapi_extra={"responses": {"200": {"description": "The template: a header row and one example row."}}},
 )
 def template_download(request: HttpRequest, import_type: str, query: Query[TemplateQuery]) -> HttpResponse:
     """A CSV or XLSX file with the type's header row and one example row."""

@@ -96,9 +96,15 @@ class Importer(ABC):
     type: ClassVar[str]  # "entities", "ledger_accounts", "ledger_transactions", "resources", "bookings"
     label: ClassVar[str]  # "Entities", for people
     columns: ClassVar[tuple[Column, ...]]
+    # True: ``commit`` checks every row again itself, batch by batch, as ``validate`` does, and appends
+    # what it finds to ``commit_issues`` (skipping those rows); the framework's commit then reads the
+    # file once instead of twice (no ``validate`` pass first), and refuses an all-or-nothing commit
+    # (rolling it back) when ``commit_issues`` is not empty at the end.
+    checks_on_commit: ClassVar[bool] = False
 
     def __init__(self, context: ImportContext) -> None:
         self.context = context
+        self.commit_issues: list[RowIssue] = []
 
     @abstractmethod
     def validate(self, rows: Iterable[SourceRow]) -> Iterator[RowIssue]:

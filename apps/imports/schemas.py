@@ -10,7 +10,7 @@ from ninja import Schema
 from pydantic import Field
 
 from api.pagination import Page
-from api.schemas import ErrorBody, error_responses
+from api.schemas import ErrorBody, InputSchema, error_responses
 from apps.imports.errors import ImportErrorCode
 from hub.errors import HubErrorCode
 
@@ -29,6 +29,32 @@ class UploadQuery(Schema):
     dry_run: bool = Field(
         True, description="true: check only (then commit); false: check, then commit all-or-nothing at once."
     )
+
+
+class UploadForm(InputSchema):
+    """The multipart form of an upload: one part, ``file`` (read by ``api.import_upload`` itself, after
+    its size limit is installed: ``apps.imports.uploads``)."""
+
+    file: str = Field(description="The file: CSV, JSON, NDJSON or XLSX, told from its content.")
+
+
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "title": "UploadForm",
+                    "type": "object",
+                    "required": ["file"],
+                    "additionalProperties": False,
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "examples": [{"file": "kind,name,reference\r\ncustomer,Acme Ltd,C-1001\r\n"}],
+                }
+            }
+        },
+    }
+}
 
 
 class CommitQuery(Schema):

@@ -441,6 +441,8 @@ def _commit(record: Import, progress: _ProgressWriter) -> tuple[int, set[int], i
     buffer = AuditBuffer(request_id=f"import:{record.id}", actor=record.created_by)
     with transaction.atomic(), audit_buffering(buffer):
         importer = _importer(record)
+        if importer.checks_on_commit:
+            return _commit_checked(record, importer, buffer, progress)
         issues: list[RowIssue] = []
         invalid, total = _check(record, importer, lambda batch, source: issues.extend(batch))
         if invalid and record.mode == ImportMode.ALL:
@@ -458,6 +460,32 @@ def _commit(record: Import, progress: _ProgressWriter) -> tuple[int, set[int], i
         audit_flush(entries=buffer.entries)
         buffer.entries.clear()
         return created, invalid, total
+
+
+def _commit_checked(
+    record: Import, importer: Importer, buffer: AuditBuffer, progress: _ProgressWriter
+) -> tuple[int, set[int], int]:
+    """One pass for an importer that checks while it commits: the rows of the dry run's report are
+    skipped (``valid_rows``; an all-or-nothing commit has none), what the commit finds besides is added
+    to the report, and refuses an all-or-nothing commit."""
+    reported = ImportIssue.objects.filter(import_record=record)
+    skip = set(reported.values_list("row", flat=True))
+    source = _Source(record, type(importer))
+    handled = 0
+    with source.rows() as rows:
+        for handled in importer.commit(rows, skip=skip):
+            audit_flush(entries=buffer.entries)
+            buffer.entries.clear()
+            progress.updates.put(min(99, handled * 100 // max(record.rows_valid, 1)))
+    audit_flush(entries=buffer.entries)
+    buffer.entries.clear()
+    found = [issue for issue in [*source.file_issues, *importer.commit_issues] if issue.row not in skip]
+    invalid = skip | {issue.row for issue in found}
+    if found and record.mode == ImportMode.ALL:
+        raise _NewIssues(found, invalid)
+    _issues_write(record, found)
+    created = handled - len({issue.row for issue in importer.commit_issues} - skip)
+    return created, invalid, source.rows_total
 
 
 # --- the requests ---------------------------------------------------------------------------------

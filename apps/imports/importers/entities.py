@@ -96,6 +96,7 @@ class _Parsed:
 class EntitiesImporter(Importer):
     type = "entities"
     label = "Entities"
+    checks_on_commit = True
     columns = (
         Column(
             "kind",
@@ -319,36 +320,52 @@ class EntitiesImporter(Importer):
                     )
 
     def commit(self, rows: Iterable[SourceRow], *, skip: Container[int]) -> Iterator[int]:
+        """Every batch checked again as it is written (``checks_on_commit``): a row with an issue now is
+        skipped and reported in ``commit_issues``; then the relations, their targets in the file or the
+        organization (one that is neither any more: reported)."""
         created: dict[Key, uuid.UUID] = {}
-        relations: list[tuple[uuid.UUID, str, Key]] = []
+        relations: list[tuple[int, uuid.UUID, str, Key]] = []
         handled = 0
         for checked in self._pass(row for row in rows if row.number not in skip):
-            batch = [item for item in checked if isinstance(item, _Parsed)]
+            batch = []
+            for item in checked:
+                if isinstance(item, RowIssue):
+                    self.commit_issues.append(item)
+                else:
+                    batch.append(item)
+            entities = [item.entity for item in batch]
             entity_create_many(
-                actor=self.context.actor,
-                entities=[item.entity for item in batch],
-                source_import=self.context.import_id,
+                actor=self.context.actor, entities=entities, source_import=self.context.import_id
             )
             for item in batch:
                 if item.key:
                     created[item.key] = item.entity.id
                 if item.relation:
-                    relations.append((item.entity.id, item.relation[0], item.relation[1]))
-            handled += len(checked)
+                    relations.append((item.number, item.entity.id, item.relation[0], item.relation[1]))
+            handled += len({item.row if isinstance(item, RowIssue) else item.number for item in checked})
             yield handled
         self._relations_create(relations, created)
 
     def _relations_create(
-        self, relations: list[tuple[uuid.UUID, str, Key]], created: dict[Key, uuid.UUID]
+        self, relations: list[tuple[int, uuid.UUID, str, Key]], created: dict[Key, uuid.UUID]
     ) -> None:
         for start in range(0, len(relations), BATCH_ROWS):
             chunk = relations[start : start + BATCH_ROWS]
-            existing = self._existing({target for _, _, target in chunk if target not in created})
-            made = [
-                EntityRelation(source_id=source, target_id=created.get(target) or existing[target], kind=kind)
-                for source, kind, target in chunk
-                if target in created or target in existing
-            ]
+            existing = self._existing({target for _, _, _, target in chunk if target not in created})
+            made = []
+            for number, source, kind, target in chunk:
+                target_id = created.get(target) or existing.get(target)
+                if target_id is None:
+                    self.commit_issues.append(
+                        RowIssue(
+                            number,
+                            "relation_target",
+                            IssueCode.UNKNOWN_REFERENCE,
+                            "No entity of the file or of the organization has this kind:reference.",
+                        )
+                    )
+                    continue
+                made.append(EntityRelation(source_id=source, target_id=target_id, kind=kind))
             entity_relation_create_many(actor=self.context.actor, relations=made)
 
     def undo(self) -> int:

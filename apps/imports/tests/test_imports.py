@@ -376,3 +376,21 @@ def test_reads_are_audited(member_client: Client, tenant_a: Organization) -> Non
             object_type="imports.import", object_pk=str(record.id), action=3
         ).exists()
         assert ImportIssue.objects.count() == 0
+
+
+def test_commit_checks_again_and_writes_nothing_when_the_organization_changed(
+    member_client: Client, tenant_a: Organization, admin_actor: User
+) -> None:
+    record = dry(member_client, tenant_a, csv_bytes("customer,First,IMP-F1", "customer,Second,IMP-F2"))
+    assert record.rows_invalid == 0
+    with tenant_context(tenant_a):  # taken after the dry run
+        entity_create(actor=admin_actor, kind="customer", name="Meanwhile", reference="IMP-F2")
+    assert member_client.post(f"{URL}{record.id}/commit").status_code == 202
+    record = run(tenant_a, record.id)
+    assert (record.status, record.error_code, record.rows_created) == ("validated", "import_has_issues", 0)
+    assert issues(member_client, str(record.id)) == [(3, "reference", "conflict")]
+    assert refs(tenant_a) == {"IMP-F2"}  # nothing of the file written
+    assert member_client.post(f"{URL}{record.id}/commit?mode=valid_rows").status_code == 202
+    record = run(tenant_a, record.id)
+    assert (record.status, record.rows_created) == ("committed", 1)
+    assert refs(tenant_a, record.id) == {"IMP-F1"}
