@@ -51,7 +51,7 @@ class Command(BaseCommand):
                 f"{progress} ({tenant.schema_name}): {tables} tables under RLS, "
                 f"{time.monotonic() - started:.1f}s elapsed"
             )
-        self.stdout.write(self.style.SUCCESS(f"{migrated} tenant schemas migrated"))
-        if not slug:
+        if not slug:  # the template schema provisioning clones, rebuilt when the migrations changed
             state = template_ensure()
             self.stdout.write(f"[template] {TEMPLATE_SCHEMA} {state.status} ({state.expected[:12]})")
+        self.stdout.write(self.style.SUCCESS(f"{migrated} tenant schemas migrated"))
