@@ -136,6 +136,31 @@ def entity_create(
     return entity
 
 
+def _entities_copy(entities: list[Entity]) -> None:
+    """INSERT the entities through COPY: what ``bulk_create`` writes (each field's ``pre_save`` and
+    database value: timestamps, encrypted contact fields, blind indexes), without building and quoting
+    one SQL text of every value (the larger part of a bulk INSERT's cost here). Row-level security
+    refuses COPY into the table itself, so the rows are copied into a temporary table of this
+    transaction, then inserted from it (the policy checks them there, as for any INSERT)."""
+    fields = [field for field in Entity._meta.concrete_fields if field.column != "organization_id"]
+    rows = [
+        [field.get_db_prep_save(field.pre_save(entity, True), connection=connection) for field in fields]
+        for entity in entities
+    ]
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    table = Entity._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMPORARY TABLE entity_rows (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP")
+        with cursor.cursor.copy(f"COPY entity_rows ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        # Names from the model's metadata only, never from a caller.
+        cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM entity_rows")  # noqa: S608
+        cursor.execute("DROP TABLE entity_rows")
+    for entity in entities:
+        entity._state.adding = False
+
+
 @transaction.atomic
 def entity_create_many(*, actor: User, entities: list[Entity], source_import: uuid.UUID) -> list[Entity]:
     """Insert entities built by ``entity_build`` in one statement, tagged with the import that made them:
@@ -148,7 +173,7 @@ def entity_create_many(*, actor: User, entities: list[Entity], source_import: uu
     try:
         # One statement: its encrypted values under keys checked once (``tenants.crypto``).
         with transaction.atomic(), data_keys_pinned(connection_organization_id(connection)):
-            Entity.objects.bulk_create(entities)
+            _entities_copy(entities)
     except IntegrityError as exc:
         if violated_constraint(exc) == "entity_reference_unique_per_kind":
             raise EntityConflict(
