@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django_tenants.utils import tenant_context
 
@@ -26,7 +27,12 @@ from apps.deliveries.models import Delivery
 from apps.deliveries.services import delivery_enqueue
 from apps.entities import services
 from apps.entities.models import Entity, EntityRelation
+from apps.entities.selectors import EntityViewer
 from apps.entities.tests.helpers import DEFAULT_SUB, JSON
+from apps.exports.models import Export
+from apps.exports.services import export_request, export_write
+from apps.imports.models import Import
+from apps.imports.services import import_upload, import_validate_run
 from apps.ledger import services as ledger_services
 from apps.ledger.models import Account, Transaction
 from apps.members.models import Member, MemberRole
@@ -62,6 +68,9 @@ SETTING = "analytics.analyticssetting"
 REPORT = "reports.report"
 RUN = "reports.reportrun"
 DELIVERY = "deliveries.delivery"
+IMPORT = "imports.import"
+ISSUE = "imports.importissue"
+EXPORT = "exports.export"
 
 
 @dataclass
@@ -85,6 +94,11 @@ class Target:
     report: Report
     run: ReportRun  # of ``report``, succeeded (so it can be downloaded)
     delivery: Delivery  # dead-lettered (so it can be retried)
+    validated: (
+        Import  # an entity import after its dry run, not committed (so it can be committed or cancelled)
+    )
+    committed: Import  # an entity import committed (so it can be undone)
+    export: Export  # an export of entities, written (so it can be downloaded)
 
 
 @dataclass(frozen=True)
@@ -119,6 +133,8 @@ class Call:
     # Only the explicit exceptions are False; they must then write no entry at all.
     audited: bool = True
     headers: Callable[[Target], dict[str, str]] | None = None
+    # A multipart upload: the form's fields, files among them.
+    form: Callable[[Target], dict[str, Any]] | None = None
 
 
 def _resource_id(target: Target, body: dict[str, Any]) -> str:
@@ -458,6 +474,54 @@ OPERATIONS: dict[tuple[str, str], Call] = {
             Expect("update", DELIVERY, "picked", pick=lambda t, b: str(t.delivery.id)),
         ),
     ),
+    ("GET", "/api/v1/imports/"): Call(
+        200, (Expect("access", IMPORT, "listed"),), query=lambda t: {"limit": "5"}
+    ),
+    ("POST", "/api/v1/imports/"): Call(
+        202,
+        (Expect("create", IMPORT, "created"),),
+        query=lambda t: {"type": "entities", "dry_run": "true"},
+        form=lambda t: {
+            "file": SimpleUploadedFile("w.csv", f"kind,name\ncustomer,Up {t.entity.id}\n".encode())
+        },
+    ),
+    ("GET", "/api/v1/imports/{import_id}"): Call(
+        200, (Expect("access", IMPORT, "picked", pick=lambda t, b: str(t.validated.id)),)
+    ),
+    ("GET", "/api/v1/imports/{import_id}/issues"): Call(200, (Expect("access", ISSUE, "listed"),)),
+    ("POST", "/api/v1/imports/{import_id}/commit"): Call(
+        202, (Expect("update", IMPORT, "picked", pick=lambda t, b: str(t.validated.id)),)
+    ),
+    ("POST", "/api/v1/imports/{import_id}/cancel"): Call(
+        200, (Expect("update", IMPORT, "picked", pick=lambda t, b: str(t.validated.id)),)
+    ),
+    ("POST", "/api/v1/imports/{import_id}/undo"): Call(
+        200,
+        (
+            Expect("delete", ENTITY, "picked", pick=lambda t, b: _imported_entity(t.committed)),
+            Expect("update", IMPORT, "picked", pick=lambda t, b: str(t.committed.id)),
+        ),
+    ),
+    ("GET", "/api/v1/exports/"): Call(
+        200, (Expect("access", EXPORT, "listed"),), query=lambda t: {"limit": "5"}
+    ),
+    ("POST", "/api/v1/exports/"): Call(
+        202,
+        (Expect("create", EXPORT, "created"),),
+        body=lambda t: {"resource": "entities", "filters": {"kind": "customer"}, "format": "ndjson"},
+    ),
+    ("GET", "/api/v1/exports/{export_id}"): Call(
+        200, (Expect("access", EXPORT, "picked", pick=lambda t, b: str(t.export.id)),)
+    ),
+    ("GET", "/api/v1/exports/{export_id}/download"): Call(
+        200, (Expect("access", EXPORT, "picked", pick=lambda t, b: str(t.export.id)),)
+    ),
+    ("DELETE", "/api/v1/exports/{export_id}"): Call(
+        204, (Expect("delete", EXPORT, "picked", pick=lambda t, b: str(t.export.id)),)
+    ),
+    # The import templates describe the code (its columns and an example row), not the organization's data.
+    ("GET", "/api/v1/imports/templates"): Call(200, audited=False),
+    ("GET", "/api/v1/imports/templates/{import_type}"): Call(200, audited=False),
     # Exceptions: the audit log's own endpoints (admins only) are not audited, see apps.audit.api;
     # ``/me`` reads only what the caller's own token and roles say.
     ("GET", "/api/v1/audit/"): Call(200, audited=False),
@@ -537,6 +601,20 @@ def _target(tenant: Organization, actor: User) -> Target:
             message="Walk",
         )
         Delivery.objects.filter(id=delivery.id).update(status=Delivery.Status.FAILED)
+        validated, committed = (
+            _import(actor, f"kind,name,reference\ncustomer,Imported {suffix},{mode}-{suffix}\n", mode)
+            for mode in ("validated", "committed")
+        )
+        export = export_request(
+            actor=actor,
+            viewer=EntityViewer(user_id=actor.id, is_admin=True),
+            roles=frozenset({"admin", "member", "viewer"}),
+            resource="entities",
+            filters={"tag": "walk"},
+            file_format="csv",
+        )
+        export_write(export_id=export.id)
+        export.refresh_from_db()
     return Target(
         entity=entity,
         other=other,
@@ -555,7 +633,27 @@ def _target(tenant: Organization, actor: User) -> Target:
         report=report,
         run=run,
         delivery=delivery,
+        validated=validated,
+        committed=committed,
+        export=export,
     )
+
+
+def _imported_entity(record: Import) -> str:
+    with tenant_context(Organization.objects.get(slug="alpha")):
+        return str(Entity.objects.get(source_import=record.id).id)
+
+
+def _import(actor: User, csv: str, mode: str) -> Import:
+    """An entity import of ``csv``, validated, and committed when ``mode`` says so, as its jobs would."""
+    upload = SimpleUploadedFile("walk.csv", csv.encode(), content_type="text/csv")
+    record, _ = import_upload(
+        actor=actor, actor_is_admin=True, import_type="entities", upload=upload, dry_run=mode == "validated"
+    )
+    import_validate_run(import_id=record.id, commit=mode == "committed")
+    record.refresh_from_db()
+    assert record.status == mode, record.error_detail
+    return record
 
 
 def _url(path: str, target: Target) -> str:
@@ -573,6 +671,10 @@ def _url(path: str, target: Target) -> str:
     url = url.replace("{notification_id}", str(target.notification.id))
     url = url.replace("{report_id}", str(target.report.id)).replace("{run_id}", str(target.run.id))
     url = url.replace("{delivery_id}", str(target.delivery.id))
+    url = url.replace("{import_type}", "entities").replace("{export_id}", str(target.export.id))
+    # Undoing takes a committed import; the others one after its dry run.
+    imported = target.committed if path.endswith("/undo") else target.validated
+    url = url.replace("{import_id}", str(imported.id))
     assert "{" not in url, f"{path}: a path parameter the walk cannot fill; teach _url about it"
     return url
 
@@ -593,6 +695,8 @@ def _call(client: Client, method: str, url: str, call: Call, target: Target) -> 
         url = f"{url}?{urlencode(query)}"
     if body is not None:
         kwargs.update(data=body, content_type=JSON)
+    if call.form is not None:
+        kwargs.update(data=call.form(target))
     return getattr(client, method.lower())(url, **kwargs)
 
 
@@ -605,7 +709,10 @@ def _problems(
     if not call.audited:
         return [f"{name}: declared unaudited but wrote {len(entries)} entries"] if entries else []
     is_json = response.get("Content-Type", "").startswith("application/json")
-    body = response.json() if response.content and is_json else {}  # a download is a file
+    if response.streaming:  # a download streamed from the file store
+        b"".join(response.streaming_content)
+        is_json = False
+    body = response.json() if is_json and response.content else {}  # a download is a file
     problems = []
     remaining = list(entries)
     for expect in call.expect:
