@@ -7,7 +7,8 @@
 2. provision N organizations by clone (``HUB_TENANT_TEMPLATE`` on) and N by migrations (off),
    interleaved, each through ``tenants.services.tenant_provision`` as the platform API does (row, data
    key, schema, RLS, domain, audit entry: one owner transaction), timing each call;
-3. delete them again (unless ``--keep``: then they stay, and the next run measures with more present),
+3. delete them again (unless ``--keep``: then they stay, and the next run measures with more present;
+   ``--present N`` first clones organizations until N exist, and keeps those),
    print p50/p95/max per path and the organizations present, and write
    ``bench/results/provision.json``.
 """
@@ -76,6 +77,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--runs", type=int, default=20, help="Organizations per path (default 20).")
     parser.add_argument("--keep", action="store_true", help="Keep the organizations made.")
+    parser.add_argument(
+        "--present", type=int, default=0, help="First clone organizations until this many exist (kept)."
+    )
     args = parser.parse_args()
     _setup()
     from django.core.management import call_command
@@ -86,6 +90,8 @@ def main() -> None:
 
     call_command("migrate_schemas", verbosity=0, stdout=open(os.devnull, "w"))  # noqa: SIM115
     assert template_state().current, "migrate_schemas should have built the template"
+    while Organization.objects.count() < args.present:
+        _provision_timed(by_clone=True)
     present = Organization.objects.count()
     made: list[Any] = []
     timings: dict[str, list[float]] = {"clone": [], "migrations": []}
