@@ -34,11 +34,14 @@ from django_tenants.utils import tenant_context
 from apps.audit.models import AuditEntry
 from apps.audit.redaction import MASK as MASK
 from apps.audit.redaction import changes_redact, object_name
+from tenants.db.copy import model_copy_insert, model_copy_rows
 from tenants.models import Organization, User
 
 _USER_AGENT_MAX = 512
 # Entries one ``audit_seal`` call seals at most: what one seal transaction holds the lock for.
 SEAL_BATCH = 1000
+# Entries from which one flush copies them (``tenants.db.copy``) instead of one INSERT of their values.
+COPY_FLUSH_MIN = 500
 
 
 @dataclass
@@ -74,10 +77,21 @@ def audit_actor_set(actor: User) -> None:
 
 def audit_flush(*, entries: list[AuditEntry]) -> None:
     """Write ``entries`` (unsealed) with one INSERT, and seal them right after the transaction commits;
-    nothing when there are none."""
-    if entries:
+    nothing when there are none. From ``COPY_FLUSH_MIN`` entries on (a bulk import's), through COPY
+    (``tenants.db.copy``): the entries' ids are then not read back."""
+    if not entries:
+        return
+    if len(entries) < COPY_FLUSH_MIN:
         AuditEntry.objects.bulk_create(entries)
-        audit_seal_after_commit(using=DEFAULT_DB_ALIAS)
+    else:
+        rows = model_copy_rows(_COPY_FIELDS, entries)
+        model_copy_insert(model=AuditEntry, fields=_COPY_FIELDS, rows=rows)
+    audit_seal_after_commit(using=DEFAULT_DB_ALIAS)
+
+
+# What ``bulk_create`` writes: every column but the id (its sequence's default); the trigger
+# ``audit_entry_unsealed`` then clears the seal columns, however the rows arrive.
+_COPY_FIELDS = [field for field in AuditEntry._meta.concrete_fields if not field.primary_key]
 
 
 class _SealAfterCommit:

@@ -31,6 +31,7 @@ from apps.members.selectors import organization_user_get
 from apps.notifications.events import entities_event_emit, entity_event_emit
 from hub.errors import violated_constraint
 from tenants.crypto import data_keys_pinned
+from tenants.db.copy import model_copy_insert, model_copy_rows
 from tenants.fields import connection_organization_id, with_blind_indexes
 from tenants.models import User
 
@@ -76,6 +77,32 @@ def _save(entity: Entity, **kwargs: Any) -> None:
         raise
 
 
+def entity_clean(
+    *,
+    kind: EntityKind,
+    name: str,
+    reference: str | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+    attributes: dict[str, Any] | None = None,
+    status: str = Entity.Status.ACTIVE,
+    tags: list[str] | None = None,
+) -> dict[str, Any]:
+    """The fields of a new entity of a known ``kind``, every one cleaned by the rules of ``validators``
+    (``EntityInvalid`` naming the field otherwise): what ``entity_build`` builds, and what the bulk
+    import checks (its dry run builds no entity)."""
+    return {
+        "kind": kind,
+        "name": validators.name_clean(name),
+        "reference": validators.reference_clean(reference),
+        "email": validators.email_clean(email),
+        "phone": validators.phone_clean(phone),
+        "attributes": validators.attributes_clean(attributes or {}),
+        "status": _status_clean(status),
+        "tags": validators.tags_clean(tags or []),
+    }
+
+
 def entity_build(
     *,
     actor: User,
@@ -88,21 +115,19 @@ def entity_build(
     status: str = Entity.Status.ACTIVE,
     tags: list[str] | None = None,
 ) -> Entity:
-    """An unsaved entity of a known ``kind``, every field cleaned by the rules of ``validators``
-    (``EntityInvalid`` naming the field otherwise): what ``entity_create`` and the bulk import's
-    ``entity_create_many`` save."""
-    return Entity(
+    """An unsaved entity of a known ``kind``, its fields cleaned by ``entity_clean``: what
+    ``entity_create`` and the bulk import's ``entity_create_many`` save."""
+    fields = entity_clean(
         kind=kind,
-        name=validators.name_clean(name),
-        reference=validators.reference_clean(reference),
-        email=validators.email_clean(email),
-        phone=validators.phone_clean(phone),
-        attributes=validators.attributes_clean(attributes or {}),
-        status=_status_clean(status),
-        tags=validators.tags_clean(tags or []),
-        created_by=actor,
-        updated_by=actor,
+        name=name,
+        reference=reference,
+        email=email,
+        phone=phone,
+        attributes=attributes,
+        status=status,
+        tags=tags,
     )
+    return Entity(**fields, created_by=actor, updated_by=actor)
 
 
 @transaction.atomic
@@ -137,26 +162,11 @@ def entity_create(
 
 
 def _entities_copy(entities: list[Entity]) -> None:
-    """INSERT the entities through COPY: what ``bulk_create`` writes (each field's ``pre_save`` and
-    database value: timestamps, encrypted contact fields, blind indexes), without building and quoting
-    one SQL text of every value (the larger part of a bulk INSERT's cost here). Row-level security
-    refuses COPY into the table itself, so the rows are copied into a temporary table of this
-    transaction, then inserted from it (the policy checks them there, as for any INSERT)."""
+    """INSERT the entities through COPY (``tenants.db.copy``): what ``bulk_create`` writes (each field's
+    ``pre_save`` and database value: timestamps, encrypted contact fields, blind indexes), without
+    building and quoting one SQL text of every value (the larger part of a bulk INSERT's cost here)."""
     fields = [field for field in Entity._meta.concrete_fields if field.column != "organization_id"]
-    rows = [
-        [field.get_db_prep_save(field.pre_save(entity, True), connection=connection) for field in fields]
-        for entity in entities
-    ]
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
-    table = Entity._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(f"CREATE TEMPORARY TABLE entity_rows (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP")
-        with cursor.cursor.copy(f"COPY entity_rows ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        # Names from the model's metadata only, never from a caller.
-        cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM entity_rows")  # noqa: S608
-        cursor.execute("DROP TABLE entity_rows")
+    model_copy_insert(model=Entity, fields=fields, rows=model_copy_rows(fields, entities))
     for entity in entities:
         entity._state.adding = False
 

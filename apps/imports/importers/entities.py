@@ -1,6 +1,6 @@
 """The entities import: one row an entity, with at most one relation from it, by reference.
 
-Rows are checked by the entities module's own rules (``apps.entities.services.entity_build``, which
+Rows are checked by the entities module's own rules (``apps.entities.services.entity_clean``, which
 runs ``apps.entities.validators``), references against the file and the organization a batch at a
 time (one query a batch), and written by ``entity_create_many`` (one INSERT, one audit entry and one
 event per entity). A relation names its target as ``kind:reference``: an entity of the same file
@@ -21,7 +21,7 @@ from apps.entities.errors import EntityInvalid
 from apps.entities.models import Entity, EntityKind, EntityRelation
 from apps.entities.selectors import EntityViewer, entities_visible_to
 from apps.entities.services import (
-    entity_build,
+    entity_clean,
     entity_create_many,
     entity_import_referrers,
     entity_import_undo,
@@ -82,14 +82,16 @@ def _target(value: Any) -> Key:
 
 
 class _Parsed:
-    """One row, cleaned: the entity to create and, maybe, its relation (kind, target key)."""
+    """One row, cleaned: the fields of the entity to create (``entity_clean``'s) and, maybe, its
+    relation (kind, target key)."""
 
-    __slots__ = ("entity", "key", "number", "relation")
+    __slots__ = ("fields", "key", "number", "relation")
 
-    def __init__(self, number: int, entity: Entity, relation: tuple[str, Key] | None) -> None:
+    def __init__(self, number: int, fields: dict[str, Any], relation: tuple[str, Key] | None) -> None:
         self.number = number
-        self.entity = entity
-        self.key: Key | None = (entity.kind_id, entity.reference) if entity.reference else None
+        self.fields = fields
+        reference = fields["reference"]
+        self.key: Key | None = (fields["kind"].key, reference) if reference else None
         self.relation = relation
 
 
@@ -141,7 +143,8 @@ class EntitiesImporter(Importer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.kinds: set[str] = set(EntityKind.objects.values_list("key", flat=True))
+        # One instance per kind, shared by the rows built (an instance per row costs as much as its row).
+        self.kinds: dict[str, EntityKind] = {kind.key: kind for kind in EntityKind.objects.all()}
         # The file's references (kind, reference) -> row: duplicates, and relation targets in the file.
         self.file_keys: dict[Key, int] = {}
 
@@ -179,39 +182,35 @@ class EntitiesImporter(Importer):
             issue("kind", IssueCode.INVALID, "Unknown kind; add it first (POST /api/v1/entities/kinds).")
             cleaned.pop("kind")
         relation = self._relation(values, issue)
-        entity = None
+        fields = None
         if "kind" in cleaned and "name" in cleaned:
-            entity = self._build(row.number, EntityKind(key=cleaned.pop("kind")), cleaned, issues)
+            fields = self._build(row.number, self.kinds[cleaned.pop("kind")], cleaned, issues)
         if (
-            entity is not None
+            fields is not None
             and relation is not None
-            and entity.reference
-            and relation[1]
-            == (
-                entity.kind_id,
-                entity.reference,
-            )
+            and fields["reference"]
+            and relation[1] == (fields["kind"].key, fields["reference"])
         ):
             issue("relation_target", IssueCode.INVALID, "An entity cannot be related to itself.")
-            entity = None
+            fields = None
         if issues:
             return None, issues
-        assert entity is not None  # noqa: S101 - no issue: the row was built
-        return _Parsed(row.number, entity, relation), []
+        assert fields is not None  # noqa: S101 - no issue: the row was cleaned
+        return _Parsed(row.number, fields, relation), []
 
     def _build(
         self, number: int, kind: EntityKind, fields: dict[str, Any], issues: list[RowIssue]
-    ) -> Entity | None:
-        """The entity as ``entity_create`` would build it; when a field breaks a rule, each field is
-        tried alone so that the report names every broken one."""
+    ) -> dict[str, Any] | None:
+        """The entity's fields as ``entity_create`` would clean them; when a field breaks a rule, each
+        field is tried alone so that the report names every broken one."""
         try:
-            return entity_build(actor=self.context.actor, kind=kind, **fields)
+            return entity_clean(kind=kind, **fields)
         except EntityInvalid:
             pass
         for column, value in fields.items():
             alone = {"name": "x", column: value}
             try:
-                entity_build(actor=self.context.actor, kind=kind, **alone)
+                entity_clean(kind=kind, **alone)
             except EntityInvalid as exc:
                 issues.append(RowIssue(number, exc.field or column, IssueCode.INVALID, exc.detail))
         return None
@@ -333,15 +332,15 @@ class EntitiesImporter(Importer):
                     self.commit_issues.append(item)
                 else:
                     batch.append(item)
-            entities = [item.entity for item in batch]
+            entities = [Entity(**item.fields) for item in batch]
             entity_create_many(
                 actor=self.context.actor, entities=entities, source_import=self.context.import_id
             )
-            for item in batch:
+            for item, entity in zip(batch, entities, strict=True):
                 if item.key:
-                    created[item.key] = item.entity.id
+                    created[item.key] = entity.id
                 if item.relation:
-                    relations.append((item.number, item.entity.id, item.relation[0], item.relation[1]))
+                    relations.append((item.number, entity.id, item.relation[0], item.relation[1]))
             handled += len({item.row if isinstance(item, RowIssue) else item.number for item in checked})
             yield handled
         self._relations_create(relations, created)
