@@ -14,7 +14,7 @@ from api.auth import Role, request_actor, request_principal, request_viewer
 from api.pagination import PageParams, paginate_audited
 from apps.exports import selectors, services
 from apps.exports.models import Export
-from apps.exports.schemas import EXPORT_ERRORS, ExportIn, ExportOut, ExportPage
+from apps.exports.schemas import EXPORT_ERRORS, ExportError, ExportIn, ExportOut, ExportPage
 from hub.files import file_chunks
 
 router = Router()
@@ -27,7 +27,7 @@ def _roles(request: HttpRequest) -> frozenset[str]:
     return frozenset(str(role) for role in _TENANT_ROLES if principal.has_role(role))
 
 
-@router.post("", summary="Export a list", response={202: ExportOut, **EXPORT_ERRORS})
+@router.post("", summary="Export a list", response={202: ExportOut, **EXPORT_ERRORS, 429: ExportError})
 def export_request(request: HttpRequest, payload: ExportIn) -> Status[Export]:
     """Queue an export of a list (`resource`) with that list's own `filters`, as `csv`, `ndjson` or
     `xlsx`; poll `GET /exports/{id}`, then download. The caller needs the role the list needs; the
