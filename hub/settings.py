@@ -411,8 +411,13 @@ if min(HUB_ANALYTICS_MAX_POINTS, HUB_ANALYTICS_MAX_DAYS) < 1:
 HUB_IMPORT_MAX_BYTES: int = env.int("HUB_IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
 HUB_IMPORT_MAX_ROWS: int = env.int("HUB_IMPORT_MAX_ROWS", default=200_000)
 HUB_IMPORT_MAX_CELL_CHARS: int = env.int("HUB_IMPORT_MAX_CELL_CHARS", default=32_767)
-if min(HUB_IMPORT_MAX_BYTES, HUB_IMPORT_MAX_ROWS, HUB_IMPORT_MAX_CELL_CHARS) < 1:
-    raise ImproperlyConfigured("HUB_IMPORT_MAX_BYTES, _MAX_ROWS and _MAX_CELL_CHARS must be at least 1")
+# An import neither committed nor cancelled this many hours after its upload is cancelled, its file
+# removed (hourly job): an uploaded file holds personal data and is kept no longer than it serves.
+HUB_IMPORT_TTL_HOURS: int = env.int("HUB_IMPORT_TTL_HOURS", default=72)
+if min(HUB_IMPORT_MAX_BYTES, HUB_IMPORT_MAX_ROWS, HUB_IMPORT_MAX_CELL_CHARS, HUB_IMPORT_TTL_HOURS) < 1:
+    raise ImproperlyConfigured(
+        "HUB_IMPORT_MAX_BYTES, _MAX_ROWS, _MAX_CELL_CHARS and _TTL_HOURS must be at least 1"
+    )
 
 # --- Exports -------------------------------------------------------------------------------------
 # A finished export's file is kept this many hours, then removed by the periodic purge (apps.exports);

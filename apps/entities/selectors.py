@@ -114,8 +114,9 @@ def entity_list(
     ordering: str = "-created_at",
     source_import: uuid.UUID | None = None,
 ) -> QuerySet[Entity]:
-    """Live entities ``viewer`` may see, filtered (``source_import``: those a bulk import created); ``ordering`` must be a key of ``ORDERINGS`` (checked
-    by the schema). One query, whatever the number of restricted entities.
+    """Live entities ``viewer`` may see, filtered (``source_import``: those a bulk import created);
+    ``ordering`` must be a key of ``ORDERINGS`` (checked by the schema). One query, whatever the number
+    of restricted entities.
 
     ``email`` and ``phone`` are exact matches (email case-insensitively), answered by the blind
     indexes: the encrypted columns are never decrypted to search them."""

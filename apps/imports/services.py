@@ -11,6 +11,7 @@ transactions: ``_ProgressWriter``); the commit touches the import's row only onc
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import logging
 import queue
@@ -340,7 +341,12 @@ def import_validate_run(*, import_id: uuid.UUID, commit: bool) -> None:
 
 
 def _finish(record: Import, *, status: str, error: HubError | None = None, **changed: Any) -> None:
+    """The import's end (committed or failed): its status, the ``import.finished`` event, and its file
+    removed once that commits (the file holds personal data, and nothing reads it again: an undo works
+    from ``source_import``, a failed import is uploaded again)."""
+    name = record.file_name
     with transaction.atomic():
+        transaction.on_commit(lambda: file_delete(name))
         Import.objects.filter(id=record.id).update(
             status=status,
             finished_at=timezone.now(),
@@ -546,3 +552,27 @@ def import_undo(*, actor: User, import_id: uuid.UUID) -> Import:
     record.save(update_fields=["status"])
     audit_change(action=AuditEntry.Action.UPDATE, instance=record, actor=actor, fields=["status"])
     return record
+
+
+def imports_expire(*, now: datetime.datetime | None = None) -> int:
+    """Cancel the imports left uncommitted (validated, or a dry run that never ended) longer than
+    ``HUB_IMPORT_TTL_HOURS`` and remove their files; how many. Each import is its own short
+    transaction (the job is resumable)."""
+    cutoff = (now or timezone.now()) - datetime.timedelta(hours=settings.HUB_IMPORT_TTL_HOURS)
+    stale = Import.objects.filter(
+        status__in=[ImportStatus.VALIDATING, ImportStatus.VALIDATED], created_at__lt=cutoff
+    ).values_list("id", flat=True)
+    expired = 0
+    for import_id in list(stale):
+        with transaction.atomic():
+            record = Import.objects.select_for_update().filter(id=import_id).first()
+            if record is None or record.status not in (ImportStatus.VALIDATING, ImportStatus.VALIDATED):
+                continue
+            record.status, record.finished_at = ImportStatus.CANCELLED, timezone.now()
+            record.error_code, record.error_detail = "import_expired", "Not committed in time: cancelled."
+            record.save(update_fields=["status", "finished_at", "error_code", "error_detail"])
+            audit_change(action=AuditEntry.Action.UPDATE, instance=record, actor=None, fields=["status"])
+            name = record.file_name
+            transaction.on_commit(lambda name=name: file_delete(name))  # type: ignore[misc]
+        expired += 1
+    return expired

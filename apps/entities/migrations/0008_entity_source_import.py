@@ -5,20 +5,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('entities', '0007_list_ordering_indexes'),
+        ("entities", "0007_list_ordering_indexes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='entity',
-            name='source_import',
+            model_name="entity",
+            name="source_import",
             field=models.UUIDField(blank=True, editable=False, null=True),
         ),
         migrations.AddIndex(
-            model_name='entity',
-            index=models.Index(fields=['source_import'], name='entity_source_import_idx'),
+            model_name="entity",
+            index=models.Index(fields=["source_import"], name="entity_source_import_idx"),
         ),
     ]

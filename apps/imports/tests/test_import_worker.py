@@ -12,6 +12,7 @@ from django_tenants.utils import tenant_context
 from apps.audit.models import AuditEntry
 from apps.entities.models import Entity
 from apps.imports.models import Import
+from hub.files import file_store
 from tenants.services import tenant_provision
 from tests.jobs import job_rows, jobs_run
 
@@ -56,4 +57,6 @@ def test_dry_run_and_commit_run_as_jobs(job_queue: None, client_for: Any) -> Non
         entries = AuditEntry.objects.filter(object_type="entities.entity", action=AuditEntry.Action.CREATE)
         assert entries.count() == ROWS
         assert not entries.filter(sequence__isnull=True).exists()  # sealed after the commit
-        assert Import.objects.get(id=import_id).finished_at is not None
+        record = Import.objects.get(id=import_id)
+        assert record.finished_at is not None
+        assert not file_store().exists(record.file_name)  # personal data: not kept once committed
