@@ -17,6 +17,7 @@ from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Router, Schema, Status
 from pydantic import ConfigDict, Field
 
+from api.auth import request_actor
 from api.platform import TenantError
 from api.schemas import BodyIn, error_responses
 from tenants import selectors
@@ -73,7 +74,8 @@ class ArchiveOut(Schema):
 def archive_request(request: HttpRequest, organization_id: uuid.UUID, payload: ArchiveIn) -> Status[Archive]:
     """Queue a portable archive of everything of the organization (a job); poll its status, then download."""
     tenant = selectors.tenant_get(organization_id=organization_id)
-    return Status(202, services.archive_request(tenant=tenant, public_key=payload.public_key))
+    actor = request_actor(request).id
+    return Status(202, services.archive_request(tenant=tenant, public_key=payload.public_key, actor=actor))
 
 
 @router.get(
@@ -97,7 +99,9 @@ def archive_download(
 ) -> StreamingHttpResponse:
     """The archive file, streamed; 409 until it is ready, 410 once it has expired."""
     tenant = selectors.tenant_get(organization_id=organization_id)
-    archive, chunks = services.archive_download(tenant=tenant, archive_id=archive_id)
+    archive, chunks = services.archive_download(
+        tenant=tenant, archive_id=archive_id, actor=request_actor(request).id
+    )
     response = StreamingHttpResponse(chunks, content_type="application/octet-stream")
     response["Content-Disposition"] = f'attachment; filename="{tenant.slug}-{archive.id}.hubarchive"'
     response["Content-Length"] = str(archive.bytes)

@@ -154,6 +154,9 @@ class PlatformAuditEntry(models.Model):
         DELETE = "delete"
         ROTATE_KEYS = "rotate_keys"
         RETRY_JOB = "retry_job"
+        # A platform admin asked for the organization's whole data (its archive), or downloaded it.
+        ARCHIVE = "archive"
+        ARCHIVE_DOWNLOAD = "archive_download"
 
     sequence = models.BigIntegerField(default=0, editable=False, unique=True)
     timestamp = models.DateTimeField()

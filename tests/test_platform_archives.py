@@ -17,12 +17,13 @@ from procrastinate.contrib.django.models import ProcrastinateJob
 from hub.files import file_store
 from tenants.archive.container import archive_records, rsa_key_source
 from tenants.archive.services import archive_expire
-from tenants.models import Organization
+from tenants.models import Organization, PlatformAuditEntry
 from tests.helpers import assert_error
 from tests.jobs import jobs_run
 from tests.query_counts import assert_statements
 
 BASE = "/api/platform/v1/tenants"
+PLATFORM_ADMIN = uuid.UUID(int=0x1234)  # the ``sub`` of conftest's tokens
 PRIVATE = rsa.generate_private_key(public_exponent=65537, key_size=3072)
 PUBLIC_PEM = (
     PRIVATE.public_key()
@@ -101,6 +102,14 @@ def test_a_worker_writes_the_archive_which_only_the_private_key_opens_then_it_ex
     assert download.status_code == 200
     data = b"".join(download.streaming_content)  # type: ignore[attr-defined]
     assert len(data) == ready["bytes"]
+    # The request and the download are in the platform's trail, naming the platform admin by id.
+    trail = PlatformAuditEntry.objects.filter(
+        organization_id=tenant_a.organization_id, changes__archive_id=[None, archive["id"]]
+    )
+    assert sorted(trail.values_list("action", "actor_id")) == [
+        ("archive", PLATFORM_ADMIN),
+        ("archive_download", PLATFORM_ADMIN),
+    ]
     records = list(archive_records(io.BytesIO(data), rsa_key_source(PRIVATE_PEM)))
     assert records[0]["organization"]["organization_id"] == str(tenant_a.organization_id)
     assert b"PRIVATE" not in data

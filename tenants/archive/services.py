@@ -24,14 +24,15 @@ from typing import Any
 from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, transaction
 from procrastinate.contrib.django.models import ProcrastinateJob
 
 from hub.files import file_chunks, file_delete, file_name, file_store
 from tenants.archive.container import ArchiveRefused, rsa_public_key_load
 from tenants.archive.errors import ArchiveExpired, ArchiveKeyInvalid, ArchiveNotFound, ArchiveNotReady
 from tenants.archive.export import tenant_archive_write
-from tenants.models import Organization
+from tenants.models import Organization, PlatformAuditEntry
+from tenants.services import platform_audit_record
 
 TASK = "tenants.archive_write"
 AREA = "archives"
@@ -68,8 +69,9 @@ def _names(organization_id: uuid.UUID, archive_id: uuid.UUID) -> tuple[str, str]
     return name(SUFFIX), name(DESCRIPTION_SUFFIX)
 
 
-def archive_request(*, tenant: Organization, public_key: str) -> Archive:
-    """Queue the organization's archive, wrapped for ``public_key``; nothing secret is stored."""
+def archive_request(*, tenant: Organization, public_key: str, actor: uuid.UUID | None) -> Archive:
+    """Queue the organization's archive, wrapped for ``public_key``; nothing secret is stored. Recorded
+    in the platform's trail (``actor`` asked for the organization's whole data)."""
     try:
         rsa_public_key_load(public_key)
     except ArchiveRefused as exc:
@@ -83,6 +85,13 @@ def archive_request(*, tenant: Organization, public_key: str) -> Archive:
             archive_id=str(archive_id),
             public_key=public_key,
             requested_at=datetime.datetime.now(tz=datetime.UTC).isoformat(),
+        )
+        platform_audit_record(
+            action=PlatformAuditEntry.Action.ARCHIVE,
+            organization_id=tenant.organization_id,
+            actor=actor,
+            changes={"archive_id": [None, str(archive_id)]},
+            using=DEFAULT_DB_ALIAS,
         )
     return archive_get(tenant=tenant, archive_id=archive_id)
 
@@ -165,11 +174,20 @@ def archive_get(*, tenant: Organization, archive_id: uuid.UUID) -> Archive:
     )
 
 
-def archive_download(*, tenant: Organization, archive_id: uuid.UUID) -> tuple[Archive, Iterator[bytes]]:
-    """A ready archive and its bytes, a chunk at a time."""
+def archive_download(
+    *, tenant: Organization, archive_id: uuid.UUID, actor: uuid.UUID | None
+) -> tuple[Archive, Iterator[bytes]]:
+    """A ready archive and its bytes, a chunk at a time; each download recorded in the platform's trail."""
     archive = archive_get(tenant=tenant, archive_id=archive_id)
     if archive.status == "expired":
         raise ArchiveExpired()
     if archive.status != "ready":
         raise ArchiveNotReady()
+    platform_audit_record(
+        action=PlatformAuditEntry.Action.ARCHIVE_DOWNLOAD,
+        organization_id=tenant.organization_id,
+        actor=actor,
+        changes={"archive_id": [None, str(archive_id)]},
+        using=DEFAULT_DB_ALIAS,
+    )
     return archive, file_chunks(_names(tenant.organization_id, archive_id)[0])
