@@ -9,11 +9,15 @@ but that one seal.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from auditlog.models import AbstractLogEntry
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
+
+if TYPE_CHECKING:
+    from tenants.models import User
 
 ACTION_NAMES = {
     AbstractLogEntry.Action.CREATE: "create",
@@ -30,7 +34,23 @@ class AuditEntry(AbstractLogEntry):
     # auditlog's fields without the indexes no query of the trail uses (it is filtered by actor,
     # object, type and time, and listed newest first by id).
     content_type: models.ForeignKey[ContentType, ContentType] = models.ForeignKey(
-        ContentType, on_delete=models.CASCADE, related_name="+", verbose_name="content type", db_index=False
+        ContentType,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name="content type",
+        db_index=False,
+        db_constraint=False,
+    )
+    # Shared (public) tables are referenced by id without a database constraint, as by every tenant
+    # table: a constraint would put triggers per organization on the public table (issue 17).
+    actor: models.ForeignKey[User | None, User | None] = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        blank=True,
+        null=True,
+        related_name="+",
+        verbose_name="actor",
+        db_constraint=False,
     )
     object_id: models.BigIntegerField[int | None, int | None] = models.BigIntegerField(
         blank=True, null=True, verbose_name="object id"

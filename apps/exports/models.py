@@ -51,7 +51,7 @@ class Export(models.Model):
     error_code = models.CharField(max_length=64, blank=True, default="")
     error_detail = models.CharField(max_length=500, blank=True, default="")
     requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL, db_constraint=False, null=True, on_delete=models.PROTECT, related_name="+"
     )
     # The requester's sight when asking: admins see restricted entities and personal columns.
     viewer_is_admin = models.BooleanField(default=False)

@@ -60,7 +60,7 @@ class Import(models.Model):
     error_code = models.CharField(max_length=40, blank=True, default="")
     error_detail = models.CharField(max_length=500, blank=True, default="")
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL, db_constraint=False, null=True, on_delete=models.PROTECT, related_name="+"
     )
     # Whether the uploader was an admin: what the import may see (restricted entities as relation targets).
     created_by_admin = models.BooleanField(default=False)

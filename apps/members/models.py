@@ -33,7 +33,9 @@ class Member(models.Model):
     PERSONAL_FIELDS = ("email",)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, db_constraint=False, on_delete=models.PROTECT, related_name="+"
+    )
     email = models.EmailField(blank=True, default="")
     # NULL, not "": a user seen here whose roles come from elsewhere (no membership).
     role = models.CharField(  # noqa: DJ001

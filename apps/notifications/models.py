@@ -81,10 +81,10 @@ class AlertRule(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
+        settings.AUTH_USER_MODEL, db_constraint=False, on_delete=models.PROTECT, related_name="+", null=True
     )
     updated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
+        settings.AUTH_USER_MODEL, db_constraint=False, on_delete=models.PROTECT, related_name="+", null=True
     )
 
     class Meta:
@@ -139,7 +139,9 @@ class Notification(models.Model):
     AUDIT_CLEAR_FIELDS: ClassVar[tuple[str, ...]] = ("event_type",)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, db_constraint=False, on_delete=models.PROTECT, related_name="+"
+    )
     event = models.ForeignKey(Event, on_delete=models.SET_NULL, related_name="+", null=True, blank=True)
     rule = models.ForeignKey(AlertRule, on_delete=models.SET_NULL, related_name="+", null=True, blank=True)
     event_type = models.CharField(max_length=64)
