@@ -81,9 +81,11 @@ class UserManager(BaseUserManager["User"]):
 class User(AbstractBaseUser, PermissionsMixin):
     """Local mirror of an identity-service user: the actor of audit entries and object permissions.
 
-    The Hub never stores the identity service's passwords; the row exists so foreign keys have
-    something to point at. The one exception: platform admins of the admin site (``/admin/`` on the
-    bare domain), made by ``manage.py createsuperuser``, who are its staff.
+    The Hub never stores the identity service's passwords; the row exists so references have
+    something to point at. Tenant tables reference it by id without a database constraint (issue 17),
+    so no code deletes a user (the admin site shows them read-only). The one exception: platform admins
+    of the admin site (``/admin/`` on the bare domain), made by ``manage.py createsuperuser``, who are
+    its staff.
     """
 
     id = models.UUIDField(primary_key=True)
