@@ -97,10 +97,10 @@ def _variables_the_hub_reads() -> set[str]:
 # --- the file ------------------------------------------------------------------------------------
 
 
-def test_every_service_belongs_to_the_dev_or_the_prod_profile() -> None:
+def test_every_service_belongs_to_the_dev_the_prod_or_the_citus_profile() -> None:
     for name, service in SERVICES.items():
-        assert service.get("profiles") in (["dev"], ["prod"]), name
-    for profile in ("dev", "prod"):
+        assert service.get("profiles") in (["dev"], ["prod"], ["citus"]), name
+    for profile in ("dev", "prod", "citus"):
         members = {name for name, service in SERVICES.items() if profile in service["profiles"]}
         for name in members:
             needed = set(SERVICES[name].get("depends_on", {}))
@@ -122,7 +122,7 @@ def test_the_dev_profile_needs_no_env_file() -> None:
 
 def test_every_variable_given_to_the_hub_is_one_it_reads() -> None:
     read = _variables_the_hub_reads()
-    for name in _hub_services("dev") + _hub_services("prod"):
+    for name in _hub_services("dev") + _hub_services("prod") + _hub_services("citus"):
         unknown = set(SERVICES[name]["environment"]) - read
         assert not unknown, f"{name} sets variables the Hub never reads: {sorted(unknown)}"
 
@@ -147,6 +147,21 @@ def test_the_prod_profile_takes_every_secret_from_the_env_file() -> None:
     assert "@pgbouncer:" in environment["DATABASE_URL"]
     assert "@postgres:5432/" in environment["DATABASE_OWNER_URL"]
     assert SERVICES["pgbouncer"]["environment"]["POOL_MODE"] == "transaction"
+
+
+def test_the_citus_profile_checks_the_schema_and_makes_our_reference_tables() -> None:
+    from tenants.citus import REFERENCE_TABLES
+
+    assert "check_citus" in " ".join(SERVICES["citus-migrate"]["command"])
+    setup = (ROOT / "platform" / "citus" / "setup.sql").read_text()
+    named = set(re.findall(r"'(\w+)'", setup.split("FOREACH", 1)[1].split("LOOP", 1)[0]))
+    assert named == REFERENCE_TABLES, (
+        "setup.sql makes exactly tenants.citus.REFERENCE_TABLES reference tables"
+    )
+    for name in _hub_services("citus"):
+        environment = _environment(name, _generated())
+        assert "@citus-coordinator:5432/" in environment["DATABASE_URL"], name
+        assert environment["HUB_ENV"] == "prod", name
 
 
 def test_every_command_exists() -> None:
@@ -193,7 +208,7 @@ def _docker_compose() -> str | None:
 
 
 @pytest.mark.skipif(_docker_compose() is None, reason="no docker compose here (no engine needed for config)")
-@pytest.mark.parametrize("profile", ["dev", "prod"])
+@pytest.mark.parametrize("profile", ["dev", "prod", "citus"])
 def test_docker_compose_config_accepts_it(profile: str, tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("\n".join(f"{name}={value}" for name, value in _generated().items()))
     compose = ["-f", str(ROOT / "docker-compose.yml"), "--env-file", str(tmp_path / ".env")]
