@@ -25,6 +25,16 @@ browser:
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  echo "chromium could not be installed: the browser tests will not run"
 
+# PgBouncer for the pooled test run (tests/pgbouncer.py, tests/test_pgbouncer.py): Debian's package, installed
+# when missing and root (as CI runs). Otherwise tests/test_pgbouncer.py is skipped, and fails in CI (CI set).
+.PHONY: pgbouncer
+pgbouncer:
+	@command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || [ "$$(id -u)" != 0 ] || \
+	  ! command -v apt-get >/dev/null 2>&1 || \
+	  { echo "installing pgbouncer (Debian) for the pooled test run"; apt-get update -qq >/dev/null && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null; } || \
+	  echo "pgbouncer could not be installed: the PgBouncer tests will not run"
+
 # Migrate the shared schema and every tenant schema; in dev, make sure the demo tenant exists and
 # print a token and an example curl.
 bootstrap: install
@@ -52,8 +62,14 @@ dev: bootstrap
 	$(PY) manage.py runserver $(HUB_HOST):$(HUB_PORT)
 
 # The whole suite against a real PostgreSQL (embedded unless DATABASE_URL is set), with coverage.
-test: install browser
+test: install browser pgbouncer
 	HUB_ENV=test $(PY) -m pytest -p no:randomly --cov --cov-report=term-missing:skip-covered --cov-fail-under=90
+
+# The isolation tests again (RLS wall and catalog, transaction context, every test with a second
+# organization), the runtime connection through PgBouncer in transaction mode (tests/pgbouncer.py).
+.PHONY: test-pgbouncer
+test-pgbouncer: install pgbouncer
+	HUB_ENV=test $(PY) -m tests.pgbouncer -p no:randomly -q tests apps
 
 # Lint, format and type checks (CI runs them).
 check: install
