@@ -205,3 +205,26 @@ class AuditVerification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.organization_id} {'ok' if self.ok else 'BROKEN'} {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class TenantMigrationState(models.Model):
+    """Which migrations a tenant schema is at: the fingerprint of the migration files
+    (``tenants.template.template_fingerprint_expected``) it was last migrated or cloned to.
+
+    Written in the transaction that migrates (or provisions) the schema, so ``migrate_schemas`` finds
+    every tenant that needs work in one query and resumes where a crashed run stopped (``tenants.fleet``).
+    """
+
+    # The foreign key is the migration's own, ON DELETE CASCADE in the database (raw deletes too).
+    organization = models.OneToOneField(
+        Organization,
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="migration_state",
+        db_constraint=False,
+    )
+    fingerprint = models.CharField(max_length=64)
+    migrated_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.organization_id} at {self.fingerprint[:12]}"

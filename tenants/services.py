@@ -36,6 +36,7 @@ from tenants.errors import (
     TenantInvalid,
     TenantNotFound,
 )
+from tenants.fleet import fleet_fingerprint, tenant_state_record
 from tenants.identity import (
     IdentityMisconfigured,
     IdentityUnavailable,
@@ -155,6 +156,7 @@ def tenant_provision(
             crypto.data_key_create(tenant.organization_id, using=MIGRATION_ALIAS)
             tenant_schema_create(tenant=tenant)
             tables = tenant_schema_build(tenant=tenant)  # a clone of the template, or migrations
+            tenant_state_record(tenant=tenant, fingerprint=fleet_fingerprint())  # at the head either way
             Domain.objects.using(MIGRATION_ALIAS).create(
                 domain=tenant.primary_domain, tenant=tenant, is_primary=True
             )
