@@ -7,20 +7,15 @@ passes, undo deletes accounts or reverses transactions, and another organization
 
 from __future__ import annotations
 
-import copy
 import io
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
-from django.db import connections
-from django.test import Client
 from django_tenants.utils import tenant_context
 
 from apps.audit.models import AuditEntry
@@ -28,14 +23,12 @@ from apps.entities.services import entity_create
 from apps.imports.base import ImportContext, IssueCode, RowIssue, SourceRow
 from apps.imports.errors import ImportNotUndoable
 from apps.imports.importers.ledger import LedgerAccountsImporter, LedgerTransactionsImporter
+from apps.imports.tests.helpers import E2E_USER, IMPORTS_URL, api_import
 from apps.ledger import services
 from apps.ledger.models import Account, Transaction
 from apps.ledger.tests.conftest import Chart, chart_create
 from apps.ledger.tests.helpers import B_SUB, DEFAULT_SUB
 from tenants.models import Organization, User
-from tenants.routers import MIGRATION_ALIAS
-from tenants.services import tenant_delete, tenant_provision
-from tests.jobs import jobs_clear, jobs_run
 
 
 @pytest.fixture
@@ -58,7 +51,6 @@ def chart(tenant_a: Organization, actor: User) -> Chart:
 
 
 ACCOUNT_COLUMNS = ("code", "name", "type", "currency")
-IMPORTS_URL = "/api/v1/imports/"
 TRANSACTION_COLUMNS = ("reference", "description", "currency", "effective_date", "account", "amount")
 
 
@@ -304,58 +296,6 @@ def test_transactions_header_rows_must_agree(tenant_a: Organization, actor: User
 
 
 # --- Through the API and a real worker ------------------------------------------------------------
-
-E2E_USER = uuid.uuid4()
-
-
-@pytest.fixture(scope="module")
-def committed_org(django_db_setup: None, django_db_blocker: Any) -> Iterator[Organization]:
-    """An organization of this module's own, committed (the worker reads on its own connections),
-    deleted at the end."""
-    with django_db_blocker.unblock():
-        connections.close_all()
-        User.objects.create(id=E2E_USER, email=f"{E2E_USER.hex[:8]}@imports.example.com")
-        tenant = tenant_provision(
-            organization_id=uuid.uuid4(), slug=f"impl-{uuid.uuid4().hex[:6]}", name="x", check_identity=False
-        )
-    yield tenant
-    with django_db_blocker.unblock():
-        tenant_delete(tenant=tenant, confirm=str(tenant.organization_id))
-        with connections[MIGRATION_ALIAS].cursor() as cursor:
-            cursor.execute("DELETE FROM public.tenants_user WHERE id = %s", [E2E_USER])
-
-
-@pytest.fixture
-def world(
-    committed_org: Organization, django_db_blocker: Any, settings: Any, tmp_path: Path
-) -> Iterator[Organization]:
-    storages = copy.deepcopy(settings.STORAGES)
-    storages["hub_files"] = {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": str(tmp_path / "files")},
-    }
-    settings.STORAGES = storages
-    with django_db_blocker.unblock():
-        jobs_clear()
-        yield committed_org
-        jobs_clear()
-
-
-def api_import(client: Client, import_type: str, csv: str, *, mode: str = "all") -> dict[str, Any]:
-    """Upload ``csv`` (dry run), let a worker validate it, commit it (``mode``), let a worker commit."""
-    response = client.post(
-        f"{IMPORTS_URL}?type={import_type}&dry_run=true",
-        {"file": SimpleUploadedFile(f"{import_type}.csv", csv.replace("\n", "\r\n").encode())},
-    )
-    assert response.status_code == 202, response.content
-    import_id = response.json()["id"]
-    jobs_run(queues=["imports"])
-    assert client.get(f"{IMPORTS_URL}{import_id}").json()["status"] == "validated"
-    committed = client.post(f"{IMPORTS_URL}{import_id}/commit?mode={mode}")
-    assert committed.status_code == 202, committed.content
-    jobs_run(queues=["imports"])
-    record: dict[str, Any] = client.get(f"{IMPORTS_URL}{import_id}").json()
-    return record
 
 
 def test_ledger_imports_through_the_api_and_a_worker(world: Organization, client_for: Any) -> None:
