@@ -23,7 +23,7 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from tenants.models import User
 
@@ -79,6 +79,16 @@ class RowIssue:
     message: str
 
 
+# A row as the dry run cleaned it (``Importer.keeps_rows``): its number and its cleaned values, JSON ones.
+KeptRow = tuple[int, dict[str, Any]]
+
+
+class RowKeeper(Protocol):
+    """Where a dry run keeps the rows it cleaned, for its commit (the framework's ``_Kept``)."""
+
+    def keep(self, number: int, cleaned: dict[str, Any]) -> None: ...
+
+
 @dataclass(frozen=True)
 class ImportContext:
     """Who imports, and the import every created object is tagged with (``source_import``)."""
@@ -101,10 +111,16 @@ class Importer(ABC):
     # file once instead of twice (no ``validate`` pass first), and refuses an all-or-nothing commit
     # (rolling it back) when ``commit_issues`` is not empty at the end.
     checks_on_commit: ClassVar[bool] = False
+    # True (with ``checks_on_commit``): ``validate`` hands each row it cleaned to ``self.keeper``, and the
+    # commit gives them back to ``commit_kept`` instead of reading and cleaning the file again (the
+    # cleaning of a value does not change between the two; what the organization holds may, and is
+    # checked again). A dry run that kept nothing (one that ran before) is committed from the file.
+    keeps_rows: ClassVar[bool] = False
 
     def __init__(self, context: ImportContext) -> None:
         self.context = context
         self.commit_issues: list[RowIssue] = []
+        self.keeper: RowKeeper | None = None  # the dry run's, when ``keeps_rows``
 
     @abstractmethod
     def validate(self, rows: Iterable[SourceRow]) -> Iterator[RowIssue]:
@@ -117,6 +133,11 @@ class Importer(ABC):
         transaction, through the services' batched path: audited (one entry per created object), events
         emitted, each object tagged with ``self.context.import_id``. Yields the count of rows handled so
         far after each batch (the framework's progress)."""
+
+    def commit_kept(self, rows: Iterable[KeptRow], *, skip: Container[int]) -> Iterator[int]:
+        """``commit`` from the rows the dry run kept (``keeps_rows``), in file order: only the checks that
+        depend on the organization are made again."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no rows")
 
     @abstractmethod
     def undo(self) -> int:

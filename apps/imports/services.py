@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import json
 import logging
 import queue
+import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import IO, Any
 
 from django.conf import settings
+from django.core.files import File
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -30,7 +33,7 @@ from django_tenants.utils import tenant_context
 from apps.audit.models import AuditEntry
 from apps.audit.services import AuditBuffer, audit_buffering, audit_change, audit_flush
 from apps.imports import readers
-from apps.imports.base import ImportContext, Importer, IssueCode, RowIssue, SourceRow
+from apps.imports.base import ImportContext, Importer, IssueCode, KeptRow, RowIssue, SourceRow
 from apps.imports.errors import (
     ImportErrorCode,
     ImportFileInvalid,
@@ -249,6 +252,63 @@ class _Source:
             yield item
 
 
+class _Kept:
+    """The rows a dry run cleaned (``Importer.keeps_rows``), for its commit: one JSON line a row in the
+    file store beside the upload (the same personal data, removed with it: ``_files_delete``).
+
+    Written to a temporary file while the dry run runs and stored only once it has ended, so a kept
+    file is always a whole dry run's; a dry run run again replaces it.
+    """
+
+    def __init__(self, record: Import) -> None:
+        self.name = _kept_name(record)
+        self.handle: IO[bytes] | None = None
+
+    def __enter__(self) -> _Kept:
+        self.handle = tempfile.TemporaryFile()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
+
+    def keep(self, number: int, cleaned: dict[str, Any]) -> None:
+        assert self.handle is not None  # noqa: S101 - only inside ``with``
+        self.handle.write(json.dumps([number, cleaned], separators=(",", ":")).encode() + b"\n")
+
+    def store(self) -> None:
+        assert self.handle is not None  # noqa: S101 - only inside ``with``
+        self.handle.seek(0)
+        file_delete(self.name)
+        saved = file_store().save(self.name, File(self.handle))
+        if saved != self.name:  # the store chose another name: never read, so never kept
+            file_delete(saved)
+
+    @staticmethod
+    @contextmanager
+    def rows(record: Import) -> Iterator[Iterator[KeptRow] | None]:
+        """The kept rows, in file order; None when the dry run kept nothing."""
+        name = _kept_name(record)
+        if not file_store().exists(name):
+            yield None
+            return
+        with file_store().open(name, "rb") as handle:
+            yield ((number, cleaned) for number, cleaned in map(json.loads, handle))
+
+
+def _kept_name(record: Import) -> str:
+    organization_id = connection.tenant.organization_id  # type: ignore[attr-defined]
+    return file_name(organization_id=organization_id, area="imports", file_id=record.id, suffix=".kept")
+
+
+def _files_delete(record: Import) -> None:
+    """Once the caller's transaction commits, remove the import's files: the upload and the rows its dry
+    run kept (personal data both)."""
+    for name in (record.file_name, _kept_name(record)):
+        transaction.on_commit(lambda name=name: file_delete(name))  # type: ignore[misc]
+
+
 def _importer(record: Import) -> Importer:
     actor = record.created_by
     if actor is None:  # users are never removed (PROTECT); an import always has its author
@@ -317,8 +377,14 @@ def import_validate_run(*, import_id: uuid.UUID, commit: bool) -> None:
     with transaction.atomic():
         ImportIssue.objects.filter(import_record=record).delete()  # an earlier attempt's
         Import.objects.filter(id=record.id).update(started_at=timezone.now(), progress=0)
+    importer = _importer(record)
     try:
-        invalid, total = _check(record, _importer(record), _validate_writer(record))
+        with _Kept(record) as kept:
+            if importer.keeps_rows:
+                importer.keeper = kept
+            invalid, total = _check(record, importer, _validate_writer(record))
+            if importer.keeps_rows:
+                kept.store()
     except _Cancelled:
         return
     except HubError as exc:
@@ -344,9 +410,8 @@ def _finish(record: Import, *, status: str, error: HubError | None = None, **cha
     """The import's end (committed or failed): its status, the ``import.finished`` event, and its file
     removed once that commits (the file holds personal data, and nothing reads it again: an undo works
     from ``source_import``, a failed import is uploaded again)."""
-    name = record.file_name
     with transaction.atomic():
-        transaction.on_commit(lambda: file_delete(name))
+        _files_delete(record)
         Import.objects.filter(id=record.id).update(
             status=status,
             finished_at=timezone.now(),
@@ -478,8 +543,13 @@ def _commit_checked(
     skip = set(reported.values_list("row", flat=True))
     source = _Source(record, type(importer))
     handled = 0
-    with source.rows() as rows:
-        for handled in importer.commit(rows, skip=skip):
+    with ExitStack() as stack:
+        kept = stack.enter_context(_Kept.rows(record)) if importer.keeps_rows else None
+        if kept is not None:  # the file's own issues (unknown columns...) are the dry run's report's
+            handling = importer.commit_kept(kept, skip=skip)
+        else:
+            handling = importer.commit(stack.enter_context(source.rows()), skip=skip)
+        for handled in handling:
             audit_flush(entries=buffer.entries)
             buffer.entries.clear()
             progress.updates.put(min(99, handled * 100 // max(record.rows_valid, 1)))
@@ -491,7 +561,7 @@ def _commit_checked(
         raise _NewIssues(found, invalid)
     _issues_write(record, found)
     created = handled - len({issue.row for issue in importer.commit_issues} - skip)
-    return created, invalid, source.rows_total
+    return created, invalid, source.rows_total if kept is None else record.rows_total
 
 
 # --- the requests ---------------------------------------------------------------------------------
@@ -534,8 +604,7 @@ def import_cancel(*, actor: User, import_id: uuid.UUID) -> Import:
     record.status, record.finished_at = ImportStatus.CANCELLED, timezone.now()
     record.save(update_fields=["status", "finished_at"])
     audit_change(action=AuditEntry.Action.UPDATE, instance=record, actor=actor, fields=["status"])
-    name = record.file_name
-    transaction.on_commit(lambda: file_delete(name))
+    _files_delete(record)
     return record
 
 
@@ -572,7 +641,6 @@ def imports_expire(*, now: datetime.datetime | None = None) -> int:
             record.error_code, record.error_detail = "import_expired", "Not committed in time: cancelled."
             record.save(update_fields=["status", "finished_at", "error_code", "error_detail"])
             audit_change(action=AuditEntry.Action.UPDATE, instance=record, actor=None, fields=["status"])
-            name = record.file_name
-            transaction.on_commit(lambda name=name: file_delete(name))  # type: ignore[misc]
+            _files_delete(record)
         expired += 1
     return expired

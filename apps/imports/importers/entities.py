@@ -14,7 +14,7 @@ import json
 import uuid
 from collections.abc import Container, Iterable, Iterator
 from itertools import islice
-from typing import Any
+from typing import Any, TypeVar
 
 from apps.entities import validators
 from apps.entities.errors import EntityInvalid
@@ -27,13 +27,15 @@ from apps.entities.services import (
     entity_import_undo,
     entity_relation_create_many,
 )
-from apps.imports.base import BATCH_ROWS, Column, Importer, IssueCode, RowIssue, SourceRow
+from apps.imports.base import BATCH_ROWS, Column, Importer, IssueCode, KeptRow, RowIssue, SourceRow
 from apps.imports.errors import ImportNotUndoable
 
 Key = tuple[str, str]  # (kind, reference)
+Row = TypeVar("Row")
+UNKNOWN_KIND = "Unknown kind; add it first (POST /api/v1/entities/kinds)."
 
 
-def _batches(rows: Iterable[SourceRow]) -> Iterator[list[SourceRow]]:
+def _batches(rows: Iterable[Row]) -> Iterator[list[Row]]:
     iterator = iter(rows)
     while batch := list(islice(iterator, BATCH_ROWS)):
         yield batch
@@ -94,11 +96,26 @@ class _Parsed:
         self.key: Key | None = (fields["kind"].key, reference) if reference else None
         self.relation = relation
 
+    def kept(self) -> dict[str, Any]:
+        """What the dry run keeps of the row (JSON values: the kind by its key)."""
+        relation = None if self.relation is None else [self.relation[0], *self.relation[1]]
+        return {"fields": {**self.fields, "kind": self.fields["kind"].key}, "relation": relation}
+
+    @classmethod
+    def from_kept(cls, number: int, kind: EntityKind, kept: dict[str, Any]) -> _Parsed:
+        relation = kept["relation"]
+        return cls(
+            number,
+            {**kept["fields"], "kind": kind},
+            None if relation is None else (relation[0], (relation[1], relation[2])),
+        )
+
 
 class EntitiesImporter(Importer):
     type = "entities"
     label = "Entities"
     checks_on_commit = True
+    keeps_rows = True
     columns = (
         Column(
             "kind",
@@ -179,7 +196,7 @@ class EntitiesImporter(Importer):
             except EntityInvalid as exc:
                 issue(exc.field or column, IssueCode.INVALID, exc.detail)
         if "kind" in cleaned and cleaned["kind"] not in self.kinds:
-            issue("kind", IssueCode.INVALID, "Unknown kind; add it first (POST /api/v1/entities/kinds).")
+            issue("kind", IssueCode.INVALID, UNKNOWN_KIND)
             cleaned.pop("kind")
         relation = self._relation(values, issue)
         fields = None
@@ -264,6 +281,13 @@ class EntitiesImporter(Importer):
             yield from issues
             if item is not None:
                 parsed.append(item)
+                if self.keeper is not None:
+                    self.keeper.keep(item.number, item.kept())
+        yield from self._organization_check(parsed)
+
+    def _organization_check(self, parsed: list[_Parsed]) -> Iterator[_Parsed | RowIssue]:
+        """Cleaned rows against the file's earlier rows and what the organization holds: a reference
+        twice in the file, or taken by a live entity (one query)."""
         taken = self._taken({item.key for item in parsed if item.key})
         for item in parsed:
             if item.key is None:
@@ -322,10 +346,32 @@ class EntitiesImporter(Importer):
         """Every batch checked again as it is written (``checks_on_commit``): a row with an issue now is
         skipped and reported in ``commit_issues``; then the relations, their targets in the file or the
         organization (one that is neither any more: reported)."""
+        return self._write(self._pass(row for row in rows if row.number not in skip))
+
+    def commit_kept(self, rows: Iterable[KeptRow], *, skip: Container[int]) -> Iterator[int]:
+        """``commit`` from the dry run's cleaned rows: the kinds, references and relation targets are
+        checked again (the organization may have changed), the values are not cleaned twice."""
+        return self._write(self._kept_pass(row for row in rows if row[0] not in skip))
+
+    def _kept_pass(self, rows: Iterable[KeptRow]) -> Iterator[list[_Parsed | RowIssue]]:
+        self.file_keys.clear()
+        for batch in _batches(rows):
+            checked: list[_Parsed | RowIssue] = []
+            parsed = []
+            for number, kept in batch:
+                kind = self.kinds.get(kept["fields"]["kind"])
+                if kind is None:  # removed since the dry run
+                    checked.append(RowIssue(number, "kind", IssueCode.INVALID, UNKNOWN_KIND))
+                else:
+                    parsed.append(_Parsed.from_kept(number, kind, kept))
+            checked.extend(self._organization_check(parsed))
+            yield checked
+
+    def _write(self, batches: Iterable[list[_Parsed | RowIssue]]) -> Iterator[int]:
         created: dict[Key, uuid.UUID] = {}
         relations: list[tuple[int, uuid.UUID, str, Key]] = []
         handled = 0
-        for checked in self._pass(row for row in rows if row.number not in skip):
+        for checked in batches:
             batch = []
             for item in checked:
                 if isinstance(item, RowIssue):

@@ -18,11 +18,12 @@ from django.test import Client
 from django_tenants.utils import tenant_context
 
 from apps.audit.models import AuditEntry
-from apps.entities.models import Entity, EntityRelation
-from apps.entities.services import entity_create
+from apps.entities.models import Entity, EntityKind, EntityRelation
+from apps.entities.services import entity_create, entity_kind_create
 from apps.imports import services
 from apps.imports.models import Import, ImportIssue, ImportStatus
 from apps.notifications.models import Event
+from hub.files import file_store
 from tenants.models import Organization, User
 from tests.helpers import assert_error
 
@@ -394,3 +395,77 @@ def test_commit_checks_again_and_writes_nothing_when_the_organization_changed(
     record = run(tenant_a, record.id)
     assert (record.status, record.rows_created) == ("committed", 1)
     assert refs(tenant_a, record.id) == {"IMP-F1"}
+
+
+def _kept_exists(tenant: Organization, record: Import) -> bool:
+    with tenant_context(tenant):
+        return file_store().exists(services._kept_name(record))
+
+
+def test_the_commit_writes_what_the_dry_run_cleaned_and_removes_it(
+    member_client: Client, tenant_a: Organization, django_capture_on_commit_callbacks: Any
+) -> None:
+    record = dry(
+        member_client, tenant_a, csv_bytes("customer,First,IMP-K1,Billing@Acme.example,+41 44 668 18 00")
+    )
+    assert _kept_exists(tenant_a, record)
+    with tenant_context(tenant_a):  # the upload changed under the import: the commit never reads it
+        file_store().delete(record.file_name)
+        file_store().save(record.file_name, io.BytesIO(csv_bytes("customer,Changed,IMP-K9")))
+    assert member_client.post(f"{URL}{record.id}/commit").status_code == 202
+    with django_capture_on_commit_callbacks(execute=True):
+        record = run(tenant_a, record.id)
+    assert (record.status, record.rows_created) == ("committed", 1)
+    with tenant_context(tenant_a):
+        entity = Entity.objects.get(source_import=record.id)
+        assert (entity.name, entity.reference, entity.email, entity.phone) == (
+            "First",
+            "IMP-K1",
+            "Billing@acme.example",
+            "+41446681800",
+        )
+        assert not file_store().exists(record.file_name)
+    assert not _kept_exists(tenant_a, record)  # personal data: gone with the upload
+
+
+def test_a_dry_run_that_kept_nothing_is_committed_from_the_file(
+    member_client: Client, tenant_a: Organization
+) -> None:
+    record = dry(member_client, tenant_a, csv_bytes(*GOOD))
+    with tenant_context(tenant_a):  # as a dry run from before rows were kept
+        file_store().delete(services._kept_name(record))
+    assert member_client.post(f"{URL}{record.id}/commit").status_code == 202
+    record = run(tenant_a, record.id)
+    assert (record.status, record.rows_created, record.rows_total) == ("committed", 4, 4)
+    assert refs(tenant_a, record.id) == {"IMP-1", "IMP-2", "IMP-3", "IMP-4"}
+    with tenant_context(tenant_a):
+        assert Entity.objects.get(reference="IMP-1").phone == "+41446681800"
+
+
+def test_kept_rows_are_checked_again_against_the_organization(
+    member_client: Client, tenant_a: Organization, admin_actor: User
+) -> None:
+    with tenant_context(tenant_a):
+        entity_kind_create(key="gadget", label="Gadget")
+    record = dry(
+        member_client,
+        tenant_a,
+        csv_bytes(
+            "gadget,Widget,IMP-G1",
+            "customer,Kept,IMP-G2",
+            "customer,Target,IMP-G3,,,,,,knows,customer:IMP-G4",
+        ),
+    )
+    assert (record.rows_invalid, _kept_exists(tenant_a, record)) == (1, True)  # IMP-G4: unknown target
+    with tenant_context(tenant_a):  # since the dry run: the kind removed, a reference taken
+        EntityKind.objects.filter(key="gadget").delete()
+        entity_create(actor=admin_actor, kind="customer", name="Meanwhile", reference="IMP-G2")
+    assert member_client.post(f"{URL}{record.id}/commit?mode=valid_rows").status_code == 202
+    record = run(tenant_a, record.id)
+    assert (record.status, record.rows_created) == ("committed", 0)
+    assert set(issues(member_client, str(record.id))) == {
+        (2, "kind", "invalid"),
+        (3, "reference", "conflict"),
+        (4, "relation_target", "unknown_reference"),
+    }
+    assert refs(tenant_a, record.id) == set()
