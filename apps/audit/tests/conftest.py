@@ -50,9 +50,10 @@ def gamma(committed_db: None) -> Organization:
 
 
 def as_owner(tenant: Organization, sql: str) -> None:
-    """Run ``sql`` as the owner role with the append-only trigger off (what only the owner can do)."""
+    """Run ``sql`` as the owner role with the append-only triggers off (what only the owner can do)."""
+    guards = "TRIGGER audit_entry_append_only, {} TRIGGER audit_entry_no_delete"
     with owner_cursor(tenant) as cursor:
-        cursor.execute("ALTER TABLE audit_auditentry DISABLE TRIGGER audit_entry_append_only")
+        cursor.execute(f"ALTER TABLE audit_auditentry DISABLE {guards.format('DISABLE')}")
         cursor.execute(sql)
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # fire pending checks before the ALTER
-        cursor.execute("ALTER TABLE audit_auditentry ENABLE TRIGGER audit_entry_append_only")
+        cursor.execute(f"ALTER TABLE audit_auditentry ENABLE {guards.format('ENABLE')}")
