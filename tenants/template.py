@@ -192,52 +192,71 @@ def tenant_schema_build(*, tenant: Organization) -> int:
 
 # --- Rendering the template's DDL from the catalog --------------------------------------------------
 
+# pg_class, pg_proc and pg_type have no index on their schema column: a filter on it reads every
+# organization's rows, and the clone ran some twenty of those (its time grew with the organizations
+# present). A schema's objects are found instead through pg_depend's index on the referenced object:
+# every relation but indexes and TOAST tables, every routine and every type but row and array types
+# records a dependency on its schema.
+_SCHEMA_OBJECTS = """(SELECT d.objid FROM pg_depend d
+    WHERE d.refclassid = 'pg_namespace'::regclass AND d.refobjid = %({param})s::regnamespace
+      AND d.refobjsubid = 0 AND d.classid = '{catalog}'::regclass AND d.deptype = 'n')"""
+
+
+def _in_schema(query: str) -> str:
+    """``query`` with each ``<template relations>`` (``routines``, ``types``; ``<schema relations>``:
+    of the schema named ``%(schema)s``) made the subquery of their oids."""
+    for marker, param, catalog in (
+        ("<template relations>", "tpl", "pg_class"),
+        ("<template routines>", "tpl", "pg_proc"),
+        ("<template types>", "tpl", "pg_type"),
+        ("<schema relations>", "schema", "pg_class"),
+    ):
+        query = query.replace(marker, _SCHEMA_OBJECTS.format(param=param, catalog=catalog))
+    return query
+
+
 _SEQUENCE_OPTIONS = """
     format('INCREMENT BY %%s MINVALUE %%s MAXVALUE %%s START WITH %%s CACHE %%s %%s',
            s.seqincrement, s.seqmin, s.seqmax, s.seqstart, s.seqcache,
            CASE WHEN s.seqcycle THEN 'CYCLE' ELSE 'NO CYCLE' END)
 """
 
-_UNCLONABLE_SQL = """
+_UNCLONABLE_SQL = _in_schema("""
 SELECT 'relation ' || c.relname || ' of kind ' || c.relkind::text FROM pg_class c
- WHERE c.relnamespace = %(tpl)s::regnamespace
+ WHERE c.oid IN <template relations>
    AND (c.relkind NOT IN ('r', 'i', 'S') OR c.relispartition OR c.relkind = 'r' AND EXISTS (
         SELECT 1 FROM pg_inherits WHERE inhrelid = c.oid))
 UNION ALL
-SELECT 'type ' || t.typname FROM pg_type t
- WHERE t.typnamespace = %(tpl)s::regnamespace
-   AND NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = t.typrelid AND c.relkind IN ('r', 'S'))
-   AND NOT EXISTS (SELECT 1 FROM pg_type e JOIN pg_class c ON c.oid = e.typrelid
-                    WHERE e.oid = t.typelem AND t.typcategory = 'A')
+SELECT 'type ' || t.typname FROM pg_type t WHERE t.oid IN <template types>
 UNION ALL
 SELECT 'routine ' || p.proname FROM pg_proc p
- WHERE p.pronamespace = %(tpl)s::regnamespace
+ WHERE p.oid IN <template routines>
    AND (p.prokind <> 'f' OR p.prosqlbody IS NOT NULL OR strpos(p.prosrc, %(tpl)s) > 0)
 UNION ALL
 SELECT 'policy ' || pol.polname FROM pg_policy pol JOIN pg_class c ON c.oid = pol.polrelid
- WHERE c.relnamespace = %(tpl)s::regnamespace AND pol.polname <> 'organization_isolation'
+ WHERE c.oid IN <template relations> AND pol.polname <> 'organization_isolation'
 UNION ALL
 SELECT 'rule ' || r.rulename FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class
- WHERE c.relnamespace = %(tpl)s::regnamespace
+ WHERE c.oid IN <template relations>
 UNION ALL
 SELECT 'column privileges on ' || c.relname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
- WHERE c.relnamespace = %(tpl)s::regnamespace AND a.attacl IS NOT NULL
+ WHERE c.oid IN <template relations> AND a.attacl IS NOT NULL
 UNION ALL
 SELECT 'statistics ' || x.stxname FROM pg_statistic_ext x WHERE x.stxnamespace = %(tpl)s::regnamespace
-"""
+""")
 
 # Sequences no identity column owns (an identity column creates its own).
-_SEQUENCES_SQL = """
+_SEQUENCES_SQL = _in_schema("""
 SELECT format('CREATE SEQUENCE %%I.%%I AS %%s ', %(new)s, c.relname, format_type(s.seqtypid, NULL))
        || <sequence options>
   FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid
- WHERE c.relnamespace = %(tpl)s::regnamespace
+ WHERE c.oid IN <template relations>
    AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
                     AND d.objid = c.oid AND d.deptype = 'i')
  ORDER BY c.relname
-""".replace("<sequence options>", _SEQUENCE_OPTIONS)
+""").replace("<sequence options>", _SEQUENCE_OPTIONS)
 
-_TABLES_SQL = """
+_TABLES_SQL = _in_schema("""
 SELECT format('CREATE %%sTABLE %%I.%%I (%%s)%%s',
          CASE WHEN c.relpersistence = 'u' THEN 'UNLOGGED ' ELSE '' END, %(new)s, c.relname,
          string_agg(format('%%I %%s%%s%%s%%s%%s', a.attname, format_type(a.atttypid, a.atttypmod),
@@ -262,13 +281,13 @@ SELECT format('CREATE %%sTABLE %%I.%%I (%%s)%%s',
         AND dep.classid = 'pg_class'::regclass
   LEFT JOIN pg_class sc ON sc.oid = dep.objid
   LEFT JOIN pg_sequence s ON s.seqrelid = dep.objid
- WHERE c.relnamespace = %(tpl)s::regnamespace AND c.relkind = 'r'
+ WHERE c.oid IN <template relations> AND c.relkind = 'r'
  GROUP BY c.oid, c.relname, c.relpersistence, c.reloptions
  ORDER BY c.relname
-""".replace("<sequence options>", _SEQUENCE_OPTIONS)
+""").replace("<sequence options>", _SEQUENCE_OPTIONS)
 
 # The template's rows, each organization_id replaced by the new organization's.
-_ROWS_SQL = """
+_ROWS_SQL = _in_schema("""
 SELECT format('INSERT INTO %%I.%%I (%%s) OVERRIDING SYSTEM VALUE SELECT %%s FROM %%I.%%I',
          %(new)s, c.relname, string_agg(format('%%I', a.attname), ', ' ORDER BY a.attnum), string_agg(
            CASE WHEN a.attname = 'organization_id' THEN format('%%L::uuid', %(organization)s)
@@ -276,18 +295,20 @@ SELECT format('INSERT INTO %%I.%%I (%%s) OVERRIDING SYSTEM VALUE SELECT %%s FROM
          %(tpl)s, c.relname)
   FROM pg_class c
   JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
- WHERE c.relnamespace = %(tpl)s::regnamespace AND c.relkind = 'r'
+ WHERE c.oid IN <template relations> AND c.relkind = 'r'
  GROUP BY c.relname
  ORDER BY c.relname
-"""
+""")
 
-_SEQUENCE_POSITIONS_SQL = """
-SELECT format('SELECT setval(%%L, %%s, true)', format('%%I.%%I', %(new)s, sequencename), last_value)
-  FROM pg_sequences WHERE schemaname = %(tpl)s AND last_value IS NOT NULL
- ORDER BY sequencename
-"""
+_SEQUENCE_POSITIONS_SQL = _in_schema("""
+SELECT format('SELECT setval(%%L, %%s, true)', format('%%I.%%I', %(new)s, relname), last_value)
+  FROM (SELECT c.relname, CASE WHEN c.relkind = 'S' THEN pg_sequence_last_value(c.oid) END AS last_value
+          FROM pg_class c WHERE c.oid IN <template relations>) sequences
+ WHERE last_value IS NOT NULL
+ ORDER BY relname
+""")
 
-_FUNCTIONS_SQL = """
+_FUNCTIONS_SQL = _in_schema("""
 SELECT format('CREATE FUNCTION %%I.%%I(%%s) RETURNS %%s LANGUAGE %%I %%s%%s%%s%%s PARALLEL %%s COST %%s%%s',
          %(new)s, p.proname, pg_get_function_arguments(p.oid), pg_get_function_result(p.oid), l.lanname,
          CASE p.provolatile WHEN 'i' THEN 'IMMUTABLE' WHEN 's' THEN 'STABLE' ELSE 'VOLATILE' END,
@@ -298,11 +319,11 @@ SELECT format('CREATE FUNCTION %%I.%%I(%%s) RETURNS %%s LANGUAGE %%I %%s%%s%%s%%
          p.procost, CASE WHEN p.proretset THEN ' ROWS ' || p.prorows ELSE '' END),
        p.proconfig, p.prosrc
   FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
- WHERE p.pronamespace = %(tpl)s::regnamespace
+ WHERE p.oid IN <template routines>
  ORDER BY p.proname, p.oid
-"""
+""")
 
-_SEQUENCE_OWNERS_SQL = """
+_SEQUENCE_OWNERS_SQL = _in_schema("""
 SELECT format('ALTER SEQUENCE %%I.%%I OWNED BY %%I.%%I.%%I',
               %(new)s, s.relname, %(new)s, t.relname, a.attname)
   FROM pg_depend d
@@ -310,27 +331,27 @@ SELECT format('ALTER SEQUENCE %%I.%%I OWNED BY %%I.%%I.%%I',
   JOIN pg_class t ON t.oid = d.refobjid
   JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
  WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.deptype = 'a'
-   AND s.relnamespace = %(tpl)s::regnamespace
+   AND s.oid IN <template relations>
  ORDER BY s.relname
-"""
+""")
 
 # What each table gets after its rows are in, as ``ALTER TABLE`` clauses: defaults and constraints
 # (phase 0), then foreign keys (phase 1: after every key they may reference). Constraint triggers
 # come with the triggers. One ``ALTER TABLE`` per table and phase.
-_TABLE_CHANGES_SQL = """
+_TABLE_CHANGES_SQL = _in_schema("""
 SELECT 0, format('%%I.%%I', %(new)s, c.relname), a.attnum,
        format('ALTER COLUMN %%I SET DEFAULT %%s', a.attname, pg_get_expr(d.adbin, d.adrelid))
   FROM pg_attrdef d
   JOIN pg_class c ON c.oid = d.adrelid
   JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
- WHERE c.relnamespace = %(tpl)s::regnamespace AND a.attgenerated = ''
+ WHERE c.oid IN <template relations> AND a.attgenerated = ''
 UNION ALL
 SELECT CASE WHEN con.contype = 'f' THEN 1 ELSE 0 END, format('%%I.%%I', %(new)s, c.relname), 10000,
        format('ADD CONSTRAINT %%I %%s', con.conname, pg_get_constraintdef(con.oid))
   FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid
- WHERE c.relnamespace = %(tpl)s::regnamespace AND con.contype IN ('p', 'u', 'x', 'c', 'f')
+ WHERE c.oid IN <template relations> AND con.contype IN ('p', 'u', 'x', 'c', 'f')
  ORDER BY 1, 2, 3, 4
-"""
+""")
 
 
 def _table_changes(rows: list[tuple[Any, ...]]) -> list[str]:
@@ -341,40 +362,40 @@ def _table_changes(rows: list[tuple[Any, ...]]) -> list[str]:
 
 
 # Index and trigger definitions always name their table qualified: returned with that name.
-_INDEXES_SQL = """
+_INDEXES_SQL = _in_schema("""
 SELECT pg_get_indexdef(i.indexrelid),
        format('%%I.%%I', %(tpl)s, c.relname), format('%%I.%%I', %(new)s, c.relname)
   FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_class ic ON ic.oid = i.indexrelid
- WHERE c.relnamespace = %(tpl)s::regnamespace
+ WHERE c.oid IN <template relations>
    AND NOT EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = i.indexrelid AND con.conrelid = c.oid)
  ORDER BY ic.relname
-"""
+""")
 
-_TRIGGERS_SQL = """
+_TRIGGERS_SQL = _in_schema("""
 SELECT pg_get_triggerdef(tg.oid),
        format('%%I.%%I', %(tpl)s, c.relname), format('%%I.%%I', %(new)s, c.relname)
   FROM pg_trigger tg JOIN pg_class c ON c.oid = tg.tgrelid
- WHERE c.relnamespace = %(tpl)s::regnamespace AND NOT tg.tgisinternal
+ WHERE c.oid IN <template relations> AND NOT tg.tgisinternal
  ORDER BY c.relname, tg.tgname
-"""
+""")
 
 # Objects whose privileges differ from the template's once created (a migration granted or revoked):
 # what the new object has now (to revoke) and what the template's has (to grant).
-_ACL_DIFFERENCES_SQL = """
+_ACL_DIFFERENCES_SQL = _in_schema("""
 WITH objects AS (
     SELECT CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS kind,
            CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END::"char" AS code,
            format('%%I.%%I', %(new)s, c.relname) AS target, c.relacl AS template_acl, n.relacl AS new_acl,
            c.relowner AS template_owner, n.relowner AS new_owner
       FROM pg_class c JOIN pg_class n ON n.relname = c.relname AND n.relnamespace = %(new)s::regnamespace
-     WHERE c.relnamespace = %(tpl)s::regnamespace AND c.relkind IN ('r', 'S')
+     WHERE c.oid IN <template relations> AND c.relkind IN ('r', 'S')
     UNION ALL
     SELECT 'FUNCTION', 'f'::"char",
            format('%%I.%%I(%%s)', %(new)s, p.proname, pg_get_function_identity_arguments(p.oid)),
            p.proacl, q.proacl, p.proowner, q.proowner
       FROM pg_proc p JOIN pg_proc q ON q.proname = p.proname AND q.pronamespace = %(new)s::regnamespace
        AND pg_get_function_identity_arguments(q.oid) = pg_get_function_identity_arguments(p.oid)
-     WHERE p.pronamespace = %(tpl)s::regnamespace
+     WHERE p.oid IN <template routines>
 )
 SELECT kind, target,
        ARRAY(SELECT DISTINCT CASE WHEN e.grantee = 0 THEN 'PUBLIC' ELSE e.grantee::regrole::text END
@@ -385,7 +406,7 @@ SELECT kind, target,
                FROM aclexplode(coalesce(template_acl, acldefault(code, template_owner))) e)
   FROM objects
  WHERE coalesce(template_acl::text[], '{}') IS DISTINCT FROM coalesce(new_acl::text[], '{}')
-"""
+""")
 
 
 def _rows(cursor: Any, query: str, params: dict[str, str]) -> list[tuple[Any, ...]]:
@@ -499,16 +520,16 @@ def template_clone(*, tenant: Organization) -> int:
 
 
 # Each constraint's and index's definition, read with its own schema alone on the search path.
-_DEFINITIONS_SQL = """
+_DEFINITIONS_SQL = _in_schema("""
 SELECT 'constraint', c.relname, con.conname, pg_get_constraintdef(con.oid)
   FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid
- WHERE c.relnamespace = %(schema)s::regnamespace
+ WHERE c.oid IN <schema relations>
 UNION ALL
 SELECT 'index', c.relname, ic.relname,
        replace(pg_get_indexdef(i.indexrelid), format(' ON %%I.', %(schema)s), ' ON ')
   FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_class ic ON ic.oid = i.indexrelid
- WHERE c.relnamespace = %(schema)s::regnamespace
-"""
+ WHERE c.oid IN <schema relations>
+""")
 
 
 def _definitions(raw: Any, schema: str) -> set[tuple[str, ...]]:
