@@ -115,9 +115,12 @@ class OrganizationKeys:
     loaded_at: float
     # One cipher per version, made once: building an AESGCM costs more than a short encryption.
     ciphers: dict[int, AESGCM] = field(default_factory=dict, compare=False, repr=False)
+    # The blind-index key of each version, derived once too (an HKDF per value cost as much as its HMAC).
+    index_keys: dict[int, bytes] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         self.ciphers.update({version: AESGCM(key) for version, key in self.keys.items()})
+        self.index_keys.update({version: _index_key(key) for version, key in self.keys.items()})
 
     @property
     def current(self) -> int:
@@ -311,9 +314,9 @@ def _index_key(data_key: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"hub blind index").derive(data_key)
 
 
-def _digest(data_key: bytes, context: str, value: str) -> str:
+def _digest(index_key: bytes, context: str, value: str) -> str:
     message = f"{context}|{blind_index_normalise(value)}".encode()
-    return hmac.new(_index_key(data_key), message, hashlib.sha256).hexdigest()
+    return hmac.new(index_key, message, hashlib.sha256).hexdigest()
 
 
 def blind_index(
@@ -323,7 +326,7 @@ def blind_index(
     if not value:
         return ""
     keys = _encryption_keys(organization_id, using=using)
-    return _digest(keys.keys[keys.current], context, value)
+    return _digest(keys.index_keys[keys.current], context, value)
 
 
 def blind_index_candidates(
@@ -333,4 +336,4 @@ def blind_index_candidates(
     if not blind_index_normalise(value):
         return []
     keys = _encryption_keys(organization_id, using=using)
-    return [_digest(key, context, value) for key in keys.keys.values()]
+    return [_digest(key, context, value) for key in keys.index_keys.values()]

@@ -18,6 +18,7 @@ A new module gets this without a line of code: forgetting to declare a field saf
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from decimal import Decimal
@@ -84,17 +85,25 @@ def value_redact(value: Any) -> Any:
     return MASK
 
 
+@functools.cache
+def _fields_clear(model: type[models.Model]) -> dict[str, bool]:
+    """Each concrete field of ``model``, by name and by attname: whether an entry may show its values
+    (``field_is_clear``; a model's fields are fixed for the process, and every entry asks)."""
+    clear = {}
+    for concrete in model._meta.concrete_fields:
+        clear[concrete.name] = clear[concrete.attname] = field_is_clear(model, concrete)
+    return clear
+
+
 def changes_redact(model: type[models.Model], changes: dict[str, list[Any]]) -> dict[str, list[Any]]:
     """``changes`` as an entry may hold them: see the module docstring."""
-    fields: dict[str, models.Field[Any, Any]] = {}
-    for concrete in model._meta.concrete_fields:
-        fields[concrete.name] = fields[concrete.attname] = concrete
+    fields = _fields_clear(model)
     redacted = {}
     for key, values in changes.items():
-        model_field = fields.get(key)
-        if model_field is None:
+        clear = fields.get(key)
+        if clear is None:
             redacted[key] = [value_redact(value) for value in values]
-        elif field_is_clear(model, model_field):
+        elif clear:
             redacted[key] = list(values)
         else:
             redacted[key] = [_masked(value) for value in values]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import functools
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -192,7 +193,9 @@ _API_JSON = DjangoJSONEncoder()
 
 
 def _json_value(instance: models.Model | None, field: models.Field[Any, Any]) -> Any:
-    value = None if instance is None else field.value_from_object(instance)
+    if instance is None:
+        return None
+    value = getattr(instance, field.attname)  # ``value_from_object``, without its call
     if value is None or isinstance(value, str | int | float | bool | list | dict):
         return value
     if isinstance(value, datetime.date | datetime.time):
@@ -213,15 +216,19 @@ def _diff(
     assert instance is not None  # noqa: S101 - one side of a change always exists
     wanted = None if fields is None else set(fields)
     changes = {}
-    for model_field in type(instance)._meta.concrete_fields:
-        if getattr(model_field, "audit_skip", False):
-            continue
+    for model_field in _audited_fields(type(instance)):
         if wanted is not None and model_field.name not in wanted and model_field.attname not in wanted:
             continue
         old, new = _json_value(before, model_field), _json_value(after, model_field)
         if old != new:
             changes[model_field.name] = [old, new]
     return changes
+
+
+@functools.cache
+def _audited_fields(model: type[models.Model]) -> tuple[models.Field[Any, Any], ...]:
+    """The concrete fields of ``model`` an entry records (not those marked ``audit_skip``)."""
+    return tuple(field for field in model._meta.concrete_fields if not getattr(field, "audit_skip", False))
 
 
 # Content types live in the shared schema, so their ids hold for every organization. Cached here for

@@ -15,7 +15,8 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from django.db import connection, models, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 
 def model_copy_insert(
@@ -57,15 +58,16 @@ _AS_IS: dict[type[models.Field[Any, Any]], tuple[type, ...]] = {
 }
 
 
-def _db_value(field: models.Field[Any, Any]) -> Callable[[models.Model], Any]:
+def _db_value(field: models.Field[Any, Any], wrapper: BaseDatabaseWrapper) -> Callable[[models.Model], Any]:
     """What ``bulk_create`` writes for ``field`` of a new instance: its ``pre_save``, then its database
-    value; a value the conversion would return unchanged (``_AS_IS``) is taken as it is."""
+    value; a value the conversion would return unchanged (``_AS_IS``) is taken as it is. ``wrapper`` is
+    the connection itself, not ``django.db.connection``'s proxy (a context-local lookup per value)."""
     target = field.target_field if isinstance(field, models.ForeignKey) else field
     kinds = _AS_IS.get(type(target)) if type(field) in (*_AS_IS, models.ForeignKey) else None
     attname = field.attname
 
     def converted(instance: models.Model) -> Any:
-        return field.get_db_prep_save(field.pre_save(instance, True), connection=connection)
+        return field.get_db_prep_save(field.pre_save(instance, True), connection=wrapper)
 
     if kinds is None:
         return converted
@@ -82,6 +84,7 @@ def model_copy_rows(
 ) -> Iterator[list[Any]]:
     """The rows ``bulk_create`` would write for the new ``instances`` (values of ``fields``, in that
     order), to give ``model_copy_insert``."""
-    values = [_db_value(field) for field in fields]
+    wrapper = connections[DEFAULT_DB_ALIAS]
+    values = [_db_value(field, wrapper) for field in fields]
     for instance in instances:
         yield [value(instance) for value in values]
