@@ -7,24 +7,28 @@ import. Now:
 * ``audit_seal(max_rows)`` still takes the organization's try-lock and computes the chain in id order
   (the digest needs the previous hash: a loop), but into arrays, applied by ONE
   ``UPDATE ... FROM unnest(...)``.
-* ``audit_entry_append_only`` is an AFTER UPDATE OR DELETE trigger FOR EACH STATEMENT whose transition
+* ``audit_entry_append_only`` is an AFTER UPDATE trigger FOR EACH STATEMENT whose transition
   tables hold every row the statement changed, so it checks the whole batch at once, as it will be
   committed: only unsealed entries, sealed now, with no other column changed (old and new row joined
   on id); their sequences contiguous, in id order, right after the last entry sealed before (and none
   sealed past them); each ``previous_hash`` the hash of the entry before it (the last sealed one's for
   the first); each ``entry_hash`` the digest of its row. Any breach raises, and the whole statement is
-  undone: a multi-row UPDATE mixing one good seal with one bad one changes nothing. DELETE is refused
-  as before (TRUNCATE by 0002's statement trigger). It keeps the name of the row trigger it replaces,
-  so the owner still lifts the guard with one ``DISABLE TRIGGER audit_entry_append_only``.
+  undone: a multi-row UPDATE mixing one good seal with one bad one changes nothing. It keeps the name
+  of the row trigger it replaces.
+* ``audit_entry_no_delete`` (BEFORE DELETE, per row) refuses every DELETE, as the row trigger did: a
+  trigger with transition tables fires on one event only. TRUNCATE stays refused by 0002's trigger.
 
 The guarantees are 0003's: whoever runs the UPDATE, the runtime role by hand included, can only seal
 the chain as ``audit_seal`` does, and the unique ``sequence`` keeps two concurrent seals from taking one
-number. One is stricter: within one statement the sequence must follow the ids, so two entries cannot
-be sealed swapped. Across statements it cannot be required: an entry whose transaction took its id
-early and committed late is sealed after entries with larger ids, by the next seal.
+number (a number already taken is refused by that constraint, before the statement check runs). One is
+stricter: within one statement the sequence must follow the ids, so two entries cannot be sealed
+swapped. Across statements it cannot be required: an entry whose transaction took its id early and
+committed late is sealed after entries with larger ids, by the next seal.
 
-A row trigger is no longer needed to forbid changing a sealed row: its old row has a sequence, which
-the statement check refuses. Runs in each tenant schema as the owner role (as 0002 and 0003 do).
+No row trigger is needed on UPDATE: a sealed row's old version has a sequence, which the statement check
+refuses. Each entry is still hashed twice (by the seal, for the next link, and by the check), and its
+UPDATE still writes every index: what is left of the time. Runs in each tenant schema as the owner
+role (as 0002 and 0003 do).
 """
 
 from django.db import migrations
