@@ -102,6 +102,11 @@ bench-import: install
 .PHONY: bench-provision
 bench-provision: install
 	$(PY) bench/provision_bench.py --runs $${BENCH_RUNS:-20}
+# BENCH_TENANTS (10,000) organizations, filled by clone (resumable; long): provisioning p50/p95, routing
+# cold/warm, no-op migrate_schemas, catalog size, backend memory after 1,000 schemas (issue 17).
+.PHONY: bench-tenants
+bench-tenants: install
+	$(PY) bench/tenants_bench.py --tenants $${BENCH_TENANTS:-10000}
 # Frontend-like users (locust, headless) against gunicorn as in production: LOADTEST_USERS (1000),
 # LOADTEST_TENANTS (5), LOADTEST_DURATION (10m), LOADTEST_SPAWN_RATE, LOADTEST_ENTITIES; see bench/README.md.
 loadtest: install
