@@ -97,6 +97,9 @@ class BlindIndexField(models.CharField):
     def deconstruct(self) -> Any:
         name, path, args, kwargs = super().deconstruct()
         kwargs["source"] = self.source
+        # Always said: this field's default (indexed) is not Field's, so an omitted False would come
+        # back True when a migration's state rebuilds the field.
+        kwargs["db_index"] = self.db_index
         return name, path, args, kwargs
 
     def pre_save(self, model_instance: models.Model, add: bool) -> str:
