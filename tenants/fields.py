@@ -99,7 +99,7 @@ class BlindIndexField(models.CharField):
         kwargs["source"] = self.source
         # Always said: this field's default (indexed) is not Field's, so an omitted False would come
         # back True when a migration's state rebuilds the field.
-        kwargs["db_index"] = self.db_index
+        kwargs["db_index"] = self.db_index  # type: ignore[attr-defined]  # Field sets it; the stubs omit it
         return name, path, args, kwargs
 
     def pre_save(self, model_instance: models.Model, add: bool) -> str:

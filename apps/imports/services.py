@@ -3,8 +3,9 @@
 An upload is hashed and checked (size, encoding, header) while it is copied into the file store, then
 its dry run runs as a job (``tasks``). The job is not atomic: its progress and the report's issues are
 committed a batch at a time, so a status read sees them move. A commit is one transaction (re-check,
-then write through the importer, batch after batch): a crash leaves nothing half-written and the import
-``committing``, which the job's retry (or a new commit) takes up again. That transaction cannot show
+then write through the importer, batch after batch, then the import's status): a crash leaves nothing
+half-written and the import ``committing``, which the job's retry (or a new commit) takes up again; a
+crash after it (the trail's seal follows) finds the import committed. That transaction cannot show
 its own progress, so its progress is written by a thread of its own (its own connection, its own short
 transactions: ``_ProgressWriter``); the commit touches the import's row only once that thread is done.
 """
@@ -465,14 +466,27 @@ class _ProgressWriter:
 def import_commit_run(*, import_id: uuid.UUID) -> None:
     """The commit (the job): in one transaction, check every row again, then write the rows (all, or
     those without an issue in ``valid_rows`` mode) through the importer, audited and with their events,
-    a batch at a time."""
+    a batch at a time, and the import's end (``committed``). The rows and that status commit together:
+    a job that dies before has written nothing and is run again, one that dies after (while sealing the
+    trail, which follows the commit) finds the import committed and writes nothing twice."""
     record = Import.objects.filter(id=import_id, status=ImportStatus.COMMITTING).first()
     if record is None:
         return
     Import.objects.filter(id=record.id).update(started_at=timezone.now(), progress=0)
     try:
-        with _ProgressWriter(record.id) as progress:
-            created, invalid, total = _commit(record, progress)
+        with transaction.atomic():
+            # The progress thread is done before the import's row is written here (it writes that row).
+            with _ProgressWriter(record.id) as progress:
+                created, invalid, total = _commit(record, progress)
+            _finish(
+                record,
+                status=ImportStatus.COMMITTED,
+                rows_created=created,
+                rows_total=total,
+                rows_invalid=len(invalid),
+                rows_valid=total - len(invalid),
+                progress=100,
+            )
     except _NewIssues as exc:
         with transaction.atomic():
             ImportIssue.objects.filter(import_record=record).delete()
@@ -487,17 +501,6 @@ def import_commit_run(*, import_id: uuid.UUID) -> None:
         return
     except HubError as exc:
         _finish(record, status=ImportStatus.FAILED, error=exc)
-        return
-    Import.objects.filter(id=record.id).update(progress=100)
-    _finish(
-        record,
-        status=ImportStatus.COMMITTED,
-        rows_created=created,
-        rows_total=total,
-        rows_invalid=len(invalid),
-        rows_valid=total - len(invalid),
-        progress=100,
-    )
 
 
 class _NewIssues(ImportHasIssues):
