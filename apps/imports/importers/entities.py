@@ -17,7 +17,7 @@ from itertools import islice
 from typing import Any, TypeVar
 
 from apps.entities import validators
-from apps.entities.errors import EntityInvalid
+from apps.entities.errors import EntityConflict, EntityInvalid
 from apps.entities.models import Entity, EntityKind, EntityRelation
 from apps.entities.selectors import EntityViewer, entities_visible_to
 from apps.entities.services import (
@@ -81,6 +81,12 @@ def _target(value: Any) -> Key:
     if not kind or not reference:
         raise EntityInvalid("relation_target must be kind:reference.", field="relation_target")
     return kind, reference
+
+
+def _taken_issue(number: int) -> RowIssue:
+    return RowIssue(
+        number, "reference", IssueCode.CONFLICT, "An entity of this kind already has this reference."
+    )
 
 
 class _Parsed:
@@ -274,7 +280,7 @@ class EntitiesImporter(Importer):
         found = visible.values_list("kind_id", "reference", "id")
         return {(kind, str(ref)): entity_id for kind, ref, entity_id in found if (kind, str(ref)) in keys}
 
-    def _batch_check(self, batch: list[SourceRow]) -> Iterator[_Parsed | RowIssue]:
+    def _batch_check(self, batch: list[SourceRow], *, lookup: bool) -> Iterator[_Parsed | RowIssue]:
         parsed: list[_Parsed] = []
         for row in batch:
             item, issues = self._parse(row)
@@ -283,12 +289,13 @@ class EntitiesImporter(Importer):
                 parsed.append(item)
                 if self.keeper is not None:
                     self.keeper.keep(item.number, item.kept())
-        yield from self._organization_check(parsed)
+        yield from self._organization_check(parsed, lookup=lookup)
 
-    def _organization_check(self, parsed: list[_Parsed]) -> Iterator[_Parsed | RowIssue]:
+    def _organization_check(self, parsed: list[_Parsed], *, lookup: bool) -> Iterator[_Parsed | RowIssue]:
         """Cleaned rows against the file's earlier rows and what the organization holds: a reference
-        twice in the file, or taken by a live entity (one query)."""
-        taken = self._taken({item.key for item in parsed if item.key})
+        twice in the file, or (``lookup``) taken by a live entity (one query; the commit leaves that to
+        the write, ``_create``)."""
+        taken = self._taken({item.key for item in parsed if item.key}) if lookup else set()
         for item in parsed:
             if item.key is None:
                 yield item
@@ -302,21 +309,16 @@ class EntitiesImporter(Importer):
                     f"The same kind and reference as row {first}.",
                 )
             elif item.key in taken:
-                yield RowIssue(
-                    item.number,
-                    "reference",
-                    IssueCode.CONFLICT,
-                    "An entity of this kind already has this reference.",
-                )
+                yield _taken_issue(item.number)
             else:
                 yield item
 
-    def _pass(self, rows: Iterable[SourceRow]) -> Iterator[list[_Parsed | RowIssue]]:
+    def _pass(self, rows: Iterable[SourceRow], *, lookup: bool = True) -> Iterator[list[_Parsed | RowIssue]]:
         """The rows checked a batch at a time, then the relations whose target is neither in the file
         nor in the organization reported (their targets may come later in the file)."""
         self.file_keys.clear()
         for batch in _batches(rows):
-            yield list(self._batch_check(batch))
+            yield list(self._batch_check(batch, lookup=lookup))
 
     def validate(self, rows: Iterable[SourceRow]) -> Iterator[RowIssue]:
         pending: list[_Parsed] = []
@@ -346,7 +348,7 @@ class EntitiesImporter(Importer):
         """Every batch checked again as it is written (``checks_on_commit``): a row with an issue now is
         skipped and reported in ``commit_issues``; then the relations, their targets in the file or the
         organization (one that is neither any more: reported)."""
-        return self._write(self._pass(row for row in rows if row.number not in skip))
+        return self._write(self._pass((row for row in rows if row.number not in skip), lookup=False))
 
     def commit_kept(self, rows: Iterable[KeptRow], *, skip: Container[int]) -> Iterator[int]:
         """``commit`` from the dry run's cleaned rows: the kinds, references and relation targets are
@@ -364,7 +366,7 @@ class EntitiesImporter(Importer):
                     checked.append(RowIssue(number, "kind", IssueCode.INVALID, UNKNOWN_KIND))
                 else:
                     parsed.append(_Parsed.from_kept(number, kind, kept))
-            checked.extend(self._organization_check(parsed))
+            checked.extend(self._organization_check(parsed, lookup=False))
             yield checked
 
     def _write(self, batches: Iterable[list[_Parsed | RowIssue]]) -> Iterator[int]:
@@ -378,10 +380,7 @@ class EntitiesImporter(Importer):
                     self.commit_issues.append(item)
                 else:
                     batch.append(item)
-            entities = [Entity(**item.fields) for item in batch]
-            entity_create_many(
-                actor=self.context.actor, entities=entities, source_import=self.context.import_id
-            )
+            batch, entities = self._create(batch)
             for item, entity in zip(batch, entities, strict=True):
                 if item.key:
                     created[item.key] = entity.id
@@ -390,6 +389,26 @@ class EntitiesImporter(Importer):
             handled += len({item.row if isinstance(item, RowIssue) else item.number for item in checked})
             yield handled
         self._relations_create(relations, created)
+
+    def _create(self, batch: list[_Parsed]) -> tuple[list[_Parsed], list[Entity]]:
+        """Write the batch; its rows whose reference a live entity took since the dry run are reported
+        and the rest written. The unique index finds them as the rows are written, so the common case
+        (none) costs no lookup: a query by reference per batch, planned from statistics that never see
+        the rows this transaction wrote, scanned the table each time once it had grown."""
+        try:
+            entities = [Entity(**item.fields) for item in batch]
+            entity_create_many(
+                actor=self.context.actor, entities=entities, source_import=self.context.import_id
+            )
+            return batch, entities
+        except EntityConflict:
+            taken = self._taken({item.key for item in batch if item.key})
+        self.commit_issues.extend(_taken_issue(item.number) for item in batch if item.key in taken)
+        batch = [item for item in batch if item.key not in taken]
+        entities = [Entity(**item.fields) for item in batch]
+        # Taken again meanwhile (a concurrent writer): EntityConflict, and the import fails as a whole.
+        entity_create_many(actor=self.context.actor, entities=entities, source_import=self.context.import_id)
+        return batch, entities
 
     def _relations_create(
         self, relations: list[tuple[int, uuid.UUID, str, Key]], created: dict[Key, uuid.UUID]
