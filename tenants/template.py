@@ -500,14 +500,20 @@ def template_clone(*, tenant: Organization) -> int:
             *_statements(raw, _SEQUENCE_OWNERS_SQL, params),
             *_table_changes(_rows(raw, _TABLE_CHANGES_SQL, params)),
             *(_reparse_stable(_requalified(*row)) for row in _rows(raw, _INDEXES_SQL, params)),
-            *(_requalified(*row) for row in _rows(raw, _TRIGGERS_SQL, params)),
         ]
         # Executed with the new schema first on the path: unqualified names are its own.
-        raw.execute(
-            "SELECT set_config('search_path', %s, true)", [f"{quote_schema_name(new_schema)}, public"]
-        )
+        new_path = f"{quote_schema_name(new_schema)}, public"
+        raw.execute("SELECT set_config('search_path', %s, true)", [new_path])
         _execute_all(raw, functions)
         _execute_all(raw, later)
+        # Triggers are rendered only now, just before they are created: naming a trigger's function
+        # (pg_get_triggerdef, then CREATE TRIGGER) lists every function of that name, one per
+        # organization, and creating a function discards those lists. Rendered before the functions
+        # were created, they were listed twice per clone.
+        raw.execute("SELECT set_config('search_path', %s, true)", [quote_schema_name(TEMPLATE_SCHEMA)])
+        triggers = [_requalified(*row) for row in _rows(raw, _TRIGGERS_SQL, params)]
+        raw.execute("SELECT set_config('search_path', %s, true)", [new_path])
+        _execute_all(raw, triggers)
         _definitions_compare(raw, new_schema)
         raw.execute(
             "SELECT set_config('search_path', %s, true), set_config(%s, %s, true),"
