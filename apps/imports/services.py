@@ -21,7 +21,7 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from typing import IO, Any
 
 from django.conf import settings
@@ -380,11 +380,11 @@ def import_validate_run(*, import_id: uuid.UUID, commit: bool) -> None:
         Import.objects.filter(id=record.id).update(started_at=timezone.now(), progress=0)
     importer = _importer(record)
     try:
-        with _Kept(record) as kept:
-            if importer.keeps_rows:
-                importer.keeper = kept
+        # Only an importer that keeps rows gets a temporary file for them.
+        with _Kept(record) if importer.keeps_rows else nullcontext() as kept:
+            importer.keeper = kept
             invalid, total = _check(record, importer, _validate_writer(record))
-            if importer.keeps_rows:
+            if kept is not None:
                 kept.store()
     except _Cancelled:
         return

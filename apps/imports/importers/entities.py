@@ -396,19 +396,18 @@ class EntitiesImporter(Importer):
         (none) costs no lookup: a query by reference per batch, planned from statistics that never see
         the rows this transaction wrote, scanned the table each time once it had grown."""
         try:
-            entities = [Entity(**item.fields) for item in batch]
-            entity_create_many(
-                actor=self.context.actor, entities=entities, source_import=self.context.import_id
-            )
-            return batch, entities
+            return batch, self._create_many(batch)
         except EntityConflict:
             taken = self._taken({item.key for item in batch if item.key})
         self.commit_issues.extend(_taken_issue(item.number) for item in batch if item.key in taken)
         batch = [item for item in batch if item.key not in taken]
-        entities = [Entity(**item.fields) for item in batch]
         # Taken again meanwhile (a concurrent writer): EntityConflict, and the import fails as a whole.
+        return batch, self._create_many(batch)
+
+    def _create_many(self, batch: list[_Parsed]) -> list[Entity]:
+        entities = [Entity(**item.fields) for item in batch]
         entity_create_many(actor=self.context.actor, entities=entities, source_import=self.context.import_id)
-        return batch, entities
+        return entities
 
     def _relations_create(
         self, relations: list[tuple[int, uuid.UUID, str, Key]], created: dict[Key, uuid.UUID]
