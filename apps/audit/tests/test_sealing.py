@@ -28,6 +28,7 @@ from apps.audit.tests.conftest import GAMMA_ACTOR
 from apps.entities import services
 from apps.entities.models import Entity
 from tenants.models import Organization, User
+from tenants.routers import MIGRATION_ALIAS
 
 VERIFY_URL = "/api/v1/audit/verify"
 
@@ -463,3 +464,45 @@ def test_a_large_batch_seals_in_one_statement_and_verifies(gamma: Organization) 
     code, output = _verify(gamma)
     assert code == 0, output
     assert f"{gamma.slug}: 2503 entries ok" in output
+
+
+def _sequential_scans_of_the_trail(cursor: Any) -> int:
+    """Sequential scans of the current organization's trail in the current transaction (so far)."""
+    cursor.execute(
+        "SELECT seq_scan FROM pg_stat_xact_user_tables "
+        "WHERE relname = 'audit_auditentry' AND schemaname = current_schema()"
+    )
+    return int(cursor.fetchone()[0])
+
+
+@pytest.fixture
+def gamma_long_trail(gamma: Organization) -> Organization:
+    """``gamma`` with a trail of 20,000 sealed entries, analyzed: a table whose size the planner sees
+    (on a handful of rows, a sequential scan is its right choice)."""
+    with tenant_context(gamma), connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO audit_auditentry (object_pk, object_repr, action, changes_text, changes, "
+            "object_type, request_id, user_agent, actor_email, timestamp, content_type_id, additional_data) "
+            "SELECT gen_random_uuid()::text, 'entity', 0, '', '{}', 'entities.entity', '', '', '', now(), "
+            "%s, '{}' FROM generate_series(1, 20000)",
+            [ContentType.objects.get_for_model(Entity).pk],
+        )
+        assert audit_seal_pending(batch=5000) == 20000
+    with connections[MIGRATION_ALIAS].cursor() as cursor:
+        cursor.execute(f'ANALYZE "{gamma.schema_name}".audit_auditentry')
+    return gamma
+
+
+@pytest.mark.parametrize("batch", [1, 100])
+def test_a_seal_never_reads_the_whole_trail(gamma_long_trail: Organization, batch: int) -> None:
+    """A seal and its check find the chain's ends through indexes, so its cost does not grow with the
+    trail. 0006's check ("none sealed past this batch") was an EXISTS planned as a sequential scan of
+    the organization's whole trail. Ten seals in one session: PL/pgSQL plans the trigger's statements
+    generically from the sixth on, and neither plan may scan."""
+    _left_unsealed(gamma_long_trail, 10 * batch)
+    with tenant_context(gamma_long_trail), transaction.atomic(), connection.cursor() as cursor:
+        scans_before = _sequential_scans_of_the_trail(cursor)
+        for _ in range(10):
+            assert audit_seal_batch(max_rows=batch) == batch
+        assert _sequential_scans_of_the_trail(cursor) == scans_before
+        transaction.set_rollback(True)
