@@ -22,7 +22,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.django_setup import django_setup
+
 BENCH_DATABASE = "hub_bench_audit_seal"
 
 # Entries shaped like an entity import's: a create with its changes, one request per thousand.
@@ -36,18 +39,6 @@ SELECT gen_random_uuid()::text, 'Entity ' || g, 0, '',
        '{"import": true}'::jsonb
 FROM generate_series(1, %s) g
 """
-
-
-def _setup() -> None:
-    os.environ["HUB_ENV"] = "dev"
-    if not os.environ.get("DATABASE_URL"):
-        os.environ["HUB_EMBEDDED_DATABASE"] = BENCH_DATABASE
-    os.environ.setdefault("HUB_LOG_LEVEL", "WARNING")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "hub.settings"
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
 
 
 def _as_owner(tenant: Any, sql: str) -> None:
@@ -108,7 +99,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--entries", type=int, default=100_000, help="Unsealed entries per organization.")
     args = parser.parse_args()
-    _setup()
+    django_setup(BENCH_DATABASE)
     from django.core.management import call_command
     from django_tenants.utils import tenant_context
 

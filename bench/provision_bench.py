@@ -25,32 +25,18 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.django_setup import ROOT, django_setup, percentile
+
 RESULTS_FILE = ROOT / "bench" / "results" / "provision.json"
 BENCH_DATABASE = "hub_bench_provision"
-
-
-def _setup() -> None:
-    os.environ["HUB_ENV"] = "dev"
-    if not os.environ.get("DATABASE_URL"):
-        os.environ["HUB_EMBEDDED_DATABASE"] = BENCH_DATABASE
-    os.environ.setdefault("HUB_LOG_LEVEL", "WARNING")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "hub.settings"
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-
-
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def _summary(seconds: list[float]) -> dict[str, float]:
     return {
         "p50_ms": round(statistics.median(seconds) * 1000, 1),
-        "p95_ms": round(_percentile(seconds, 0.95) * 1000, 1),
+        "p95_ms": round(percentile(seconds, 0.95) * 1000, 1),
         "max_ms": round(max(seconds) * 1000, 1),
         "runs": len(seconds),
     }
@@ -81,7 +67,7 @@ def main() -> None:
         "--present", type=int, default=0, help="First clone organizations until this many exist (kept)."
     )
     args = parser.parse_args()
-    _setup()
+    django_setup(BENCH_DATABASE)
     from django.core.management import call_command
 
     from tenants.models import Organization

@@ -32,7 +32,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.django_setup import ROOT, django_setup
+
 RESULTS_FILE = ROOT / "bench" / "results" / "scheduling_availability.json"
 BENCH_DATABASE = "hub_bench_sched"
 ORGANIZATION_ID = uuid.UUID("00000000-0000-4000-8000-0000005c4ed1")
@@ -43,18 +46,6 @@ FIRST_DAY = datetime(2027, 1, 4, tzinfo=UTC)
 ZONE = "Europe/Berlin"
 OPENS, CLOSES = 7, 22  # local hours, every day
 SLOT_MINUTES, GAP_MINUTES = 30, 8
-
-
-def _setup() -> None:
-    os.environ["HUB_ENV"] = "dev"
-    if not os.environ.get("DATABASE_URL"):
-        os.environ["HUB_EMBEDDED_DATABASE"] = BENCH_DATABASE
-    os.environ.setdefault("HUB_LOG_LEVEL", "WARNING")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "hub.settings"
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
 
 
 def _booking_starts() -> list[datetime]:
@@ -216,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         help="minutes (default 30: about 90 slots per answer; 5 makes every 8-minute gap one, about 2,000)",
     )
     options = parser.parse_args(argv)
-    _setup()
+    django_setup(BENCH_DATABASE)
     RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
     tenant, resource = prepare()
     results = measure(tenant, resource, options.runs, options.warmup, options.duration)

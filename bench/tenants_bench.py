@@ -32,7 +32,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.django_setup import ROOT, django_setup, percentile
+
 RESULTS_FILE = ROOT / "bench" / "results" / "tenants.json"
 BENCH_DATABASE = "hub_bench_tenants"
 SLUG_PREFIX = "bt-"
@@ -40,27 +43,10 @@ ROUTING_LOOKUPS = 2_000
 MEMORY_SCHEMAS = 1_000
 
 
-def _setup() -> None:
-    os.environ["HUB_ENV"] = "dev"
-    if not os.environ.get("DATABASE_URL"):
-        os.environ["HUB_EMBEDDED_DATABASE"] = BENCH_DATABASE
-    os.environ.setdefault("HUB_LOG_LEVEL", "WARNING")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "hub.settings"
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-
-
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
 def _summary(seconds: list[float], *, unit: float = 1000.0, suffix: str = "ms") -> dict[str, float]:
     return {
         f"p50_{suffix}": round(statistics.median(seconds) * unit, 3),
-        f"p95_{suffix}": round(_percentile(seconds, 0.95) * unit, 3),
+        f"p95_{suffix}": round(percentile(seconds, 0.95) * unit, 3),
         f"max_{suffix}": round(max(seconds) * unit, 3),
         "runs": len(seconds),
     }
@@ -262,7 +248,7 @@ def main() -> None:
     parser.add_argument("--skip-fill", action="store_true", help="Measure with what is present.")
     parser.add_argument("--fill-worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    _setup()
+    django_setup(BENCH_DATABASE)
     if args.fill_worker is not None:
         _fill_worker(args.fill_worker)
         return
