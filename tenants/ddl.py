@@ -48,6 +48,12 @@ def tenant_schema_migrate(*, tenant: Organization, verbosity: int = 0, stdout: A
 
         MigrationRecorder(connection).ensure_schema()
         connection.set_tenant(tenant)
+        with connection.cursor() as cursor:
+            # The path as PostgreSQL's SET writes it (``org_x, public``, as SHOW prints it), for the
+            # rest of the caller's transaction: a function created ``SET search_path FROM CURRENT``
+            # keeps that text, as a clone of the template renders it (the per-transaction setting
+            # keeps the quoted text it is given).
+            cursor.execute(f"SET LOCAL search_path = {connection.tenant_context_values()[0]}")
         _migrate(verbosity=verbosity, stdout=stdout)
         return tenant_schema_secure(schema_name=tenant.schema_name, organization_id=tenant.organization_id)
     finally:

@@ -46,6 +46,7 @@ from psycopg import sql
 from tenants import crypto
 from tenants.db import tenant_connection
 from tenants.db.backend.base import ORGANIZATION_SETTING
+from tenants.db.catalog import schema_objects
 from tenants.ddl import tenant_schema_migrate
 from tenants.models import Organization
 from tenants.rls import owner_role, runtime_role, tenant_schema_secure
@@ -192,16 +193,10 @@ def tenant_schema_build(*, tenant: Organization) -> int:
 
 # --- Rendering the template's DDL from the catalog --------------------------------------------------
 
-# pg_class, pg_proc and pg_type have no index on their schema column: a filter on it reads every
-# organization's rows, and the clone ran some twenty of those (its time grew with the organizations
-# present). A schema's objects are found instead through pg_depend's index on the referenced object:
-# every relation but indexes and TOAST tables, every routine and every type but row and array types
-# records a dependency on its schema.
-_SCHEMA_OBJECTS = """(SELECT d.objid FROM pg_depend d
-    WHERE d.refclassid = 'pg_namespace'::regclass AND d.refobjid = %({param})s::regnamespace
-      AND d.refobjsubid = 0 AND d.classid = '{catalog}'::regclass AND d.deptype = 'n')"""
 
-
+# The template's objects are found through pg_depend's index (``tenants.db.catalog``): a filter on the
+# schema column reads every organization's rows, and the clone ran some twenty of those (its time grew
+# with the organizations present).
 def _in_schema(query: str) -> str:
     """``query`` with each ``<template relations>`` (``routines``, ``types``; ``<schema relations>``:
     of the schema named ``%(schema)s``) made the subquery of their oids."""
@@ -211,7 +206,7 @@ def _in_schema(query: str) -> str:
         ("<template types>", "tpl", "pg_type"),
         ("<schema relations>", "schema", "pg_class"),
     ):
-        query = query.replace(marker, _SCHEMA_OBJECTS.format(param=param, catalog=catalog))
+        query = query.replace(marker, schema_objects(catalog=catalog, namespace=f"%({param})s::regnamespace"))
     return query
 
 

@@ -34,6 +34,8 @@ from psycopg.pq import ConnStatus, ExecStatus, TransactionStatus
 from psycopg_pool import ConnectionPool, PoolTimeout
 from psycopg_pool.pool import AddConnection, MaintenanceTask
 
+from tenants.db.backend.introspection import HubSchemaIntrospection
+
 ORGANIZATION_SETTING = "hub.organization_id"
 _SET_CONTEXT_SQL = (
     f"SELECT set_config('search_path', %s, true), set_config('{ORGANIZATION_SETTING}', %s, true)"
@@ -103,6 +105,7 @@ class DatabaseWrapper(TenantDatabaseWrapper):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._applied_context: tuple[str, str] | None = None
         super().__init__(*args, **kwargs)
+        self.introspection = HubSchemaIntrospection(self)
         self.execute_wrappers.insert(0, self._scope_to_tenant)
 
     @property
