@@ -11,6 +11,7 @@ from django.db import connection, connections, transaction
 from django_tenants.postgresql_backend.introspection import DatabaseSchemaIntrospection
 from django_tenants.utils import tenant_context
 
+from tenants.db import tenant_connection
 from tenants.db.backend.introspection import HubSchemaIntrospection
 from tenants.models import Organization
 from tenants.routers import MIGRATION_ALIAS
@@ -48,7 +49,7 @@ def test_a_tenant_schema_lists_as_django_lists_it(tenant_a: Organization, tenant
 
 @pytest.mark.django_db
 def test_the_public_schema_lists_as_django_lists_it() -> None:
-    connection.set_schema_to_public()
+    tenant_connection().set_schema_to_public()
     with connection.cursor() as cursor:
         ours, theirs = _both(cursor)
     assert ours == theirs
@@ -57,10 +58,10 @@ def test_the_public_schema_lists_as_django_lists_it() -> None:
 
 @pytest.mark.django_db
 def test_a_schema_not_created_yet_lists_nothing() -> None:
-    connection.set_schema("org_not_created_yet", include_public=False)
+    tenant_connection().set_schema("org_not_created_yet", include_public=False)
     try:
         with connection.cursor() as cursor:
             ours, theirs = _both(cursor)
     finally:
-        connection.set_schema_to_public()
+        tenant_connection().set_schema_to_public()
     assert ours == theirs == set()
