@@ -9,6 +9,10 @@ type but row and array types records a dependency on its schema.
 
 from __future__ import annotations
 
+# The oid of the schema named by the query's (positional) parameter: a ``namespace`` for
+# ``schema_objects``; NULL, so no object, when there is no such schema yet.
+NAMESPACE_NAMED = "(SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = %s)"
+
 _SCHEMA_OBJECTS = """(SELECT d.objid FROM pg_depend d
     WHERE d.refclassid = 'pg_namespace'::regclass AND d.refobjid = {namespace}
       AND d.refobjsubid = 0 AND d.classid = '{catalog}'::regclass AND d.deptype = 'n')"""

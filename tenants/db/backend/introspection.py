@@ -14,16 +14,15 @@ from typing import Any
 from django.db.backends.postgresql import introspection as postgresql_introspection
 from django_tenants.postgresql_backend.introspection import DatabaseSchemaIntrospection
 
-from tenants.db.catalog import schema_objects
+from tenants.db.catalog import NAMESPACE_NAMED, schema_objects
 
-_NAMESPACE = "(SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = %s)"
 # Names and kinds from the catalog only; the schema's name is a parameter.
 _TABLE_LIST_SQL = f"""
 SELECT c.relname,
        CASE WHEN c.relispartition THEN 'p' WHEN c.relkind IN ('m', 'v') THEN 'v' ELSE 't' END,
        obj_description(c.oid, 'pg_class')
   FROM pg_catalog.pg_class c
- WHERE c.oid IN {schema_objects(catalog="pg_class", namespace=_NAMESPACE)}
+ WHERE c.oid IN {schema_objects(catalog="pg_class", namespace=NAMESPACE_NAMED)}
    AND c.relkind IN ('f', 'm', 'p', 'r', 'v')
 """  # noqa: S608
 
